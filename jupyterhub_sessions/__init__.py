@@ -1,0 +1,3 @@
+"""jupyterhub-sessions: managed interactive sessions on a stock JupyterHub."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""Named drives: each user owns named persistent drives; a session mounts one.
+
+This module holds what both backends share: which drive names are valid, how a
+(user, drive) pair maps to a collision-free object name, and the backend
+interface. Backends live with their spawners (PVCs on Kubernetes, directories
+on the embedded backend). No code path here deletes a drive.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import asdict, dataclass, field
+
+from kubespawner.slugs import multi_slug, safe_slug
+
+DRIVE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+DRIVE_NAME_RULE = (
+    "1-40 characters: letters, digits, '-' and '_', starting with a letter or digit"
+)
+DEFAULT_DRIVE = "home"
+
+# labels and annotations put on Kubernetes drive objects
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_DRIVE_OWNER = "sessions.jupyterhub.org/owner"
+LABEL_DRIVE = "sessions.jupyterhub.org/drive"
+ANNOTATION_USER = "sessions.jupyterhub.org/username"
+ANNOTATION_DRIVE = "sessions.jupyterhub.org/drive-name"
+COMPONENT_DRIVE = "session-drive"
+
+
+class DriveError(ValueError):
+    """A drive request is invalid (bad name, missing drive, ...): a 400 for the user."""
+
+
+class DriveInUse(DriveError):
+    """The drive is mounted by another running session of the same user."""
+
+    def __init__(self, drive: str, server_name: str):
+        self.drive = drive
+        self.server_name = server_name
+        label = f"'{server_name}'" if server_name else "your default session"
+        super().__init__(
+            f"Drive '{drive}' is in use by {label}. Stop that session first, "
+            "or pick another drive."
+        )
+
+
+def validate_drive_name(name: object) -> str:
+    """Return the drive name if valid, else raise DriveError with the rule."""
+    if not isinstance(name, str) or not DRIVE_NAME_RE.match(name):
+        shown = name if isinstance(name, str) and len(name) <= 60 else "(given name)"
+        raise DriveError(f"Invalid drive name {shown!r}: {DRIVE_NAME_RULE}.")
+    return name
+
+
+def user_slug(username: str) -> str:
+    """A filesystem/label-safe, collision-free slug for a user name."""
+    return safe_slug(username, max_length=48)
+
+
+def drive_slug(username: str, drive: str) -> str:
+    """A collision-free DNS-label slug for a (user, drive) pair.
+
+    Always hashed over both names, so ``("a-b", "c")`` and ``("a", "b-c")``
+    can never meet.
+    """
+    return multi_slug([username, drive], max_length=54)
+
+
+def pvc_name(username: str, drive: str) -> str:
+    return f"drive-{drive_slug(username, drive)}"
+
+
+def drive_labels(username: str, drive: str) -> dict[str, str]:
+    return {
+        LABEL_COMPONENT: COMPONENT_DRIVE,
+        LABEL_DRIVE_OWNER: user_slug(username),
+        LABEL_DRIVE: drive_slug(username, drive),
+    }
+
+
+def drive_annotations(username: str, drive: str) -> dict[str, str]:
+    return {ANNOTATION_USER: username, ANNOTATION_DRIVE: drive}
+
+
+@dataclass
+class Drive:
+    """A user's named drive as the spawn form and APIs show it."""
+
+    name: str
+    owner: str
+    size: str = ""
+    created: str = ""
+    ref: str = ""  # PVC name or directory
+    in_use_by: str | None = field(default=None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DriveBackend(abc.ABC):
+    """Where drives live. Implementations never delete a drive."""
+
+    @abc.abstractmethod
+    async def list_drives(self, username: str) -> list[Drive]:
+        """All drives the user owns, sorted by name."""
+
+    @abc.abstractmethod
+    async def get_drive(self, username: str, name: str) -> Drive | None:
+        """The named drive, or None if the user has no such drive."""
+
+    @abc.abstractmethod
+    async def create_drive(self, username: str, name: str) -> Drive:
+        """Create the drive (idempotent: an existing drive is returned unchanged)."""
+
+    async def ensure_drive(self, username: str, name: str, create: bool) -> Drive:
+        """The drive, created first when `create` is true; DriveError if missing."""
+        validate_drive_name(name)
+        drive = await self.get_drive(username, name)
+        if drive is not None:
+            return drive
+        if not create:
+            raise DriveError(
+                f"You have no drive named '{name}'. Create it from the spawn form first."
+            )
+        return await self.create_drive(username, name)

@@ -1,0 +1,362 @@
+"""Session types: admin-written YAML files loaded into one typed model.
+
+A bad file must stop the hub at start-up with a message naming the file, the
+field and the reason, so everything here is validated strictly (unknown keys
+are errors: a typo must not silently become a default).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NEVER = -1
+"""Timeout value meaning "this session never times out"."""
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
+MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(K|M|G|T|Ki|Mi|Gi|Ti)?$")
+MAX_PROFILE_BYTES = 256 * 1024
+
+
+class ProfileError(ValueError):
+    """A session-type file is invalid; the message names file, field and reason."""
+
+    def __init__(self, path: str | Path, field: str, reason: str):
+        self.path = str(path)
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{self.path}: field '{field}': {reason}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def memory_bytes(value: str) -> int:
+    """Convert a Kubernetes-style memory quantity ("512M", "2Gi") to bytes."""
+    m = MEMORY_RE.match(str(value))
+    if not m:
+        raise ValueError(f"not a memory quantity: {value!r}")
+    units = {
+        None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    }
+    number = float(value[: len(value) - len(m.group(2) or "")])
+    return int(number * units[m.group(2)])
+
+
+class NumberChoice(_Strict):
+    """A numeric resource the user picks: a list of choices, or a min/max range."""
+
+    default: float
+    choices: list[float] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.choices is not None:
+            if not self.choices:
+                raise ValueError("choices must not be empty")
+            if self.default not in self.choices:
+                raise ValueError(f"default {self.default} is not one of the choices {self.choices}")
+        else:
+            lo = self.min if self.min is not None else self.default
+            hi = self.max if self.max is not None else self.default
+            if lo > hi:
+                raise ValueError(f"min {lo} is greater than max {hi}")
+            if not lo <= self.default <= hi:
+                raise ValueError(f"default {self.default} is outside [{lo}, {hi}]")
+        if self.default < 0:
+            raise ValueError("must not be negative")
+        return self
+
+    def allows(self, value: float) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        lo = self.min if self.min is not None else self.default
+        hi = self.max if self.max is not None else self.default
+        return lo <= value <= hi
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(_fmt(c) for c in self.choices)
+        lo = self.min if self.min is not None else self.default
+        hi = self.max if self.max is not None else self.default
+        return f"between {_fmt(lo)} and {_fmt(hi)}"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+class MemoryChoice(_Strict):
+    """Memory the user picks, as Kubernetes quantities ("2G", "512Mi")."""
+
+    default: str
+    choices: list[str] | None = None
+    min: str | None = None
+    max: str | None = None
+
+    @field_validator("default", "min", "max")
+    @classmethod
+    def _quantity(cls, v):
+        if v is not None:
+            memory_bytes(v)
+        return v
+
+    @field_validator("choices")
+    @classmethod
+    def _quantities(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("choices must not be empty")
+            for q in v:
+                memory_bytes(q)
+        return v
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.allows(self.default):
+            raise ValueError(f"default {self.default} is not allowed by {self.describe()}")
+        return self
+
+    def allows(self, value: str) -> bool:
+        try:
+            b = memory_bytes(value)
+        except ValueError:
+            return False
+        if self.choices is not None:
+            return any(memory_bytes(c) == b for c in self.choices)
+        lo = memory_bytes(self.min) if self.min else memory_bytes(self.default)
+        hi = memory_bytes(self.max) if self.max else memory_bytes(self.default)
+        return lo <= b <= hi
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        return f"between {self.min or self.default} and {self.max or self.default}"
+
+
+class GpuChoice(NumberChoice):
+    """GPUs the user picks; resource_name is the extended resource to request."""
+
+    default: float = 0
+    resource_name: str = "nvidia.com/gpu"
+
+    @model_validator(mode="after")
+    def _whole(self):
+        for v in [self.default, *(self.choices or []), self.min or 0, self.max or 0]:
+            if not float(v).is_integer():
+                raise ValueError("GPU counts must be whole numbers")
+        return self
+
+
+class Resources(_Strict):
+    cpu: NumberChoice = NumberChoice(default=1, choices=[1])
+    memory: MemoryChoice = MemoryChoice(default="2G", choices=["2G"])
+    gpu: GpuChoice = GpuChoice(default=0, choices=[0])
+
+
+class Image(_Strict):
+    """Container image; when `allowed` is non-empty users may pick one of them."""
+
+    default: str = Field(min_length=1)
+    allowed: list[str] = []
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.allowed and self.default not in self.allowed:
+            raise ValueError(f"default image {self.default!r} is not in allowed")
+        return self
+
+    @property
+    def user_choice(self) -> bool:
+        return len(self.allowed) > 1
+
+
+class Interface(_Strict):
+    """What the user lands on: JupyterLab, or a web app behind jupyter-server-proxy.
+
+    For `webapp` and `desktop`, `command` is the process jupyter-server-proxy
+    starts; `{port}` in it is replaced with the port it should listen on.
+    """
+
+    kind: Literal["lab", "webapp", "desktop"] = "lab"
+    name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    command: list[str] = []
+    title: str | None = None
+    url_path: str = "/"
+    timeout: int = Field(default=30, ge=1, le=600)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind != "lab":
+            if not self.command:
+                raise ValueError(f"interface of kind {self.kind!r} needs a command")
+            if not self.name:
+                raise ValueError(f"interface of kind {self.kind!r} needs a name (its /<name>/ path)")
+        return self
+
+
+class Timeouts(_Strict):
+    """Allowed per-session timeouts in seconds; -1 means never."""
+
+    default: int = 3600
+    choices: list[int] = [900, 3600, 4 * 3600, 24 * 3600]
+    allow_never: bool = False
+
+    @field_validator("choices")
+    @classmethod
+    def _positive(cls, v):
+        if not v:
+            raise ValueError("choices must not be empty")
+        for t in v:
+            if t != NEVER and t <= 0:
+                raise ValueError(f"timeout {t} must be positive seconds or -1 (never)")
+        return sorted(set(v), key=lambda t: (t == NEVER, t))
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.allows(self.default):
+            raise ValueError(f"default {self.default} is not an allowed timeout")
+        return self
+
+    def allows(self, value: int) -> bool:
+        if value == NEVER:
+            return self.allow_never or NEVER in self.choices
+        return value in self.choices
+
+    @property
+    def all_choices(self) -> list[int]:
+        out = list(self.choices)
+        if self.allow_never and NEVER not in out:
+            out.append(NEVER)
+        return out
+
+
+class Lifetime(_Strict):
+    """Admin maximum age of a session, renewable by the user."""
+
+    max_age: int = Field(default=NEVER, description="seconds, -1 = no maximum")
+    renewal_period: int | None = Field(default=None, gt=0)
+    max_renewals: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.max_age != NEVER and self.max_age <= 0:
+            raise ValueError("max_age must be positive seconds or -1")
+        return self
+
+    @property
+    def effective_renewal_period(self) -> int:
+        return self.renewal_period or (self.max_age if self.max_age > 0 else 0)
+
+
+class Access(_Strict):
+    """Who may see the type; empty lists mean everyone."""
+
+    users: list[str] = []
+    groups: list[str] = []
+
+    def permits(self, username: str, groups: list[str] | set[str]) -> bool:
+        if not self.users and not self.groups:
+            return True
+        return username in self.users or bool(set(groups) & set(self.groups))
+
+
+class SessionType(_Strict):
+    slug: Annotated[str, Field(pattern=SLUG_RE.pattern)]
+    display_name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    default: bool = False
+    image: Image
+    interface: Interface = Interface()
+    resources: Resources = Resources()
+    node_selector: dict[str, str] = {}
+    tolerations: list[dict[str, Any]] = []
+    extra_pod_config: dict[str, Any] = {}
+    extra_container_config: dict[str, Any] = {}
+    environment: dict[str, str] = {}
+    timeouts: Timeouts = Timeouts()
+    lifetime: Lifetime = Lifetime()
+    collaborative: bool = Field(default=False, description="whether collaborative mode is offered")
+    access: Access = Access()
+    source: str = Field(default="", exclude=True, description="file this type came from")
+
+    @field_validator("environment")
+    @classmethod
+    def _env_names(cls, v):
+        for k in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
+                raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(file)"
+
+
+def load_session_type(path: str | Path) -> SessionType:
+    """Load and validate one session-type file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ProfileError(path, "(file)", f"cannot read: {e.strerror}") from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(path, "(file)", f"larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ProfileError(path, "(file)", f"not valid YAML{line}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(path, "(file)", "must be a mapping of fields")
+    data.setdefault("slug", path.stem)
+    try:
+        st = SessionType(**{k: v for k, v in data.items() if isinstance(k, str)}, source=str(path))
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = _field_path(err["loc"])
+        reason = err["msg"].removeprefix("Value error, ")
+        raise ProfileError(path, field, reason) from None
+    except TypeError as e:
+        raise ProfileError(path, "(file)", str(e)) from None
+    if any(not isinstance(k, str) for k in data):
+        raise ProfileError(path, "(file)", "field names must be strings")
+    return st
+
+
+def load_session_types(directory: str | Path) -> dict[str, SessionType]:
+    """Load every `*.yaml`/`*.yml` in a directory, ordered by display order.
+
+    Raises ProfileError on the first bad file, or when two files share a slug.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ProfileError(directory, "(directory)", "session types directory does not exist")
+    types: dict[str, SessionType] = {}
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        st = load_session_type(path)
+        if st.slug in types:
+            raise ProfileError(path, "slug", f"{st.slug!r} is already defined in {types[st.slug].source}")
+        types[st.slug] = st
+    if not types:
+        raise ProfileError(directory, "(directory)", "no session types (*.yaml) found")
+    if sum(1 for t in types.values() if t.default) > 1:
+        names = [t.source for t in types.values() if t.default]
+        raise ProfileError(names[1], "default", "more than one session type is marked default")
+    return types
+
+
+def default_type(types: dict[str, SessionType]) -> SessionType:
+    for t in types.values():
+        if t.default:
+            return t
+    return next(iter(types.values()))

@@ -1,0 +1,1 @@
+"""Spawners: the KubeSpawner subclass and the embedded local backend."""

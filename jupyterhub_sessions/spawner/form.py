@@ -1,0 +1,97 @@
+"""The server-rendered spawn form, and form data back into user_options.
+
+The form works without JavaScript: every session type is a radio card with its
+own fieldset of choices (fields named ``<slug>:<option>``); CSS hides the
+fieldsets of unselected types where the browser supports `:has()`. All text
+from profiles and drive names is autoescaped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ..drives import DRIVE_NAME_RE
+from ..options import KNOWN_KEYS
+from ..profiles import NEVER, default_type
+
+_env = Environment(
+    loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+PER_TYPE_KEYS = ("image", "cpu", "memory", "gpu", "timeout", "collaborative")
+
+
+def format_timeout(seconds: int) -> str:
+    if seconds == NEVER:
+        return "Never"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def render_spawn_form(types, drives, previous=None, default_drive="home") -> str:
+    """HTML for JupyterHub's spawn page (inserted inside its <form>)."""
+    previous = previous or {}
+    selected = previous.get("session_type")
+    if selected not in types:
+        selected = default_type(types).slug if types else None
+    drive_names = [d.name for d in drives]
+    chosen_drive = previous.get("drive")
+    if chosen_drive not in drive_names:
+        free = [d.name for d in drives if not d.in_use_by]
+        chosen_drive = default_drive if default_drive in free or not drive_names else (free[0] if free else "__new__")
+    return _env.get_template("spawn_form.html").render(
+        types=list(types.values()),
+        selected=selected,
+        previous=previous,
+        drives=drives,
+        chosen_drive=chosen_drive,
+        default_drive=default_drive,
+        drive_pattern=DRIVE_NAME_RE.pattern,
+        format_timeout=format_timeout,
+        num=_num,
+    )
+
+
+def form_to_options(formdata: dict) -> dict:
+    """Turn the form's fields into user_options for the chosen session type.
+
+    Only the chosen type's ``<slug>:<option>`` fields are taken; anything
+    else is dropped. Values stay strings; `parse_session_options` validates.
+    """
+
+    def first(key):
+        v = formdata.get(key)
+        if isinstance(v, list):
+            return v[0] if v else None
+        return v
+
+    out: dict = {}
+    slug = first("session_type")
+    if slug is not None:
+        out["session_type"] = slug
+        for key in PER_TYPE_KEYS:
+            v = first(f"{slug}:{key}")
+            if v is not None and v != "":
+                out[key] = v
+        if "collaborative" not in out:
+            out["collaborative"] = "off"
+    drive = first("drive")
+    if drive:
+        out["drive"] = drive
+    new_drive = first("new_drive")
+    if drive == "__new__" and new_drive:
+        out["new_drive"] = new_drive
+    elif drive == "__new__":
+        out["drive"] = "__new__"
+    assert set(out) <= KNOWN_KEYS
+    return out
