@@ -233,6 +233,15 @@ class SessionSpawnerMixin:
         env[ENV_SESSION] = json.dumps(self.session_info(), sort_keys=True)
         return env
 
+    def get_args(self):
+        """The backend's args plus what the session's options ask of the server."""
+        from ..serverext.launch import server_args
+
+        args = list(super().get_args())
+        if self.session is not None:
+            args.extend(server_args(self.session_info()))
+        return args
+
     # ---- state -----------------------------------------------------------
 
     def get_state(self):

@@ -1,0 +1,1 @@
+"""Jupyter server extension run by every session (collaboration, sharing, ports)."""
