@@ -1,1 +1,25 @@
-"""Jupyter server extension run by every session (collaboration, sharing, ports)."""
+"""Jupyter server extension run by every session (collaboration, sharing, ports).
+
+Enabled for every jupyter-server on install (`jupyter-config/` ships the
+`jpserver_extensions` switch). It reads the session it runs in from
+`JUPYTERHUB_SESSIONS_SESSION` and adds the `sessions-api/` REST API. What
+must be decided before extensions load (collaboration on/off, web-app
+launchers, default URL) is passed as command-line args by the spawner, see
+`launch.server_args`.
+"""
+
+from __future__ import annotations
+
+
+def _jupyter_server_extension_points():
+    return [{"module": "jupyterhub_sessions.serverext"}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    # imported here: the hub imports `serverext.launch` and needs none of this
+    from .extension import load
+
+    load(serverapp)
+
+
+load_jupyter_server_extension = _load_jupyter_server_extension

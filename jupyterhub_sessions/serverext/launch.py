@@ -1,15 +1,57 @@
 """Command-line arguments a session's single-user server is started with.
 
 The spawner (either backend) appends these to its args, so what runs inside
-the session follows the options the user chose on the hub.
+the session follows the options the user chose on the hub:
+
+- collaboration off: the jupyter-collaboration server extension is not loaded
+  at all (`disable_rtc` alone only hides it from the frontend: its document
+  websockets would still be served);
+- web-app / desktop types: a jupyter-server-proxy launcher for the app, and
+  the session opens on it;
+- the hub's answer about who may use the server is cached for at most
+  `AUTH_CACHE_SECONDS`, so a share revoked on the hub stops working quickly.
 """
 
 from __future__ import annotations
 
+import json
+
+YDOC_EXTENSION = "jupyter_server_ydoc"
+AUTH_CACHE_SECONDS = 60
+
+
+def proxy_server_entry(interface: dict) -> dict:
+    """jupyter-server-proxy `ServerProxy.servers` entry for a web-app interface."""
+    name = interface["name"]
+    url_path = interface.get("url_path") or "/"
+    return {
+        "command": list(interface["command"]),
+        "timeout": int(interface.get("timeout") or 30),
+        "absolute_url": False,
+        "launcher_entry": {
+            "enabled": True,
+            "title": interface.get("title") or name,
+            "path_info": name + "/" + url_path.lstrip("/"),
+        },
+        "new_browser_tab": False,
+    }
+
+
+def app_default_url(interface: dict) -> str:
+    """Where a web-app session opens: the app behind its launcher path."""
+    url_path = interface.get("url_path") or "/"
+    return "/" + interface["name"] + "/" + url_path.lstrip("/")
+
 
 def server_args(session_info: dict) -> list[str]:
     """Extra jupyterhub-singleuser args for a session described by `session_info`."""
-    args: list[str] = []
+    args: list[str] = [f"--HubOAuth.cache_max_age={AUTH_CACHE_SECONDS}"]
     if not session_info.get("collaborative"):
+        args.append(f"--ServerApp.jpserver_extensions={YDOC_EXTENSION}=False")
         args.append("--YDocExtension.disable_rtc=True")
+    interface = session_info.get("interface") or {}
+    if interface.get("kind") in ("webapp", "desktop") and interface.get("name") and interface.get("command"):
+        servers = {interface["name"]: proxy_server_entry(interface)}
+        args.append("--ServerProxy.servers=" + json.dumps(servers, sort_keys=True))
+        args.append("--ServerApp.default_url=" + app_default_url(interface))
     return args

@@ -1,0 +1,137 @@
+"""The server extension's configuration and per-server state, and its load hook."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from traitlets import Enum, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..options import ENV_SESSION
+from .handlers import make_handlers
+from .hubclient import HubClient
+
+
+class SessionsServerExtension(LoggingConfigurable):
+    """Configuration of the jupyterhub-sessions server extension."""
+
+    service_url = Unicode(
+        config=True,
+        help="""Base URL of the hub's sessions service including its prefix,
+        e.g. http://proxy-public/services/sessions/ .
+
+        Empty: $JUPYTERHUB_SESSIONS_SERVICE_URL, else asked of the hub API
+        (needs read:services!service=sessions in the server's token).
+        """,
+    )
+
+    @default("service_url")
+    def _default_service_url(self):
+        return os.environ.get("JUPYTERHUB_SESSIONS_SERVICE_URL", "")
+
+    ports_scope = Enum(
+        ["auto", "process-tree", "all"],
+        "auto",
+        config=True,
+        help="""Which listening sockets `GET sessions-api/ports` reports.
+
+        "process-tree": sockets of this server and its descendants (one
+        machine shared by many sessions); "all": every socket (the session
+        owns its network namespace, e.g. a pod). "auto": "all" inside
+        Kubernetes, else "process-tree".
+        """,
+    )
+
+    share_link_expires_in = Int(
+        86400,
+        config=True,
+        help="Lifetime in seconds of a share link when the owner does not give one.",
+    )
+
+    hub_request_timeout = Int(
+        10, config=True, help="Seconds to wait for the hub or the sessions service."
+    )
+
+
+class SessionExtensionState:
+    """What the handlers need: session info, owner, hub client, own ports."""
+
+    def __init__(self, serverapp, config_obj: SessionsServerExtension, session_info: dict):
+        self.serverapp = serverapp
+        self.config_obj = config_obj
+        self.session_info = session_info
+        self.owner = os.environ.get("JUPYTERHUB_USER", "")
+        self.server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", session_info.get("server_name", ""))
+        self.under_hub = bool(os.environ.get("JUPYTERHUB_API_TOKEN")) and hasattr(
+            serverapp.identity_provider, "hub_auth"
+        )
+        self.root_pid = os.getpid()
+        scope = config_obj.ports_scope
+        if scope == "auto":
+            scope = "all" if os.environ.get("KUBERNETES_SERVICE_HOST") else "process-tree"
+        self.ports_scope = scope
+        self.hub = HubClient(
+            api_url=os.environ.get("JUPYTERHUB_API_URL", ""),
+            token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            user=self.owner,
+            server_name=self.server_name,
+            service_name=session_info.get("service") or "sessions",
+            service_url=config_obj.service_url,
+            timeout=config_obj.hub_request_timeout,
+        )
+
+    def own_ports(self) -> set[int]:
+        """Ports that are the server itself or its kernels, not user apps."""
+        ports = {int(self.serverapp.port)}
+        km = getattr(self.serverapp, "kernel_manager", None)
+        for kid in list(getattr(km, "list_kernel_ids", list)()):
+            try:
+                kernel = km.get_kernel(kid)
+            except KeyError:
+                continue
+            ports.update(p for p in getattr(kernel, "ports", []) if p)
+        return ports
+
+    def forget_cached_identities(self) -> None:
+        """Drop cached hub answers so a revoked share stops working now."""
+        hub_auth = getattr(self.serverapp.identity_provider, "hub_auth", None)
+        cache = getattr(hub_auth, "cache", None)
+        if cache is not None:
+            cache.clear()
+
+
+def read_session_info(environ=os.environ) -> dict:
+    """The session's options from the environment; {} outside a managed session."""
+    raw = environ.get(ENV_SESSION, "")
+    if not raw:
+        return {}
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def load(serverapp):
+    """Add the sessions API and keep the frontend in step with collaboration mode."""
+    config_obj = SessionsServerExtension(parent=serverapp)
+    info = read_session_info()
+    state = SessionExtensionState(serverapp, config_obj, info)
+    web_app = serverapp.web_app
+    web_app.settings["jupyterhub_sessions"] = state
+    collaborative = bool(info.get("collaborative"))
+    if info and not collaborative:
+        # the ydoc extension is not loaded (launch.server_args); tell the
+        # frontend too, or it would try to open collaboration rooms.
+        web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
+    web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
+    serverapp.log.info(
+        "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
+        state.owner or "-",
+        state.server_name or "(default)",
+        info.get("session_type", "-"),
+        info.get("drive", "-"),
+        collaborative,
+    )
+

@@ -1,0 +1,243 @@
+"""REST API of the server extension, under `{base_url}sessions-api/`.
+
+Authenticated exactly like the server (jupyter-server auth: hub OAuth cookie
+or token, XSRF for browsers). Owner-only endpoints answer collaborators with
+403. Bodies are validated before anything is sent to the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .hubclient import HubError
+from .ports import listening_ports
+
+SHARE_CODE_MIN_SECONDS = 60
+SHARE_CODE_MAX_SECONDS = 365 * 24 * 3600
+MAX_NAME = 255
+
+
+class SessionsAPIHandler(APIHandler):
+    """Base: the extension's state, owner check and JSON helpers."""
+
+    @property
+    def ext(self):
+        return self.settings["jupyterhub_sessions"]
+
+    @property
+    def who(self) -> str:
+        user = self.current_user
+        return f"user={getattr(user, 'username', '?')} session={self.ext.owner}/{self.ext.server_name or '(default)'}"
+
+    def is_owner(self) -> bool:
+        """The session's owner; on a plain (non-hub) server, whoever holds its token."""
+        user = self.current_user
+        if user is None:
+            return False
+        if hasattr(user, "hub_user"):
+            return user.username == self.ext.owner
+        return not self.ext.under_hub
+
+    def require_owner(self, action: str) -> None:
+        if not self.is_owner():
+            self.log.warning("Refused %s: %s is owner-only", self.who, action)
+            raise web.HTTPError(403, f"Only the session's owner ({self.ext.owner}) may {action}")
+
+    def json_body(self) -> dict:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError:
+            raise web.HTTPError(400, "Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "Request body must be a JSON object")
+        return body
+
+    async def hub_call(self, coro):
+        try:
+            return await coro
+        except HubError as e:
+            self.log.warning("Hub call failed for %s: %s", self.who, e)
+            raise web.HTTPError(e.status, e.message) from None
+
+    def finish_json(self, data, status: int = 200):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+
+class SessionHandler(SessionsAPIHandler):
+    @web.authenticated
+    async def get(self):
+        ext = self.ext
+        user = self.current_user
+        timing, timing_error = None, None
+        try:
+            timing = await ext.hub.session_timing()
+        except HubError as e:
+            timing_error = e.message
+            self.log.info("No timing for %s from the %s service: %s", self.who, ext.hub.service_name, e)
+        self.finish_json(
+            {
+                "session": ext.session_info,
+                "owner": ext.owner,
+                "server_name": ext.server_name,
+                "you": getattr(user, "username", None),
+                "is_owner": self.is_owner(),
+                "collaborative": bool(ext.session_info.get("collaborative")),
+                "timing": timing,
+                "timing_error": timing_error,
+            }
+        )
+
+
+class RenewHandler(SessionsAPIHandler):
+    @web.authenticated
+    async def post(self):
+        self.require_owner("renew the session")
+        result = await self.hub_call(self.ext.hub.renew())
+        self.log.info("Renewed %s", self.who)
+        self.finish_json(result or {})
+
+
+def _share_entry(share: dict) -> dict:
+    return {
+        "kind": share.get("kind"),
+        "user": (share.get("user") or {}).get("name"),
+        "group": (share.get("group") or {}).get("name"),
+        "scopes": share.get("scopes", []),
+        "created_at": share.get("created_at"),
+    }
+
+
+def _code_entry(code: dict) -> dict:
+    return {
+        "id": code.get("id"),
+        "created_at": code.get("created_at"),
+        "expires_at": code.get("expires_at"),
+        "exchange_count": code.get("exchange_count"),
+        "last_exchanged_at": code.get("last_exchanged_at"),
+    }
+
+
+def _share_target(body: dict) -> tuple[str, str]:
+    """Exactly one of {"user": name} or {"group": name}."""
+    extra = set(body) - {"user", "group"}
+    if extra:
+        raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(extra))}")
+    given = [(k, body[k]) for k in ("user", "group") if k in body]
+    if len(given) != 1:
+        raise web.HTTPError(400, 'Give exactly one of "user" or "group"')
+    kind, name = given[0]
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise web.HTTPError(400, f'"{kind}" must be a non-empty name of at most {MAX_NAME} characters')
+    return kind, name
+
+
+class SharesHandler(SessionsAPIHandler):
+    @web.authenticated
+    async def get(self):
+        self.require_owner("see who has access")
+        shares, codes = await self.hub_call(
+            asyncio.gather(self.ext.hub.list_shares(), self.ext.hub.list_share_codes())
+        )
+        self.finish_json({"shares": [_share_entry(s) for s in shares], "share_codes": [_code_entry(c) for c in codes]})
+
+    @web.authenticated
+    async def post(self):
+        self.require_owner("share the session")
+        kind, name = _share_target(self.json_body())
+        share = await self.hub_call(self.ext.hub.grant_share(kind, name))
+        self.log.info("Shared %s with %s %s", self.who, kind, name)
+        self.finish_json(_share_entry(share), status=201)
+
+    @web.authenticated
+    async def delete(self):
+        self.require_owner("revoke access")
+        kind, name = _share_target(self.json_body())
+        await self.hub_call(self.ext.hub.revoke_share(kind, name))
+        self.ext.forget_cached_identities()
+        self.log.info("Revoked %s %s from %s", kind, name, self.who)
+        self.set_status(204)
+        self.finish()
+
+
+class ShareCodesHandler(SessionsAPIHandler):
+    @web.authenticated
+    async def post(self):
+        self.require_owner("create share links")
+        body = self.json_body()
+        extra = set(body) - {"expires_in"}
+        if extra:
+            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(extra))}")
+        expires_in = body.get("expires_in", self.ext.config_obj.share_link_expires_in)
+        if (
+            isinstance(expires_in, bool)
+            or not isinstance(expires_in, int)
+            or not SHARE_CODE_MIN_SECONDS <= expires_in <= SHARE_CODE_MAX_SECONDS
+        ):
+            raise web.HTTPError(
+                400,
+                f'"expires_in" must be whole seconds between {SHARE_CODE_MIN_SECONDS} and {SHARE_CODE_MAX_SECONDS}',
+            )
+        code = await self.hub_call(self.ext.hub.create_share_code(expires_in))
+        accept_url = code.get("full_accept_url") or code.get("accept_url")
+        self.log.info("Created share link for %s, expires %s", self.who, code.get("expires_at"))
+        self.finish_json(
+            {
+                "id": code.get("id"),
+                "code": code.get("code"),
+                "accept_url": accept_url,
+                "expires_at": code.get("expires_at"),
+            },
+            status=201,
+        )
+
+    @web.authenticated
+    async def delete(self):
+        self.require_owner("revoke share links")
+        code_id = self.get_query_argument("id", None)
+        if code_id is not None and (not code_id.startswith("sc_") or not code_id[3:].isdigit()):
+            raise web.HTTPError(400, '"id" must look like sc_123')
+        await self.hub_call(self.ext.hub.revoke_share_codes(code_id))
+        self.log.info("Revoked share link(s) %s of %s", code_id or "(all unused)", self.who)
+        self.set_status(204)
+        self.finish()
+
+
+class PortsHandler(SessionsAPIHandler):
+    @web.authenticated
+    async def get(self):
+        ext = self.ext
+        exclude = ext.own_ports()
+        ports = await asyncio.to_thread(listening_ports, ext.root_pid, ext.ports_scope, exclude)
+        base = self.base_url
+        self.finish_json(
+            [
+                {
+                    "port": p.port,
+                    "address": p.address,
+                    "process": p.process,
+                    "proxy_url": url_path_join(base, "proxy", str(p.port)) + "/",
+                    "absolute_proxy_url": url_path_join(base, "proxy", "absolute", str(p.port)) + "/",
+                }
+                for p in ports
+            ]
+        )
+
+
+def make_handlers(base_url: str) -> list:
+    prefix = url_path_join(base_url, "sessions-api")
+    return [
+        (url_path_join(prefix, "session"), SessionHandler),
+        (url_path_join(prefix, "session", "renew"), RenewHandler),
+        (url_path_join(prefix, "shares"), SharesHandler),
+        (url_path_join(prefix, "share-codes"), ShareCodesHandler),
+        (url_path_join(prefix, "ports"), PortsHandler),
+    ]
