@@ -7,6 +7,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
 
+# fake Kubernetes API fixtures: kube_api, kube, kube_client
+pytest_plugins = ["tests.kube_fake.fixtures"]
+
 
 @pytest.fixture
 def shipped_types():
