@@ -1,0 +1,287 @@
+"""The `sessions` hub service: a traitlets Application serving the REST API and culling periodically.
+
+Run by the hub as a managed service (`python -m jupyterhub_sessions.service`),
+which hands it its token, URLs and prefix in `JUPYTERHUB_*` environment
+variables; every setting is also a configurable trait (command-line flags
+such as `--cull-every=30`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.log import LogFormatter
+from traitlets import Bool, Int, Set, Unicode, default, validate
+from traitlets.config import Application
+
+from ..profiles import ProfileError, SessionType
+from .culler import CullReport, cull_pass
+from .handlers import routes
+from .hubclient import HubClient
+from .sessions import SessionPolicy
+from .state import SessionStore
+
+LOGGER = "jupyterhub_sessions.service"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SessionsService(Application):
+    """Culls idle and expired sessions and serves the sessions REST API."""
+
+    name = "jupyterhub-sessions-service"
+    description = "JupyterHub service: cull, renew and list interactive sessions."
+
+    service_name = Unicode(
+        config=True, help="This service's name in the hub (its URL is /services/<name>/)."
+    )
+
+    @default("service_name")
+    def _default_service_name(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_NAME", "sessions")
+
+    hub_api_url = Unicode(
+        config=True, help="The hub REST API URL, e.g. http://127.0.0.1:8081/hub/api."
+    )
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self):
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    api_token = Unicode(
+        config=True,
+        help="Token this service uses for the hub API (the hub gives managed services one).",
+    )
+
+    @default("api_token")
+    def _default_api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    oauth_client_id = Unicode(config=True, help="OAuth client id for browser logins to this service.")
+
+    @default("oauth_client_id")
+    def _default_oauth_client_id(self):
+        return os.environ.get("JUPYTERHUB_CLIENT_ID") or f"service-{self.service_name}"
+
+    service_prefix = Unicode(config=True, help="URL prefix the proxy routes to us, with a trailing slash.")
+
+    @default("service_prefix")
+    def _default_service_prefix(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
+
+    @validate("service_prefix")
+    def _slash(self, proposal):
+        value = proposal["value"]
+        return value if value.endswith("/") else value + "/"
+
+    bind_url = Unicode(config=True, help="Where to listen, e.g. http://127.0.0.1:10101.")
+
+    @default("bind_url")
+    def _default_bind_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+
+    profiles_dir = Unicode(
+        config=True,
+        help="Directory of session-type YAML files (lifetime.max_age, renewal_period, max_renewals).",
+    )
+
+    @default("profiles_dir")
+    def _default_profiles_dir(self):
+        return os.environ.get(
+            "JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[2] / "profiles")
+        )
+
+    state_file = Unicode(
+        config=True,
+        help="JSON file with renewals and SSH marks of running sessions (replaced atomically).",
+    )
+
+    @default("state_file")
+    def _default_state_file(self):
+        data_dir = os.environ.get("JUPYTERHUB_SESSIONS_DATA_DIR") or os.getcwd()
+        return str(Path(data_dir) / f"{self.service_name}-service-state.json")
+
+    cull_every = Int(
+        60,
+        config=True,
+        help="Seconds between cull passes; 0 switches periodic culling off (the API still works).",
+    )
+
+    @validate("cull_every", "concurrency", "api_page_size")
+    def _not_negative(self, proposal):
+        if proposal["value"] < 0:
+            raise ValueError(f"{proposal['trait'].name} must not be negative")
+        return proposal["value"]
+
+    concurrency = Int(
+        10, config=True, help="At most this many hub API requests in flight (culls are bounded by it)."
+    )
+    api_page_size = Int(200, config=True, help="Users per page when listing the hub's users.")
+
+    default_timeout = Int(
+        3600,
+        config=True,
+        help="Idle timeout (seconds, -1 = never) for servers whose options name no valid timeout "
+        "and whose session type is unknown.",
+    )
+
+    remove_named_servers = Bool(
+        False,
+        config=True,
+        help="Also remove culled named servers from the hub (their drives are kept either way).",
+    )
+
+    ssh_services = Set(
+        Unicode(),
+        {"ssh"},
+        config=True,
+        help="Hub services allowed to mark sessions SSH-connected (POST .../ssh).",
+    )
+
+    aliases = {
+        "cull-every": "SessionsService.cull_every",
+        "concurrency": "SessionsService.concurrency",
+        "api-page-size": "SessionsService.api_page_size",
+        "default-timeout": "SessionsService.default_timeout",
+        "profiles-dir": "SessionsService.profiles_dir",
+        "state-file": "SessionsService.state_file",
+        "bind-url": "SessionsService.bind_url",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "remove-named-servers": (
+            {"SessionsService": {"remove_named_servers": True}},
+            "Remove culled named servers from the hub.",
+        )
+    }
+
+    @default("log")
+    def _log_default(self):
+        logger = logging.getLogger(LOGGER)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                LogFormatter(fmt="%(color)s[%(levelname)1.1s %(asctime)s %(name)s]%(end_color)s %(message)s")
+            )
+            logger.addHandler(handler)
+        logger.propagate = False
+        return logger
+
+    # ---- parts -------------------------------------------------------------------
+
+    def init_parts(self) -> None:
+        """Build the store, hub client, policy and hub auth (no I/O but reading the state file)."""
+        self.log.setLevel(self.log_level)
+        self._types: dict[str, SessionType] = {}
+        self._types_error: str | None = None
+        self.store = SessionStore(self.state_file)
+        self.store.load()
+        self.client = HubClient(
+            self.hub_api_url, self.api_token, concurrency=self.concurrency, page_size=self.api_page_size
+        )
+        self.policy = SessionPolicy(self.session_types, self.store, self.default_timeout)
+        self.hub_auth = HubOAuth(
+            parent=self,
+            api_url=self.hub_api_url,
+            api_token=self.api_token,
+            base_url=self.service_prefix,
+            oauth_client_id=self.oauth_client_id,
+            access_scopes={f"access:services!service={self.service_name}"},
+        )
+        self._cull_lock = asyncio.Lock()
+        self.now = utcnow
+
+    def session_types(self) -> dict[str, SessionType]:
+        """Current types; a file broken while running keeps the last good set (and says so)."""
+        from ..spawner.mixin import cached_session_types
+
+        try:
+            self._types = cached_session_types(self.profiles_dir)
+            self._types_error = None
+        except ProfileError as e:
+            if str(e) != self._types_error:
+                self.log.error("Session types not reloaded, keeping the previous ones: %s", e)
+                self._types_error = str(e)
+        return self._types
+
+    def make_app(self) -> web.Application:
+        return web.Application(
+            routes(self.service_prefix, self),
+            cookie_secret=os.urandom(32),
+            log_function=self._log_request,
+        )
+
+    def _log_request(self, handler):
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING
+        if handler.request.uri.startswith(self.service_prefix + "api/") or status >= 400:
+            self.log.log(
+                level, "%d %s %s %.1fms", status, handler.request.method,
+                handler.request.path, 1000 * handler.request.request_time(),
+            )
+
+    # ---- culling -------------------------------------------------------------------
+
+    async def cull_once(self, now: datetime | None = None) -> CullReport | None:
+        """One pass; a pass still running from the last tick is not overlapped."""
+        if self._cull_lock.locked():
+            self.log.warning("Previous cull pass still running; skipping this one")
+            return None
+        async with self._cull_lock:
+            return await cull_pass(
+                self.client, self.policy, now or self.now(), remove_named_servers=self.remove_named_servers
+            )
+
+    async def _cull_forever(self) -> None:
+        while True:
+            try:
+                await self.cull_once()
+            except Exception:
+                self.log.exception("Cull pass failed; trying again in %ss", self.cull_every)
+            await asyncio.sleep(self.cull_every)
+
+    # ---- running ----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        self.init_parts()
+        self.session_types()
+        if self._types_error:
+            self.log.error("Starting without session types: max-age culling and renewals are off")
+        url = urlparse(self.bind_url)
+        server = HTTPServer(self.make_app(), max_body_size=1024 * 1024, xheaders=True)
+        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        self.log.info(
+            "Sessions service %s listening on %s%s (cull every %ss, state %s)",
+            self.service_name, self.bind_url.rstrip("/"), self.service_prefix, self.cull_every, self.state_file,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        culling = asyncio.ensure_future(self._cull_forever()) if self.cull_every else None
+        try:
+            await stop.wait()
+        finally:
+            if culling:
+                culling.cancel()
+            server.stop()
+            await self.store.save()
+            self.client.close()
+            self.log.info("Sessions service stopped")
+
+    def start(self):
+        asyncio.run(self.serve())
+
+
+main = SessionsService.launch_instance

@@ -1,0 +1,151 @@
+"""Expiry and renewal rules, with an explicit clock."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from jupyterhub_sessions.profiles import Lifetime
+from jupyterhub_sessions.service import policy
+from jupyterhub_sessions.service.policy import Record, RenewError
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+NO_LIMIT = Lifetime()
+FOUR_DAYS = Lifetime(max_age=4 * 86400, renewal_period=4 * 86400)
+CAPPED = Lifetime(max_age=86400, renewal_period=86400, max_renewals=2)
+
+
+def verdict(now, *, timeout=3600, last=None, lifetime=NO_LIMIT, record=Record()):
+    return policy.evaluate(
+        started=T0, last_activity=last, timeout=timeout, lifetime=lifetime, record=record, now=now
+    )
+
+
+def test_idle_browser_session_expires_an_idle_timeout_after_last_activity():
+    last = T0 + 2 * HOUR
+    assert not verdict(last + HOUR - timedelta(seconds=1), last=last).expired
+    v = verdict(last + HOUR, last=last)
+    assert v.expired and v.reason == "idle" and v.mode == "browser"
+    assert v.expires_at == last + HOUR
+
+
+def test_session_without_activity_counts_idle_time_from_start():
+    v = verdict(T0 + HOUR, last=None)
+    assert v.expired and v.expires_at == T0 + HOUR
+
+
+def test_ssh_session_has_an_absolute_timeout_from_start_despite_activity():
+    last = T0 + 50 * timedelta(minutes=1)
+    browser = verdict(T0 + HOUR, last=last)
+    ssh = verdict(T0 + HOUR, last=last, record=Record(ssh=True))
+    assert not browser.expired
+    assert ssh.expired and ssh.reason == "absolute" and ssh.mode == "ssh"
+    assert ssh.expires_at == T0 + HOUR
+
+
+def test_never_timeout_never_expires_without_max_age():
+    v = verdict(T0 + 1000 * DAY, timeout=-1, last=T0)
+    assert not v.expired and v.expires_at is None and v.reason is None
+    ssh = verdict(T0 + 1000 * DAY, timeout=-1, record=Record(ssh=True))
+    assert not ssh.expired and ssh.expires_at is None
+
+
+def test_max_age_ends_even_an_active_never_timeout_session():
+    v = verdict(T0 + 4 * DAY, timeout=-1, last=T0 + 4 * DAY, lifetime=FOUR_DAYS)
+    assert v.expired and v.reason == "max_age" and v.expires_at == T0 + 4 * DAY
+    assert not verdict(T0 + 4 * DAY - timedelta(seconds=1), timeout=-1, lifetime=FOUR_DAYS).expired
+
+
+def test_earliest_deadline_is_reported():
+    # active session: max age comes first
+    v = verdict(T0, last=T0 + 4 * DAY - HOUR / 2, lifetime=FOUR_DAYS)
+    assert v.reason == "max_age"
+    # idle session: idle deadline comes first
+    v = verdict(T0, last=T0, lifetime=FOUR_DAYS)
+    assert v.reason == "idle" and v.expires_at == T0 + HOUR
+
+
+def renew(now, record=Record(), lifetime=FOUR_DAYS):
+    return policy.renew(started=T0, lifetime=lifetime, record=record, now=now, type_name="t")
+
+
+def test_renew_moves_max_age_expiry_to_a_renewal_period_from_now():
+    now = T0 + 3 * DAY
+    r = renew(now)
+    assert r.renewals == 1 and r.max_age_expires_at == now + 4 * DAY
+    v = verdict(T0 + 5 * DAY, timeout=-1, lifetime=FOUR_DAYS, record=r)
+    assert not v.expired and v.expires_at == now + 4 * DAY
+    assert verdict(now + 4 * DAY, timeout=-1, lifetime=FOUR_DAYS, record=r).expired
+
+
+def test_renew_does_not_reset_the_idle_timer():
+    r = renew(T0 + HOUR / 2)
+    v = verdict(T0 + HOUR, last=T0, lifetime=FOUR_DAYS, record=r)
+    assert v.expired and v.reason == "idle"
+
+
+def test_renew_is_capped_by_max_renewals_with_a_clear_message():
+    r1 = renew(T0 + 23 * HOUR, lifetime=CAPPED)
+    r2 = renew(T0 + 46 * HOUR, r1, lifetime=CAPPED)
+    assert r2.renewals == 2 and r2.max_age_expires_at == T0 + 70 * HOUR
+    assert not policy.renewable(CAPPED, r2)
+    with pytest.raises(RenewError) as e:
+        renew(T0 + 69 * HOUR, r2, lifetime=CAPPED)
+    assert e.value.status == 409
+    assert "renewed 2 time(s), the maximum" in e.value.message
+    assert "2026-01-04T10:00:00Z" in e.value.message
+
+
+def test_renew_that_would_not_extend_is_refused_and_not_counted():
+    early = Lifetime(max_age=86400, renewal_period=3600, max_renewals=3)
+    with pytest.raises(RenewError) as e:
+        renew(T0 + HOUR, lifetime=early)
+    assert e.value.status == 409 and "would not extend" in e.value.message
+    r = renew(T0 + DAY - HOUR / 2, lifetime=early)
+    assert r.renewals == 1 and r.max_age_expires_at == T0 + DAY + HOUR / 2
+
+
+def test_renew_without_max_age_is_refused():
+    with pytest.raises(RenewError, match="no maximum age"):
+        renew(T0, lifetime=NO_LIMIT)
+    with pytest.raises(RenewError, match="no maximum age"):
+        policy.renew(started=T0, lifetime=None, record=Record(), now=T0, type_name="gone")
+
+
+def test_unlimited_renewals_never_run_further_than_one_period_ahead():
+    r = Record()
+    now = T0 + 3 * DAY
+    r = renew(now, r)
+    with pytest.raises(RenewError):
+        renew(now, r)  # the same moment: nothing to extend, nothing counted
+    assert r.max_age_expires_at - now == 4 * DAY
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"timeout": 900}, 900),
+        ({"timeout": -1}, -1),
+        ({"timeout": 0}, 1800),
+        ({"timeout": -5}, 1800),
+        ({"timeout": True}, 1800),
+        ({"timeout": "900"}, 1800),
+        ({}, 1800),
+        (None, 1800),
+        ("junk", 1800),
+    ],
+)
+def test_timeout_from_recorded_options_falls_back_to_type_default(options, expected):
+    assert policy.session_timeout(options, 1800, 3600) == expected
+    if expected == 1800:
+        assert policy.session_timeout(options, None, 3600) == 3600
+
+
+def test_hub_timestamps_parse_and_format_in_utc():
+    dt = policy.parse_time("2026-01-01T12:00:00.123456Z")
+    assert dt == T0 + timedelta(microseconds=123456)
+    assert policy.parse_time("2026-01-01T12:00:00") == T0
+    assert policy.parse_time("not a time") is None
+    assert policy.parse_time(None) is None
+    assert policy.format_time(T0) == "2026-01-01T12:00:00Z"
