@@ -1,0 +1,102 @@
+"""SSH access to sessions with registered device keys.
+
+- `keys`: which public keys are accepted, fingerprints;
+- `store`: the registered keys (sqlite under the data dir);
+- `web`: pages and REST API of the `ssh` hub service (/services/ssh/);
+- `gateway`, `terminal`, `execwrap`, `sftp`: the asyncssh gateway into sessions;
+- `app`: the service process (`python -m jupyterhub_sessions.ssh`).
+
+Hub configs register the service with `configure_hub(c, data_dir=...)`, or
+take the pieces from `hub_service(...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+SERVICE_NAME = "ssh"
+
+# what the gateway needs from the hub, and nothing more
+SERVICE_SCOPES = [
+    "read:servers",  # a user's servers: ready/pending, url, user_options (drive)
+    "start:servers",  # auto-start a stopped session on login
+    "access:servers",  # open terminals in sessions
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def hub_service(
+    data_dir: str | Path,
+    public_url: str,
+    name: str = SERVICE_NAME,
+    port: int | None = None,
+    ssh_port: int | None = None,
+    ssh_ip: str = "127.0.0.1",
+    sessions_service: str = "sessions",
+    sftp: bool = True,
+    extra_args: list[str] | None = None,
+) -> tuple[dict, dict]:
+    """The `c.JupyterHub.services` entry and the `c.JupyterHub.load_roles` role of the ssh service.
+
+    `public_url` is the hub's public URL (the proxy), through which the gateway
+    reaches sessions. `sftp=False` on Kubernetes (drives are not on this machine).
+    """
+    port = port or int(os.environ.get("JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT", 0) or _free_port())
+    args = [
+        f"--SSHGateway.ip={ssh_ip}",
+        f"--SSHGateway.sessions_service={sessions_service}",
+    ]
+    if ssh_port is not None:
+        args.append(f"--SSHGateway.port={int(ssh_port)}")
+    if not sftp:
+        args.append("--SSHGateway.sftp_drives_root=")
+    env = {
+        "JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir),
+        "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url,
+    }
+    for var in ("JUPYTERHUB_SESSIONS_SSH_PORT", "PATH", "JUPYTERHUB_SESSIONS_TEST_HUB"):
+        if os.environ.get(var):
+            env[var] = os.environ[var]
+    service = {
+        "name": name,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [sys.executable, "-m", "jupyterhub_sessions.ssh", *args, *(extra_args or [])],
+        "environment": env,
+        "oauth_no_confirm": True,
+        "display": True,
+        "info": {"description": "SSH keys and how to connect to your sessions"},
+    }
+    role = {
+        "name": f"{name}-service",
+        "description": "SSH gateway: read, start and open terminals in users' sessions",
+        "scopes": [*SERVICE_SCOPES, f"access:services!service={sessions_service}"],
+        "services": [name],
+    }
+    return service, role
+
+
+def _public_url(c) -> str:
+    hub = c.JupyterHub
+    if "bind_url" in hub:
+        return hub.bind_url
+    ip = hub.ip if "ip" in hub and hub.ip not in ("", "0.0.0.0") else "127.0.0.1"
+    port = hub.port if "port" in hub else 8000
+    base = hub.base_url if "base_url" in hub else "/"
+    return f"http://{ip}:{port}{base}"
+
+
+def configure_hub(c, data_dir: str | Path, **kwargs) -> None:
+    """Register the ssh service, its role, and let users open its pages."""
+    kwargs.setdefault("public_url", os.environ.get("JUPYTERHUB_SESSIONS_PUBLIC_URL") or _public_url(c))
+    service, role = hub_service(data_dir, **kwargs)
+    c.JupyterHub.services.append(service)
+    c.JupyterHub.load_roles.append(role)
+    c.JupyterHub.extra_user_scopes.add(f"access:services!service={service['name']}")

@@ -1,0 +1,409 @@
+"""The SSH gateway: `ssh -p PORT user+session@host` lands in a shell in the session.
+
+Authentication is by a key the user registered (or, like jupyterhub-ssh, a
+JupyterHub API token of that user as password). Shells and commands run in a
+Jupyter terminal of the session, reached through the hub's public URL with
+the service token; SFTP serves the session's drive (embedded backend only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import errno
+import os
+from pathlib import Path
+
+import asyncssh
+from traitlets import Bool, Float, Integer, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..drives import DriveError, user_slug, validate_drive_name
+from .execwrap import CommandTooLong, ExecWrapper
+from .hubclient import HubClient, SessionTarget, SessionUnavailable
+from .keys import fingerprint_of
+from .sftp import DriveSFTPServer, RefusingSFTPServer
+from .store import KeyStore
+from .terminal import TerminalClient, TerminalError
+
+MAX_NAME = 255
+
+
+def parse_login(login: str) -> tuple[str, str] | None:
+    """`user+server` → (user, server); `user` → (user, ""). None if malformed.
+
+    The last '+' separates the server, so a user name containing '+' logs in
+    to the default server as `name+` (empty server name).
+    """
+    if not login or len(login) > 2 * MAX_NAME or not login.isprintable():
+        return None
+    user, sep, server = login.rpartition("+")
+    if not sep:
+        user, server = login, ""
+    if not user or "/" in user or "/" in server or user.strip() != user or server.strip() != server:
+        return None
+    return user, server
+
+
+class _Connection(asyncssh.SSHServer):
+    """Per-connection state: who logged in, for which session, with what."""
+
+    def __init__(self, gateway: SSHGateway):
+        self.gateway = gateway
+        self.log = gateway.log
+        self.login: tuple[str, str] | None = None
+        self.key_id: int | None = None
+        self.how = ""
+        self.peer = "?"
+        self.target: SessionTarget | None = None
+        self._ready: asyncio.Future | None = None
+        self._notified = False
+
+    # -- connection --------------------------------------------------------------
+    def connection_made(self, conn):
+        peer = conn.get_extra_info("peername") or ("?",)
+        self.peer = str(peer[0])
+
+    def connection_lost(self, exc):
+        if self.login:
+            self.log.info("ssh: %s disconnected from %s (%s)", self.login[0], self._label(), self.peer)
+
+    def _label(self) -> str:
+        user, server = self.login or ("?", "")
+        return f"{user}/{server}" if server else f"{user}/(default)"
+
+    # -- authentication ------------------------------------------------------------
+    def begin_auth(self, username: str) -> bool:
+        self.login = parse_login(username)
+        return True  # always authenticate, even for bad names (reveals nothing)
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if self.login is None:
+            return False
+        stored = await self.gateway.store.find(self.login[0], fingerprint_of(key))
+        if stored is None:
+            self.log.info("ssh: refused key %s for %s from %s (not registered to that user)",
+                          fingerprint_of(key), self._label(), self.peer)
+            return False
+        self.key_id = stored.id
+        self.how = f"key '{stored.name}' {stored.fingerprint}"
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return self.gateway.allow_token_password
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        if self.login is None:
+            return False
+        owner = await self.gateway.hub.token_owner(password)
+        if owner != self.login[0]:
+            self.log.info("ssh: refused token login for %s from %s", self._label(), self.peer)
+            return False
+        self.how = "API token"
+        return True
+
+    async def auth_completed(self) -> None:
+        self.log.info("ssh: %s logged in to %s with %s from %s",
+                      self.login[0], self._label(), self.how, self.peer)
+        if self.key_id is not None:
+            await self.gateway.store.touch(self.key_id)
+        try:
+            self.target = await self.gateway.hub.get_session(*self.login)
+        except (SessionUnavailable, OSError) as e:
+            self.log.warning("ssh: could not look up %s: %s", self._label(), e)
+
+    # -- session -----------------------------------------------------------------------
+    async def ready_session(self) -> SessionTarget:
+        """The session, started first if allowed; shared by all channels of this connection."""
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(self.gateway.ensure_running(*self.login))
+        target = await asyncio.shield(self._ready)
+        if not self._notified:
+            self._notified = True
+            await self.gateway.hub.notify_ssh(self.gateway.sessions_service, target)
+        return target
+
+
+class SSHGateway(LoggingConfigurable):
+    """asyncssh server in front of the users' sessions."""
+
+    ip = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="IP the SSH gateway listens on (0.0.0.0 for all interfaces).",
+    )
+    port = Integer(
+        config=True,
+        help="""TCP port of the SSH gateway.
+
+        Defaults to $JUPYTERHUB_SESSIONS_SSH_PORT, else 2222. If the port is taken and
+        `port_fallback` is on, a free port is used instead (shown on the service page).
+        """,
+    )
+
+    @default("port")
+    def _default_port(self):
+        return int(os.environ.get("JUPYTERHUB_SESSIONS_SSH_PORT", "2222"))
+
+    port_fallback = Bool(
+        True,
+        config=True,
+        help="Listen on a free port (and show it) when `port` is already in use.",
+    )
+    host_key_file = Unicode(
+        config=True,
+        help="Private host key (ed25519), generated on first start. Default: <data_dir>/ssh/ssh_host_ed25519_key.",
+    )
+    auto_start = Bool(
+        True,
+        config=True,
+        help="Start a stopped session when its owner connects over SSH (else refuse with a message).",
+    )
+    start_timeout = Float(
+        300,
+        config=True,
+        help="Seconds to wait for a session to become ready after starting it.",
+    )
+    allow_token_password = Bool(
+        True,
+        config=True,
+        help="Accept a JupyterHub API token of the user as SSH password (as jupyterhub-ssh does).",
+    )
+    sftp_drives_root = Unicode(
+        config=True,
+        help="""Directory holding the embedded backend's drives (<root>/<user slug>/<drive>), served by SFTP.
+
+        Empty disables SFTP (e.g. on Kubernetes, where drives live in PVCs).
+        Default: <data_dir>/drives.
+        """,
+    )
+    sessions_service = Unicode(
+        "sessions",
+        config=True,
+        help="Name of the sessions hub service told when a session is SSH-connected.",
+    )
+    login_timeout = Float(
+        60,
+        config=True,
+        help="Seconds a client may take to authenticate.",
+    )
+
+    def __init__(self, store: KeyStore, hub: HubClient, token: str, data_dir: str, **kw):
+        super().__init__(**kw)
+        self.store = store
+        self.hub = hub
+        self._token = token
+        self.data_dir = Path(data_dir)
+        self._server = None
+        self.bound_port: int | None = None
+
+    @default("host_key_file")
+    def _default_host_key(self):
+        return str(self.data_dir / "ssh" / "ssh_host_ed25519_key")
+
+    @default("sftp_drives_root")
+    def _default_drives_root(self):
+        return str(self.data_dir / "drives")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def _load_host_key(self) -> asyncssh.SSHKey:
+        path = Path(self.host_key_file)
+        if path.exists():
+            return asyncssh.read_private_key(str(path))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.export_private_key())
+        os.replace(tmp, path)
+        self.log.info("ssh: generated host key %s (%s)", path, key.get_fingerprint())
+        return key
+
+    async def start(self) -> int:
+        """Listen; returns the port actually bound."""
+        host_key = await asyncio.to_thread(self._load_host_key)
+        self.host_key_fingerprint = host_key.get_fingerprint()
+        opts = dict(
+            server_host_keys=[host_key],
+            process_factory=self._handle_process,
+            sftp_factory=self._sftp_factory if self.sftp_drives_root else None,
+            allow_scp=False,
+            encoding=None,
+            line_editor=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            login_timeout=self.login_timeout,
+            keepalive_interval=30,
+        )
+        try:
+            self._server = await asyncssh.create_server(
+                lambda: _Connection(self), self.ip, self.port, **opts
+            )
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or not self.port_fallback:
+                raise
+            self.log.warning("ssh: port %s is in use; listening on a free port instead", self.port)
+            self._server = await asyncssh.create_server(lambda: _Connection(self), self.ip, 0, **opts)
+        self.bound_port = self._server.sockets[0].getsockname()[1]
+        self.log.info("ssh: gateway listening on %s:%s", self.ip, self.bound_port)
+        return self.bound_port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # -- sessions --------------------------------------------------------------------
+    async def ensure_running(self, user: str, server: str) -> SessionTarget:
+        """The ready session; starts it when allowed. SessionUnavailable says why not."""
+        target = await self.hub.get_session(user, server)
+        label = f"{user}/{server}" if server else f"{user} (default session)"
+        if target is None:
+            raise SessionUnavailable(f"no user {user!r} on this hub")
+        if target.ready and not target.pending:
+            return target
+        if not target.exists and server:
+            raise SessionUnavailable(
+                f"{user} has no session named {server!r}; create it from the hub first"
+            )
+        if not target.pending:
+            if not self.auto_start:
+                raise SessionUnavailable(
+                    f"session {label} is not running; start it from the hub, then connect again"
+                )
+            self.log.info("ssh: starting session %s for an SSH login", label)
+            await self.hub.start(target)
+        return await self.hub.wait_ready(user, server, self.start_timeout)
+
+    # -- channels --------------------------------------------------------------------------
+    def _sftp_factory(self, chan) -> asyncssh.SFTPServer:
+        conn: _Connection = chan.get_connection().get_owner()
+        target = conn.target
+        if target is None or not target.exists or not target.drive:
+            return RefusingSFTPServer(chan, "this session has no drive yet; start it once from the hub")
+        try:
+            validate_drive_name(target.drive)
+        except DriveError:
+            return RefusingSFTPServer(chan, "this session's drive is not available")
+        root = Path(self.sftp_drives_root) / user_slug(target.user) / target.drive
+        if not root.is_dir():
+            return RefusingSFTPServer(chan, "this session's drive does not exist")
+        self.log.info("ssh: sftp for %s on drive %s", conn._label(), target.drive)
+        return DriveSFTPServer(chan, str(root))
+
+    async def _handle_process(self, process: asyncssh.SSHServerProcess) -> None:
+        conn: _Connection = process.channel.get_connection().get_owner()
+        try:
+            await self._run(process, conn)
+        except Exception:
+            self.log.exception("ssh: error serving %s", conn._label())
+            _fail(process, "internal error in the SSH gateway")
+
+    async def _run(self, process: asyncssh.SSHServerProcess, conn: _Connection) -> None:
+        if process.subsystem:
+            return _fail(process, f"subsystem {process.subsystem[:40]!r} is not available here")
+        try:
+            target = await conn.ready_session()
+        except SessionUnavailable as e:
+            self.log.info("ssh: refused %s: %s", conn._label(), e)
+            return _fail(process, str(e))
+        command = process.command
+        pty = process.get_terminal_type() is not None
+        try:
+            wrapper = ExecWrapper(command if command is not None else '"${SHELL:-/bin/sh}"', pty=pty) \
+                if (command is not None or not pty) else None
+        except CommandTooLong as e:
+            return _fail(process, str(e))
+        term = TerminalClient(self.hub.server_url(target), self._token)
+        try:
+            await term.open()
+        except TerminalError as e:
+            return _fail(process, str(e))
+        what = "shell" if wrapper is None else ("command" if command is not None else "stdin shell")
+        self.log.info("ssh: %s for %s (terminal %s)", what, conn._label(), term.name)
+        try:
+            if pty:
+                cols, rows, _, _ = process.get_terminal_size()
+                await term.set_size(rows, cols)
+            if wrapper is not None:
+                await term.write(wrapper.line())
+            status = await _bridge(process, term, wrapper)
+        finally:
+            await term.close()
+        process.exit(status)
+
+
+def _fail(process: asyncssh.SSHServerProcess, message: str, status: int = 1) -> None:
+    nl = "\r\n" if process.get_terminal_type() else "\n"
+    process.stderr.write(f"jupyterhub-sessions: {message}{nl}".encode())
+    process.exit(status)
+
+
+async def _bridge(process: asyncssh.SSHServerProcess, term: TerminalClient, wrapper: ExecWrapper | None) -> int:
+    """Pump data both ways until the shell or command ends; returns the exit status."""
+    started = asyncio.Event()
+    if wrapper is None:
+        started.set()
+
+    async def output() -> int:
+        while True:
+            text = await term.read()
+            if text is None:
+                if wrapper is None:
+                    return 0
+                rest = wrapper.finish()
+                if rest:
+                    process.stdout.write(rest.encode())
+                process.stderr.write(b"jupyterhub-sessions: the session's terminal closed\n")
+                return 255
+            if wrapper is not None:
+                text = wrapper.feed(text)
+                if wrapper.started:
+                    started.set()
+            if text:
+                process.stdout.write(text.encode("utf-8"))
+            if wrapper is not None and wrapper.exit_status is not None:
+                return wrapper.exit_status
+
+    async def input_() -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        raw = wrapper is None or wrapper.pty
+        while True:
+            try:
+                data = await process.stdin.read(65536)
+            except asyncssh.TerminalSizeChanged as e:
+                await term.set_size(e.height, e.width)
+                continue
+            except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                continue
+            await started.wait()
+            if not data:
+                if not raw:
+                    await term.write(ExecWrapper.EOF)
+                return
+            if raw:
+                await term.write(decoder.decode(data))
+            else:
+                await term.write(ExecWrapper.encode_stdin(data))
+
+    out_task = asyncio.ensure_future(output())
+    in_task = asyncio.ensure_future(input_())
+    try:
+        while True:
+            done, _ = await asyncio.wait({out_task, in_task}, return_when=asyncio.FIRST_COMPLETED)
+            if out_task in done:
+                return out_task.result()
+            if in_task in done:
+                in_task.result()
+                if wrapper is None:
+                    return 0  # client closed an interactive shell
+                await out_task
+                return out_task.result()
+    finally:
+        for t in (out_task, in_task):
+            t.cancel()
+        await process.stdout.drain()

@@ -1,0 +1,169 @@
+"""What the gateway asks the hub: who owns a token, a user's sessions, start one.
+
+All calls use the ssh service's own token (scopes in `hub_service()`'s role),
+except `token_owner`, which asks the hub who owns a token a user typed as
+password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+log = logging.getLogger(__name__)
+
+
+class SessionUnavailable(RuntimeError):
+    """The session cannot be used over SSH now; the message is shown to the ssh user."""
+
+
+@dataclass
+class SessionTarget:
+    """One server of a user, as the hub reports it."""
+
+    user: str
+    server: str  # "" = default server
+    exists: bool
+    ready: bool
+    pending: str | None
+    url: str  # path, e.g. /user/alice/foo/
+    user_options: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}/{self.server}" if self.server else f"{self.user} (default session)"
+
+    @property
+    def drive(self) -> str | None:
+        d = (self.user_options or {}).get("drive")
+        return d if isinstance(d, str) else None
+
+
+class HubClient:
+    def __init__(self, api_url: str, token: str, public_url: str, request_timeout: float = 30):
+        self.api_url = api_url.rstrip("/") + "/"
+        self._token = token
+        self.public_url = public_url.rstrip("/") + "/"
+        parts = urlsplit(self.public_url)
+        self.public_origin = f"{parts.scheme}://{parts.netloc}"
+        self.request_timeout = request_timeout
+
+    async def _fetch(self, url: str, method="GET", body=None, token=None, raise_error=True):
+        headers = {"Authorization": f"token {token or self._token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            body = ""
+        req = HTTPRequest(url, method=method, headers=headers, body=body,
+                          request_timeout=self.request_timeout)
+        return await AsyncHTTPClient().fetch(req, raise_error=raise_error)
+
+    async def token_owner(self, token: str) -> str | None:
+        """Name of the user owning `token`, or None (invalid, or not a user's token)."""
+        if not token or len(token) > 256 or not token.isprintable():
+            return None
+        try:
+            r = await self._fetch(self.api_url + "user", token=token, raise_error=False)
+        except OSError as e:
+            log.warning("hub unreachable while checking a token: %s", e)
+            return None
+        if r.code != 200:
+            return None
+        model = json.loads(r.body)
+        return model.get("name") if model.get("kind", "user") == "user" else None
+
+    async def get_session(self, user: str, server: str) -> SessionTarget | None:
+        """The user's server `server` (or None if the user does not exist)."""
+        r = await self._fetch(
+            self.api_url + f"users/{quote(user, safe='')}?include_stopped_servers=1", raise_error=False
+        )
+        if r.code == 404:
+            return None
+        if r.code != 200:
+            raise SessionUnavailable(f"the hub answered {r.code} when asked about {user}")
+        model = json.loads(r.body)
+        s = (model.get("servers") or {}).get(server)
+        if s is None:
+            return SessionTarget(user, server, False, False, None, "", {})
+        return SessionTarget(
+            user=user,
+            server=server,
+            exists=True,
+            ready=bool(s.get("ready")),
+            pending=s.get("pending"),
+            url=s.get("url") or "",
+            user_options=s.get("user_options") or {},
+        )
+
+    async def list_sessions(self, user: str) -> list[SessionTarget]:
+        """All the user's servers (running or not), default server first."""
+        r = await self._fetch(
+            self.api_url + f"users/{quote(user, safe='')}?include_stopped_servers=1", raise_error=False
+        )
+        if r.code != 200:
+            return []
+        servers = json.loads(r.body).get("servers") or {}
+        out = [
+            SessionTarget(user, name, True, bool(s.get("ready")), s.get("pending"), s.get("url") or "",
+                          s.get("user_options") or {})
+            for name, s in servers.items()
+        ]
+        return sorted(out, key=lambda t: (t.server != "", t.server))
+
+    async def start(self, target: SessionTarget) -> None:
+        """Ask the hub to start the server, with the options it last ran with."""
+        path = f"users/{quote(target.user, safe='')}/" + (
+            f"servers/{quote(target.server, safe='')}" if target.server else "server"
+        )
+        options = {k: v for k, v in (target.user_options or {}).items() if k != "new_drive"}
+        r = await self._fetch(self.api_url + path, method="POST", body=options, raise_error=False)
+        if r.code in (201, 202):
+            return
+        if r.code == 400 and b"already running" in r.body:
+            return
+        try:
+            message = json.loads(r.body).get("message", "")
+        except ValueError:
+            message = ""
+        raise SessionUnavailable(f"the hub could not start {target.label}: {message or r.code}")
+
+    async def wait_ready(self, user: str, server: str, timeout: float, interval: float = 0.5) -> SessionTarget:
+        """Poll until the server is ready; SessionUnavailable if it stops or times out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            t = await self.get_session(user, server)
+            if t is None or not t.exists:
+                raise SessionUnavailable("the session disappeared while starting")
+            if t.ready and not t.pending:
+                return t
+            if not t.pending:
+                raise SessionUnavailable("the session failed to start; see the hub for details")
+            if time.monotonic() > deadline:
+                raise SessionUnavailable(f"the session did not become ready within {int(timeout)}s")
+            await asyncio.sleep(interval)
+
+    def server_url(self, target: SessionTarget) -> str:
+        """Public URL of the session's single-user server (ends with /)."""
+        return self.public_origin + (target.url if target.url.endswith("/") else target.url + "/")
+
+    async def notify_ssh(self, service: str, target: SessionTarget) -> None:
+        """Tell the sessions service the session is SSH-connected; only warn if it is absent."""
+        url = self.public_url + (
+            f"services/{quote(service)}/api/sessions/{quote(target.user, safe='')}/"
+            f"{quote(target.server, safe='')}/ssh"
+        )
+        try:
+            r = await self._fetch(url, method="POST", body={}, raise_error=False)
+        except OSError as e:
+            log.warning("ssh: could not tell the %s service about %s: %s", service, target.label, e)
+            return
+        if r.code >= 300:
+            log.warning("ssh: the %s service answered %s for %s (ssh mode not recorded)",
+                        service, r.code, target.label)

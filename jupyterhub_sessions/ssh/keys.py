@@ -1,0 +1,121 @@
+"""SSH public keys users register: what is accepted, and how it is shown.
+
+Only plain one-line OpenSSH public keys of a strong type are accepted
+(ed25519, RSA of at least 2048 bits, ECDSA on the NIST curves), so every
+stored key is one a modern OpenSSH client can use and nothing else
+(certificates, private keys, authorized_keys options) sneaks in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import asyncssh
+
+MAX_KEY_TEXT = 8192
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 16384
+KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:+()-]{0,63}$")
+KEY_NAME_RULE = "1-64 characters: letters, digits, spaces and . _ @ : + ( ) -, starting with a letter or digit"
+
+# algorithm name -> (type shown to users, fixed bit size or None)
+ALLOWED_ALGORITHMS = {
+    "ssh-ed25519": ("ED25519", 256),
+    "ssh-rsa": ("RSA", None),
+    "ecdsa-sha2-nistp256": ("ECDSA", 256),
+    "ecdsa-sha2-nistp384": ("ECDSA", 384),
+    "ecdsa-sha2-nistp521": ("ECDSA", 521),
+}
+_LINE_RE = re.compile(r"^(?P<alg>[A-Za-z0-9@._-]{1,64}) (?P<data>[A-Za-z0-9+/]+={0,2})(?: (?P<comment>.*))?$")
+
+
+class KeyValidationError(ValueError):
+    """A submitted key or key name is not acceptable; the message says why (safe to show)."""
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A validated public key in canonical form."""
+
+    algorithm: str  # e.g. ssh-ed25519
+    key_type: str  # ED25519 / RSA / ECDSA, as `ssh-keygen -l` prints it
+    bits: int
+    fingerprint: str  # SHA256:... (as `ssh-keygen -lf` prints it)
+    openssh: str  # "algorithm base64", no comment
+    comment: str = ""
+
+
+def _bits(key: asyncssh.SSHKey, fixed: int | None) -> int:
+    if fixed is not None:
+        return fixed
+    return int(key.pyca_key.key_size)
+
+
+def parse_public_key(text: object) -> PublicKey:
+    """Validate `text` (one OpenSSH public key line); raise KeyValidationError if unusable."""
+    if not isinstance(text, str) or not text.strip():
+        raise KeyValidationError("Paste a public key (the contents of a .pub file, e.g. ~/.ssh/id_ed25519.pub).")
+    if len(text) > MAX_KEY_TEXT:
+        raise KeyValidationError(f"That key is too long (more than {MAX_KEY_TEXT} characters).")
+    if "PRIVATE KEY" in text:
+        raise KeyValidationError(
+            "That is a PRIVATE key. Never share it: paste the public key (the .pub file) instead."
+        )
+    line = text.strip()
+    if "\n" in line or "\r" in line:
+        raise KeyValidationError("Paste exactly one key, on one line (the contents of one .pub file).")
+    line = re.sub(r"[ \t]+", " ", line)
+    m = _LINE_RE.match(line)
+    if not m:
+        raise KeyValidationError(
+            "That does not look like an OpenSSH public key: expected 'ssh-ed25519 AAAA... comment'."
+        )
+    alg = m.group("alg")
+    if "cert-v01" in alg:
+        raise KeyValidationError("Certificates are not accepted: paste the plain public key.")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise KeyValidationError(
+            f"Key type {alg[:40]!r} is not accepted. Use ed25519 (recommended), RSA (at least "
+            f"{MIN_RSA_BITS} bits) or ECDSA."
+        )
+    try:
+        key = asyncssh.import_public_key(f"{alg} {m.group('data')}")
+    except (asyncssh.KeyImportError, ValueError, TypeError):
+        raise KeyValidationError("That key is damaged: its data could not be decoded.") from None
+    real_alg = key.algorithm.decode("ascii", "replace")
+    if real_alg != alg:
+        raise KeyValidationError(f"The key data is a {real_alg} key but the line says {alg}.")
+    key_type, fixed_bits = ALLOWED_ALGORITHMS[alg]
+    bits = _bits(key, fixed_bits)
+    if key_type == "RSA" and bits < MIN_RSA_BITS:
+        raise KeyValidationError(f"RSA keys must have at least {MIN_RSA_BITS} bits; this one has {bits}.")
+    if key_type == "RSA" and bits > MAX_RSA_BITS:
+        raise KeyValidationError(f"RSA keys may have at most {MAX_RSA_BITS} bits.")
+    comment = (m.group("comment") or "").strip()
+    return PublicKey(
+        algorithm=alg,
+        key_type=key_type,
+        bits=bits,
+        fingerprint=key.get_fingerprint("sha256"),
+        openssh=key.export_public_key("openssh").decode("ascii").split()[0] + " " + m.group("data"),
+        comment=comment if comment.isprintable() else "",
+    )
+
+
+def fingerprint_of(key: asyncssh.SSHKey) -> str:
+    """SHA256 fingerprint of a key presented during authentication."""
+    return key.get_fingerprint("sha256")
+
+
+def validate_key_name(name: object, key: PublicKey | None = None) -> str:
+    """A key's display name: the given name, else the key's comment, else its type."""
+    if key is not None and (name is None or (isinstance(name, str) and not name.strip())):
+        comment = key.comment.strip()
+        name = comment if KEY_NAME_RE.match(comment) else f"{key.key_type.lower()}-key"
+    if not isinstance(name, str):
+        raise KeyValidationError(f"Invalid key name: {KEY_NAME_RULE}.")
+    name = name.strip()
+    if not KEY_NAME_RE.match(name):
+        raise KeyValidationError(f"Invalid key name: {KEY_NAME_RULE}.")
+    return name
