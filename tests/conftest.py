@@ -16,3 +16,30 @@ def shipped_types():
     from jupyterhub_sessions.profiles import load_session_types
 
     return load_session_types(PROFILES)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """One running embedded platform shared by the whole test run (use hub.new_user())."""
+    from .hubtools import start_hub
+
+    h = start_hub(tmp_path_factory.mktemp("hub"))
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from .hubtools import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()

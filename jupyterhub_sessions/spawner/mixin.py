@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tornado import web
 from traitlets import Any, Unicode, default
+from traitlets.config import LoggingConfigurable
 
 from ..drives import DEFAULT_DRIVE, DriveBackend, DriveError, DriveInUse
 from ..options import (
@@ -54,8 +55,12 @@ def cached_session_types(directory: str) -> dict[str, SessionType]:
     return types
 
 
-class SessionSpawnerMixin:
-    """Shared session behaviour; mix in before a concrete Spawner class."""
+class SessionSpawnerMixin(LoggingConfigurable):
+    """Shared session behaviour; list it before a concrete Spawner class.
+
+    It is a Configurable so its traits are real configurable traits
+    (`c.SessionSpawnerMixin.session_types_dir` works for both backends).
+    """
 
     session_types_dir = Unicode(
         config=True,
@@ -188,6 +193,7 @@ class SessionSpawnerMixin:
         if getattr(self, "orm_spawner", None) is not None:
             self.orm_spawner.user_options = recorded
         st = self.session_types[opts.session_type]
+        self.default_url = self.session_default_url(st)
         try:
             await self.drive_backend.ensure_drive(self.user.name, opts.drive, opts.create_drive)
             await self.apply_session(opts, st)
@@ -202,6 +208,13 @@ class SessionSpawnerMixin:
             "Starting %s type=%s drive=%s timeout=%s collaborative=%s",
             who, opts.session_type, opts.drive, opts.timeout, opts.collaborative,
         )
+
+    @staticmethod
+    def session_default_url(st: SessionType) -> str:
+        """Where the user lands: JupyterLab, or the web app behind the server proxy."""
+        if st.interface.kind == "lab":
+            return "/lab"
+        return f"/{st.interface.name}/" + st.interface.url_path.lstrip("/")
 
     @staticmethod
     def recorded_user_options(opts: SessionOptions) -> dict:

@@ -1,0 +1,81 @@
+"""jupyterhub-sessions on one machine: the embedded platform.
+
+Run with `jupyterhub-sessions local` (or `jupyterhub -f hub_config/local_config.py`).
+Everything lives under one data directory ($JUPYTERHUB_SESSIONS_DATA_DIR,
+default ./data): the hub database, cookie secret, drives, service state.
+
+Settings read from the environment (all optional):
+
+| variable | default | |
+|---|---|---|
+| JUPYTERHUB_SESSIONS_DATA_DIR | ./data | all state |
+| JUPYTERHUB_SESSIONS_PROFILES | <repo>/profiles | session-type YAML directory |
+| JUPYTERHUB_SESSIONS_PORT | 8000 | public port on 127.0.0.1 |
+| JUPYTERHUB_SESSIONS_HUB_PORT | 8081 | hub's internal port |
+| JUPYTERHUB_SESSIONS_PROXY_API_PORT | 8001 | configurable-http-proxy API port |
+| JUPYTERHUB_SESSIONS_ADMINS | admin | comma-separated admin user names |
+| JUPYTERHUB_SESSIONS_DEMO_PASSWORD | (none) | password for the demo authenticator |
+| JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
+| JUPYTERHUB_SESSIONS_KEEP_SESSIONS | 0 | 1 = sessions and proxy outlive a hub restart |
+
+The demo authenticator is JupyterHub's DummyAuthenticator: anyone can log in
+with any name (and the demo password, if set). Any real authenticator plugs
+in unchanged: set `c.JupyterHub.authenticator_class` after loading this file.
+"""
+
+import os
+from pathlib import Path
+
+from jupyterhub_sessions.hub_setup import configure_platform
+from jupyterhub_sessions.profiles import load_session_types
+
+c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
+
+env = os.environ
+data_dir = Path(env.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data")).resolve()
+data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+os.environ["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
+profiles_dir = env.get(
+    "JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[1] / "profiles")
+)
+# a bad session-type file stops start-up here, naming file, field and reason
+load_session_types(profiles_dir)
+
+# -- network: loopback only ----------------------------------------------------
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(env.get("JUPYTERHUB_SESSIONS_PORT", "8000"))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(env.get("JUPYTERHUB_SESSIONS_HUB_PORT", "8081"))
+proxy_api_port = int(env.get("JUPYTERHUB_SESSIONS_PROXY_API_PORT", "8001"))
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = str(data_dir / "proxy.pid")
+
+# -- state under one directory ---------------------------------------------------
+c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
+
+keep = env.get("JUPYTERHUB_SESSIONS_KEEP_SESSIONS", "0") == "1"
+c.JupyterHub.cleanup_servers = not keep
+c.JupyterHub.cleanup_proxy = not keep
+
+# -- authentication (demo) -------------------------------------------------------
+c.JupyterHub.authenticator_class = "dummy"
+if env.get("JUPYTERHUB_SESSIONS_DEMO_PASSWORD"):
+    c.DummyAuthenticator.password = env["JUPYTERHUB_SESSIONS_DEMO_PASSWORD"]
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {
+    u.strip() for u in env.get("JUPYTERHUB_SESSIONS_ADMINS", "admin").split(",") if u.strip()
+}
+
+# -- sessions ----------------------------------------------------------------------
+c.JupyterHub.spawner_class = "jupyterhub_sessions.spawner.local.LocalSessionSpawner"
+c.LocalSessionSpawner.data_dir = str(data_dir)
+c.Spawner.session_types_dir = profiles_dir
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 60
+
+configure_platform(
+    c,
+    data_dir=data_dir,
+    server_limit=int(env.get("JUPYTERHUB_SESSIONS_SERVER_LIMIT", "3")),
+)

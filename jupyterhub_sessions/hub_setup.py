@@ -1,0 +1,47 @@
+"""Hub configuration both ready-made configs share (local and Kubernetes).
+
+`configure_platform(c, ...)` switches on what a sessions platform needs from
+a stock JupyterHub: named servers with a per-user limit, the `sessions` hub
+service (culler + REST API), the `ssh` service, sharing for collaborative
+sessions, and the scopes each session's own token needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+log = logging.getLogger("jupyterhub_sessions")
+
+# parts that register themselves with the hub, each through `hub_service(c, data_dir)`
+_SERVICE_MODULES = ("jupyterhub_sessions.service", "jupyterhub_sessions.ssh")
+
+
+def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool = True) -> None:
+    """Apply the shared platform settings to the JupyterHub config object `c`."""
+    # plain lists, so every part (and later config) can append to them
+    for key in ("services", "load_roles"):
+        if key not in c.JupyterHub:
+            setattr(c.JupyterHub, key, [])
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = server_limit
+    c.JupyterHub.default_url = "/hub/home"
+    if services:
+        for name in _SERVICE_MODULES:
+            module = _optional(name)
+            if module is not None and hasattr(module, "configure_hub"):
+                module.configure_hub(c, data_dir=Path(data_dir))
+    serverext_cfg = _optional("jupyterhub_sessions.serverext.hub_config")
+    if serverext_cfg is not None:
+        serverext_cfg.apply(c)
+
+
+def _optional(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name and name.startswith(e.name):
+            log.warning("jupyterhub-sessions: %s is not available, skipping it", name)
+            return None
+        raise
