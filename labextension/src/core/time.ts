@@ -1,0 +1,94 @@
+/**
+ * Time left until a session expires, and how to say it. Pure: every function
+ * takes "now" explicitly so the countdown is testable without a clock.
+ */
+
+/** Seconds (rounded down, never negative) from `nowMs` until `expiresAt`; null = never expires. */
+export function secondsLeft(expiresAt: string | null, nowMs: number): number | null {
+  if (expiresAt === null) {
+    return null;
+  }
+  const at = Date.parse(expiresAt);
+  if (Number.isNaN(at)) {
+    return null;
+  }
+  return Math.max(0, Math.floor((at - nowMs) / 1000));
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/**
+ * A compact countdown: "2 d 03 h", "1 h 05 min", "9 min 30 s", "45 s".
+ * Two units at most: past an hour, seconds are noise.
+ */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const days = Math.floor(s / 86400);
+  const hours = Math.floor((s % 86400) / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const secs = s % 60;
+  if (days > 0) {
+    return `${days} d ${pad(hours)} h`;
+  }
+  if (hours > 0) {
+    return `${hours} h ${pad(minutes)} min`;
+  }
+  if (minutes > 0) {
+    return `${minutes} min ${pad(secs)} s`;
+  }
+  return `${secs} s`;
+}
+
+/** A session timeout setting in words: -1 means never. */
+export function formatTimeout(timeout: number): string {
+  return timeout === -1 ? 'never' : formatDuration(timeout);
+}
+
+/**
+ * How far the server clock is ahead of ours (ms), from an HTTP Date header
+ * read at `clientNowMs`. Date has one-second resolution, so small offsets are
+ * treated as none rather than making the countdown jitter.
+ */
+export function clockOffset(
+  dateHeader: string | null,
+  clientNowMs: number,
+  toleranceMs = 2000
+): number {
+  if (!dateHeader) {
+    return 0;
+  }
+  const server = Date.parse(dateHeader);
+  if (Number.isNaN(server)) {
+    return 0;
+  }
+  const offset = server - clientNowMs;
+  return Math.abs(offset) <= toleranceMs ? 0 : offset;
+}
+
+/** Why a session ends, in words, for the reasons the hub service reports. */
+export function describeReason(reason: string | null): string {
+  switch (reason) {
+    case 'idle':
+      return 'when idle';
+    case 'absolute':
+      return 'timeout';
+    case 'max_age':
+      return 'maximum age';
+    default:
+      return '';
+  }
+}
+
+/** A timestamp shown to the user in their locale; '' when absent or unparsable. */
+export function formatTimestamp(iso: string | null, locale?: string): string {
+  if (!iso) {
+    return '';
+  }
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) {
+    return '';
+  }
+  return new Date(t).toLocaleString(locale);
+}

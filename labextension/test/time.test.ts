@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  clockOffset,
+  describeReason,
+  formatDuration,
+  formatTimeout,
+  secondsLeft
+} from '../src/core/time';
+
+const T0 = Date.parse('2026-01-01T12:00:00Z');
+
+test('seconds left counts down to the expiry and stops at zero', () => {
+  assert.equal(secondsLeft('2026-01-01T13:00:00Z', T0), 3600);
+  assert.equal(secondsLeft('2026-01-01T13:00:00Z', T0 + 1500), 3598);
+  assert.equal(secondsLeft('2026-01-01T11:00:00Z', T0), 0);
+});
+
+test('no expiry or a broken timestamp means no countdown', () => {
+  assert.equal(secondsLeft(null, T0), null);
+  assert.equal(secondsLeft('soon', T0), null);
+});
+
+test('timestamps with offsets are honoured', () => {
+  assert.equal(secondsLeft('2026-01-01T13:30:00+01:00', T0), 1800);
+});
+
+test('durations use at most two units', () => {
+  assert.equal(formatDuration(0), '0 s');
+  assert.equal(formatDuration(45), '45 s');
+  assert.equal(formatDuration(570), '9 min 30 s');
+  assert.equal(formatDuration(3900), '1 h 05 min');
+  assert.equal(formatDuration(3 * 86400 + 7200 + 59), '3 d 02 h');
+  assert.equal(formatDuration(-5), '0 s');
+});
+
+test('timeout -1 reads as never', () => {
+  assert.equal(formatTimeout(-1), 'never');
+  assert.equal(formatTimeout(3600), '1 h 00 min');
+});
+
+test('clock offset comes from the Date header, ignoring sub-tolerance noise', () => {
+  const header = new Date(T0 + 60_000).toUTCString();
+  assert.equal(clockOffset(header, T0), 60_000);
+  assert.equal(clockOffset(new Date(T0 + 900).toUTCString(), T0), 0);
+  assert.equal(clockOffset(null, T0), 0);
+  assert.equal(clockOffset('garbage', T0), 0);
+});
+
+test('expiry reasons are described in words', () => {
+  assert.equal(describeReason('idle'), 'when idle');
+  assert.equal(describeReason('max_age'), 'maximum age');
+  assert.equal(describeReason(null), '');
+});
