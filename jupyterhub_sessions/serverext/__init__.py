@@ -3,9 +3,10 @@
 Enabled for every jupyter-server on install (`jupyter-config/` ships the
 `jpserver_extensions` switch). It reads the session it runs in from
 `JUPYTERHUB_SESSIONS_SESSION` and adds the `sessions-api/` REST API. What
-must be decided before extensions load (collaboration on/off, web-app
-launchers, default URL) is passed as command-line args by the spawner, see
-`launch.server_args`.
+must be decided before extensions are even found (collaboration on/off, the
+default URL) is passed as command-line args by the spawner
+(`launch.server_args`); the web-app launcher is configured at link time,
+before jupyter-server-proxy loads.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from __future__ import annotations
 
 def _jupyter_server_extension_points():
     return [{"module": "jupyterhub_sessions.serverext"}]
+
+
+def _link_jupyter_server_extension(serverapp):
+    # runs before any extension loads: jupyter-server-proxy reads this config
+    from .extension import link
+
+    link(serverapp)
 
 
 def _load_jupyter_server_extension(serverapp):

@@ -113,6 +113,18 @@ def read_session_info(environ=os.environ) -> dict:
     return info if isinstance(info, dict) else {}
 
 
+def link(serverapp):
+    """Give jupyter-server-proxy the session's web-app launcher (it loads later)."""
+    from .launch import proxy_servers
+
+    servers = proxy_servers(read_session_info())
+    if servers:
+        configured = dict(serverapp.config.ServerProxy.get("servers", {}))
+        configured.update(servers)
+        serverapp.config.ServerProxy.servers = configured
+        serverapp.log.info("jupyterhub-sessions: web-app launcher(s) %s", ", ".join(servers))
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)

@@ -6,15 +6,14 @@ the session follows the options the user chose on the hub:
 - collaboration off: the jupyter-collaboration server extension is not loaded
   at all (`disable_rtc` alone only hides it from the frontend: its document
   websockets would still be served);
-- web-app / desktop types: a jupyter-server-proxy launcher for the app, and
-  the session opens on it;
+- web-app / desktop types: the session opens on the app (`default_url`); its
+  jupyter-server-proxy launcher is configured when the extension links
+  (`proxy_servers`, from the same session info in the environment);
 - the hub's answer about who may use the server is cached for at most
   `AUTH_CACHE_SECONDS`, so a share revoked on the hub stops working quickly.
 """
 
 from __future__ import annotations
-
-import json
 
 YDOC_EXTENSION = "jupyter_server_ydoc"
 AUTH_CACHE_SECONDS = 60
@@ -43,6 +42,20 @@ def app_default_url(interface: dict) -> str:
     return "/" + interface["name"] + "/" + url_path.lstrip("/")
 
 
+def is_app_interface(interface: dict) -> bool:
+    return interface.get("kind") in ("webapp", "desktop") and bool(interface.get("name")) and bool(
+        interface.get("command")
+    )
+
+
+def proxy_servers(session_info: dict) -> dict:
+    """`ServerProxy.servers` for the session: its web app, if it has one."""
+    interface = session_info.get("interface") or {}
+    if not is_app_interface(interface):
+        return {}
+    return {interface["name"]: proxy_server_entry(interface)}
+
+
 def server_args(session_info: dict) -> list[str]:
     """Extra jupyterhub-singleuser args for a session described by `session_info`."""
     args: list[str] = [f"--HubOAuth.cache_max_age={AUTH_CACHE_SECONDS}"]
@@ -50,8 +63,6 @@ def server_args(session_info: dict) -> list[str]:
         args.append(f"--ServerApp.jpserver_extensions={YDOC_EXTENSION}=False")
         args.append("--YDocExtension.disable_rtc=True")
     interface = session_info.get("interface") or {}
-    if interface.get("kind") in ("webapp", "desktop") and interface.get("name") and interface.get("command"):
-        servers = {interface["name"]: proxy_server_entry(interface)}
-        args.append("--ServerProxy.servers=" + json.dumps(servers, sort_keys=True))
+    if is_app_interface(interface):
         args.append("--ServerApp.default_url=" + app_default_url(interface))
     return args

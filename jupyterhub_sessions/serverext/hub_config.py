@@ -1,0 +1,73 @@
+"""Hub settings the server extension relies on, applied from hub config files.
+
+JupyterHub 6 sharing is off for ordinary users unless their role allows it,
+and a session's own token (`JUPYTERHUB_API_TOKEN`) only gets the scopes in
+`Spawner.server_token_scopes` that its owner holds. `apply(c)` grants:
+
+- users: `shares!user` (manage sharing of their own servers) and, to share
+  with a user or group by name, `read:users:name` / `read:groups:name`;
+  `access:services` + `read:services` for the sessions service;
+- each server's token: the same, narrowed to that one server
+  (`shares!server`), so a session can manage its own shares and nothing else.
+
+Call it once from `jupyterhub_config.py` (hub_setup.configure_platform does).
+It merges into what is already configured and can be called twice.
+"""
+
+from __future__ import annotations
+
+DEFAULT_SERVER_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def user_scopes(service: str = "sessions", share_by_name: bool = True) -> list[str]:
+    scopes = [
+        "self",
+        "shares!user",
+        f"access:services!service={service}",
+        f"read:services!service={service}",
+    ]
+    if share_by_name:
+        scopes += ["read:users:name", "read:groups:name"]
+    return scopes
+
+
+def server_token_scopes(service: str = "sessions", share_by_name: bool = True) -> list[str]:
+    scopes = [
+        *DEFAULT_SERVER_SCOPES,
+        "shares!server",
+        f"access:services!service={service}",
+        f"read:services!service={service}",
+    ]
+    if share_by_name:
+        scopes += ["read:users:name", "read:groups:name"]
+    return scopes
+
+
+def _merge(existing, extra) -> list[str]:
+    out = list(existing or [])
+    out += [s for s in extra if s not in out]
+    return out
+
+
+def apply(c, service: str = "sessions", share_by_name: bool = True) -> None:
+    """Grant users and session tokens what sharing and the sessions API need."""
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
+    for role in roles:
+        if role.get("name") == "user":
+            role["scopes"] = _merge(role.get("scopes") or ["self"], user_scopes(service, share_by_name))
+            break
+    else:
+        roles.append(
+            {
+                "name": "user",
+                "description": "Standard user privileges, plus sharing own sessions",
+                "scopes": user_scopes(service, share_by_name),
+            }
+        )
+    c.JupyterHub.load_roles = roles
+
+    current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else []
+    if callable(current):
+        # an admin's own policy: leave it alone (they must include shares!server)
+        return
+    c.Spawner.server_token_scopes = _merge(current, server_token_scopes(service, share_by_name))

@@ -1,0 +1,203 @@
+"""Start real processes for the server-extension tests and benchmarks.
+
+`start_jupyter_server` runs `jupyter server` (token auth, free loopback port,
+scratch dirs) as a managed session would run: `JUPYTERHUB_SESSIONS_SESSION`
+in the environment and `server_args()` on the command line. Every process is
+started in its own process group and killed by `stop()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from jupyterhub_sessions.serverext.launch import server_args
+
+BIN = Path(sys.executable).parent
+
+WS_ECHO = r'''
+import asyncio, sys
+from tornado import web, websocket
+
+class Echo(websocket.WebSocketHandler):
+    def on_message(self, message):
+        self.write_message(message)
+
+class Hello(web.RequestHandler):
+    def get(self, rest=""):
+        self.write({"path": self.request.path, "hello": "world"})
+
+async def main():
+    app = web.Application([(r".*/ws", Echo), (r"/(.*)", Hello)])
+    app.listen(int(sys.argv[1]), address="127.0.0.1")
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last one
+            last = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Proc:
+    proc: subprocess.Popen
+    port: int
+    log_path: Path | None = None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+
+    def log_tail(self, n=40) -> str:
+        if not self.log_path:
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+@dataclass
+class JupyterServer(Proc):
+    token: str = ""
+    root: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def get(self, path, token=None, **kw):
+        headers = kw.pop("headers", {})
+        if token is None:
+            token = self.token
+        if token:
+            headers["Authorization"] = f"token {token}"
+        return requests.get(self.url + path.lstrip("/"), headers=headers, timeout=kw.pop("timeout", 15),
+                            allow_redirects=kw.pop("allow_redirects", False), **kw)
+
+    def request(self, method, path, token=None, **kw):
+        headers = kw.pop("headers", {})
+        if token is None:
+            token = self.token
+        if token:
+            headers["Authorization"] = f"token {token}"
+        return requests.request(method, self.url + path.lstrip("/"), headers=headers,
+                                timeout=kw.pop("timeout", 15), allow_redirects=False, **kw)
+
+
+def _clean_env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "JUPYTER_"))}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        PATH=str(BIN) + os.pathsep + env.get("PATH", ""),
+    )
+    return env
+
+
+def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=60) -> JupyterServer:
+    """`jupyter server` with the extension, as a session described by `session_info`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    root = tmp / "root"
+    root.mkdir(exist_ok=True)
+    port = free_port()
+    token = secrets.token_hex(24)
+    env = _clean_env(tmp)
+    env["JUPYTERHUB_SESSIONS_SESSION"] = json.dumps(session_info)
+    args = [
+        str(BIN / "jupyter"), "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}", *server_args(session_info), *extra_args,
+    ]
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root)
+
+    def up():
+        if proc.poll() is not None:
+            return "exited"
+        return server.get("api/status").status_code == 200
+
+    try:
+        if wait_until(up, timeout=timeout, what="jupyter server") == "exited":
+            raise RuntimeError(f"jupyter server exited:\n{server.log_tail()}")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_process(args, port: int, tmp: Path, name: str, env=None, timeout=20) -> Proc:
+    log_path = tmp / f"{name}.log"
+    tmp.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+    p = Proc(proc=proc, port=port, log_path=log_path)
+    try:
+        wait_until(lambda: proc.poll() is None and port_open(port), timeout=timeout, what=name)
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def start_http_server(tmp: Path) -> Proc:
+    """`python -m http.server` on a free loopback port, serving `tmp/www`."""
+    www = tmp / "www"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "hello.txt").write_text("hello from the app\n")
+    port = free_port()
+    return start_process([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                          "--directory", str(www)], port, tmp, "http-server")
+
+
+def start_ws_echo(tmp: Path) -> Proc:
+    """A tornado app on a free port: JSON on any path and a websocket echo at any path ending in /ws."""
+    port = free_port()
+    script = tmp / "ws_echo.py"
+    tmp.mkdir(parents=True, exist_ok=True)
+    script.write_text(WS_ECHO)
+    return start_process([sys.executable, str(script), str(port)], port, tmp, "ws-echo")

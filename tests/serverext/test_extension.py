@@ -1,0 +1,327 @@
+"""The server extension inside a real `jupyter server` process (no hub).
+
+Two servers share the module: a collaborative JupyterLab session, and a
+non-collaborative web-app session whose app is `python -m http.server`
+behind jupyter-server-proxy. Both use token auth; the token plays the role
+of the hub's OAuth token (owner).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from urllib.parse import urlparse
+
+import pytest
+import websocket
+
+from .servertools import start_http_server, start_jupyter_server, start_ws_echo, wait_until
+
+LAB_INFO = {
+    "session_type": "notebook",
+    "image": "quay.io/jupyter/scipy-notebook:2025-10-20",
+    "cpu": 1.0,
+    "memory": "2G",
+    "gpu": 0,
+    "drive": "home",
+    "timeout": 3600,
+    "collaborative": True,
+    "display_name": "Notebook (JupyterLab)",
+    "interface": {"kind": "lab", "name": None, "command": [], "title": None, "url_path": "/", "timeout": 30},
+    "server_name": "",
+    "service": "sessions",
+}
+
+APP_INFO = {
+    **LAB_INFO,
+    "session_type": "files",
+    "collaborative": False,
+    "display_name": "File browser app",
+    "interface": {
+        "kind": "webapp",
+        "name": "files",
+        "title": "Files app",
+        "command": [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
+        "url_path": "/",
+        "timeout": 30,
+    },
+    "server_name": "viewer",
+}
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    server = start_jupyter_server(tmp_path_factory.mktemp("lab"), LAB_INFO)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    server = start_jupyter_server(tmp_path_factory.mktemp("app"), APP_INFO)
+    (server.root / "in-the-app.txt").write_text("served by the web app\n")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def http_app(tmp_path_factory):
+    proc = start_http_server(tmp_path_factory.mktemp("www"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def ws_app(tmp_path_factory):
+    proc = start_ws_echo(tmp_path_factory.mktemp("ws"))
+    yield proc
+    proc.stop()
+
+
+# ---- session info -------------------------------------------------------------
+
+
+def test_session_info_is_what_the_spawner_set(lab_server):
+    r = lab_server.get("sessions-api/session")
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["session"] == LAB_INFO
+    assert data["collaborative"] is True
+    assert data["is_owner"] is True
+
+
+def test_session_info_without_a_hub_says_why_timing_is_missing(lab_server):
+    data = lab_server.get("sessions-api/session").json()
+    assert data["timing"] is None
+    assert "JupyterHub API token" in data["timing_error"]
+
+
+@pytest.mark.parametrize("path", ["sessions-api/session", "sessions-api/ports", "sessions-api/shares"])
+@pytest.mark.parametrize("token", ["", "not-the-token"])
+def test_api_refuses_requests_without_the_servers_auth(lab_server, path, token):
+    r = lab_server.get(path, token=token)
+    assert r.status_code == 403
+    assert "LAB_INFO" not in r.text and '"session"' not in r.text
+
+
+def test_renew_without_a_hub_is_a_clear_error(lab_server):
+    r = lab_server.request("POST", "sessions-api/session/renew")
+    assert r.status_code == 503
+    assert "JupyterHub API token" in r.json()["message"]
+
+
+# ---- sharing: input is checked before anything reaches the hub ----------------------
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"expires_in": 5}, "expires_in"),
+        ({"expires_in": 10**9}, "expires_in"),
+        ({"expires_in": "3600"}, "expires_in"),
+        ({"expires_in": True}, "expires_in"),
+        ({"expires_in": 3600, "scopes": ["admin:users"]}, "Unknown field"),
+    ],
+)
+def test_share_link_options_are_validated(lab_server, body, needle):
+    r = lab_server.request("POST", "sessions-api/share-codes", json=body)
+    assert r.status_code == 400
+    assert needle in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"user": "a", "group": "b"}, {"user": ""}, {"user": 3}, {"user": "a", "scopes": ["x"]}, [1, 2]],
+)
+def test_share_target_must_be_one_user_or_group(lab_server, body):
+    for method in ("POST", "DELETE"):
+        r = lab_server.request(method, "sessions-api/shares", json=body)
+        assert r.status_code == 400, (method, body, r.text)
+
+
+def test_invalid_json_is_refused(lab_server):
+    r = lab_server.request("POST", "sessions-api/share-codes", data="{not json")
+    assert r.status_code == 400
+    assert "JSON" in r.json()["message"]
+
+
+def test_bad_share_code_id_is_refused(lab_server):
+    r = lab_server.request("DELETE", "sessions-api/share-codes?id=../../users")
+    assert r.status_code == 400
+
+
+def test_sharing_without_a_hub_is_a_clear_error(lab_server):
+    r = lab_server.request("POST", "sessions-api/share-codes", json={"expires_in": 3600})
+    assert r.status_code == 503
+    assert "JupyterHub API token" in r.json()["message"]
+
+
+# ---- collaboration on / off ---------------------------------------------------------
+
+
+def _page_config(server) -> dict:
+    r = server.get("lab")
+    assert r.status_code == 200
+    m = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', r.text, re.S)
+    return json.loads(m.group(1))
+
+
+def test_collaborative_session_serves_shared_documents(lab_server):
+    (lab_server.root / "shared.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    r = lab_server.request(
+        "PUT", "api/collaboration/session/shared.ipynb", json={"format": "json", "type": "notebook"}
+    )
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["sessionId"]
+    assert _page_config(lab_server)["disableRTC"] is False
+
+
+def test_non_collaborative_session_has_no_collaboration_at_all(app_server):
+    (app_server.root / "solo.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    r = app_server.request(
+        "PUT", "api/collaboration/session/solo.ipynb", json={"format": "json", "type": "notebook"}
+    )
+    assert r.status_code == 404
+    # nor the document websocket
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(
+            app_server.url.replace("http", "ws") + "api/collaboration/room/json:notebook:x",
+            header=[f"Authorization: token {app_server.token}"],
+            timeout=10,
+        )
+    assert e.value.status_code == 404
+    # and the frontend is told, so it does not try
+    assert _page_config(app_server)["disableRTC"] is True
+
+
+# ---- port proxying --------------------------------------------------------------------
+
+
+def test_owner_reaches_a_local_http_server_through_the_proxy(lab_server, http_app):
+    for prefix in ("proxy", "proxy/absolute"):
+        r = lab_server.get(f"{prefix}/{http_app.port}/hello.txt")
+        if prefix == "proxy/absolute":
+            # absolute mode keeps the full path: http.server has no such file
+            assert r.status_code == 404
+            continue
+        assert r.status_code == 200, r.text
+        assert r.text == "hello from the app\n"
+
+
+def test_absolute_proxy_passes_the_full_path(lab_server, ws_app):
+    r = lab_server.get(f"proxy/absolute/{ws_app.port}/some/where")
+    assert r.status_code == 200
+    assert r.json()["path"] == f"/proxy/absolute/{ws_app.port}/some/where"
+    r = lab_server.get(f"proxy/{ws_app.port}/some/where")
+    assert r.json()["path"] == "/some/where"
+
+
+@pytest.mark.parametrize("prefix", ["proxy", "proxy/absolute"])
+@pytest.mark.parametrize("token", ["", "wrong-token"])
+def test_proxy_refuses_http_without_auth(lab_server, http_app, prefix, token):
+    r = lab_server.get(f"{prefix}/{http_app.port}/hello.txt", token=token)
+    assert r.status_code in (302, 403), r.status_code
+    assert "hello from the app" not in r.text
+    if r.status_code == 302:
+        assert "/login" in r.headers["Location"]
+
+
+def _ws_url(server, path):
+    return server.url.replace("http://", "ws://") + path
+
+
+@pytest.mark.parametrize("prefix", ["proxy", "proxy/absolute"])
+def test_owner_websocket_through_the_proxy(lab_server, ws_app, prefix):
+    ws = websocket.create_connection(
+        _ws_url(lab_server, f"{prefix}/{ws_app.port}/ws"),
+        header=[f"Authorization: token {lab_server.token}"],
+        timeout=10,
+    )
+    try:
+        ws.send("ping through the proxy")
+        assert ws.recv() == "ping through the proxy"
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("prefix", ["proxy", "proxy/absolute"])
+@pytest.mark.parametrize("auth", [None, "token wrong-token", "query"])
+def test_proxy_refuses_websocket_upgrade_without_auth(lab_server, ws_app, prefix, auth):
+    """CVE-2024-28179: the websocket path must be as protected as HTTP."""
+    url = _ws_url(lab_server, f"{prefix}/{ws_app.port}/ws")
+    header = []
+    if auth == "query":
+        url += "?token=wrong-token"
+    elif auth:
+        header = [f"Authorization: {auth}"]
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        ws = websocket.create_connection(url, header=header, timeout=10)
+        ws.close()
+    assert e.value.status_code in (302, 401, 403)
+
+
+def test_unknown_proxy_target_host_is_refused(lab_server):
+    # only localhost is allowed: the proxy is not an open relay
+    r = lab_server.get("proxy/example.org:80/")
+    assert r.status_code == 403
+
+
+# ---- web-app sessions -----------------------------------------------------------------
+
+
+def test_app_session_opens_on_its_app(app_server):
+    r = app_server.get("")
+    assert r.status_code == 302
+    assert urlparse(r.headers["Location"]).path == "/files/"
+
+
+def test_app_session_has_a_launcher_for_its_app(app_server):
+    r = app_server.get("server-proxy/servers-info")
+    assert r.status_code == 200
+    (entry,) = [s for s in r.json()["server_processes"] if s["name"] == "files"]
+    assert entry["launcher_entry"]["title"] == "Files app"
+    assert entry["launcher_entry"]["path_info"] == "files/"
+
+
+def test_app_is_started_on_demand_and_listed_in_ports(app_server, http_app):
+    r = app_server.get("files/in-the-app.txt", timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.text == "served by the web app\n"
+
+    def app_port():
+        ports = app_server.get("sessions-api/ports").json()
+        return [p for p in ports if p["process"] and "python" in p["process"]]
+
+    listed = wait_until(app_port, timeout=10, what="app port listed")
+    (entry,) = listed
+    assert entry["proxy_url"] == f"/proxy/{entry['port']}/"
+    assert entry["absolute_proxy_url"] == f"/proxy/absolute/{entry['port']}/"
+    # the advertised proxy URL really reaches the app
+    r = app_server.get(entry["proxy_url"] + "in-the-app.txt")
+    assert r.text == "served by the web app\n"
+
+    all_ports = {p["port"] for p in app_server.get("sessions-api/ports").json()}
+    # not the server's own port, and not a process outside this session
+    assert app_server.port not in all_ports
+    assert http_app.port not in all_ports
+
+
+def test_unauthenticated_app_access_is_refused(app_server):
+    r = app_server.get("files/in-the-app.txt", token="")
+    assert r.status_code in (302, 403)
+    assert "served by the web app" not in r.text
+
+
+def test_proxy_to_a_closed_port_is_an_error_not_a_page(lab_server):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = lab_server.get(f"proxy/{port}/")
+    assert r.status_code >= 500

@@ -1,0 +1,80 @@
+"""server_args: what a session's single-user server is told on its command line."""
+
+import json
+
+from traitlets.config import Config
+from traitlets.config.loader import KVArgParseConfigLoader
+
+from jupyterhub_sessions.serverext.launch import proxy_servers, server_args
+
+
+def _parse(args) -> Config:
+    from jupyter_server.serverapp import ServerApp
+    from jupyter_server_ydoc.app import YDocExtension
+    from jupyterhub.services.auth import HubOAuth
+
+    return KVArgParseConfigLoader(args, classes=[ServerApp, YDocExtension, HubOAuth]).load_config()
+
+
+def _info(st, collaborative=False):
+    return {
+        "session_type": st.slug,
+        "collaborative": collaborative,
+        "interface": st.interface.model_dump(),
+        "server_name": "x",
+        "service": "sessions",
+    }
+
+
+def test_collaboration_off_unloads_the_ydoc_extension(shipped_types):
+    cfg = _parse(server_args(_info(shipped_types["notebook"], collaborative=False)))
+    assert cfg.ServerApp.jpserver_extensions == {"jupyter_server_ydoc": False}
+    assert cfg.YDocExtension.disable_rtc is True
+
+
+def test_collaboration_on_leaves_ydoc_alone(shipped_types):
+    cfg = _parse(server_args(_info(shipped_types["notebook"], collaborative=True)))
+    assert "jpserver_extensions" not in cfg.ServerApp
+    assert "YDocExtension" not in cfg
+    # a lab session keeps the hub's default URL
+    assert "default_url" not in cfg.ServerApp
+
+
+def test_revocations_reach_the_server_within_a_minute(shipped_types):
+    cfg = _parse(server_args(_info(shipped_types["notebook"], collaborative=True)))
+    assert cfg.HubOAuth.cache_max_age <= 60
+
+
+def test_desktop_type_gets_a_launcher_and_opens_on_it(shipped_types):
+    st = shipped_types["desktop"]
+    cfg = _parse(server_args(_info(st)))
+    servers = proxy_servers(_info(st))
+    assert list(servers) == ["desktop"]
+    entry = servers["desktop"]
+    assert entry["command"] == ["websockify", "--web", "/opt/noVNC", "{port}", "localhost:5901"]
+    assert entry["launcher_entry"]["title"] == "Desktop"
+    assert entry["launcher_entry"]["path_info"] == "desktop/vnc.html?autoconnect=1&resize=remote"
+    assert entry["timeout"] == st.interface.timeout
+    assert cfg.ServerApp.default_url == "/desktop/vnc.html?autoconnect=1&resize=remote"
+
+
+def test_webapp_launcher_is_valid_server_proxy_config(shipped_types):
+    from jupyter_server_proxy.config import ServerProxy
+
+    st = shipped_types["firefly"]
+    cfg = _parse(server_args(_info(st)))
+    assert cfg.ServerApp.default_url == "/firefly/firefly/"
+    cfg.ServerProxy.servers = proxy_servers(_info(st))
+    proxy = ServerProxy(config=cfg)
+    (name, process), = proxy.servers.items()
+    assert name == "firefly"
+    assert process.command == ["/usr/local/bin/start-firefly.sh", "{port}"]
+    assert process.launcher_entry.title == "Firefly"
+    assert process.timeout == 120
+
+
+def test_lab_sessions_get_no_launcher(shipped_types):
+    # the extension reads the session info back from the environment (JSON)
+    info = json.loads(json.dumps(_info(shipped_types["notebook"])))
+    assert proxy_servers(info) == {}
+    assert list(proxy_servers(json.loads(json.dumps(_info(shipped_types["carta"]))))) == ["carta"]
