@@ -22,6 +22,8 @@ class Fault:
     holds the request open without an answer for `hang` seconds (a client
     with a shorter request timeout sees a timeout); `delay` answers normally
     after sleeping. `times` is how many requests it applies to (-1 = all).
+    With `after`, the request is carried out first and only the response is
+    lost (a create that happened although the client saw an error).
     """
 
     method: str
@@ -31,6 +33,7 @@ class Fault:
     hang: float = 0.0
     delay: float = 0.0
     message: str = ""
+    after: bool = False
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -55,9 +58,10 @@ class Faults:
         hang: float = 0.0,
         delay: float = 0.0,
         message: str = "",
+        after: bool = False,
     ) -> Fault:
         """Make the next `times` requests matching `method` and `path` fail."""
-        f = Fault(method.upper(), path, status, times, hang, delay, message)
+        f = Fault(method.upper(), path, status, times, hang, delay, message, after)
         with self._lock:
             self._faults.append(f)
         return f

@@ -56,7 +56,10 @@ class BaseHandler(web.RequestHandler):
     def check_xsrf_cookie(self):
         pass
 
-    def write_json(self, obj, status: int = 200):
+    async def write_json(self, obj, status: int = 200):
+        fault = getattr(self, "_after_fault", None)
+        if fault is not None:
+            await self._inflict(fault)
         self.set_status(status)
         self.finish(json.dumps(obj))
 
@@ -94,12 +97,18 @@ class BaseHandler(web.RequestHandler):
         self.fake._log(Request(self.request.method, self.request.path, query, body))
         fault = self.fake.faults.take(self.request.method, self.request.path)
         if fault is not None:
-            if fault.hang:
-                await asyncio.sleep(fault.hang)
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            if fault.status:
-                raise ApiError(fault.status, fault.reason, fault.message or f"injected fault: {fault.reason}")
+            if fault.after:
+                self._after_fault = fault
+            else:
+                await self._inflict(fault)
+
+    async def _inflict(self, fault):
+        if fault.hang:
+            await asyncio.sleep(fault.hang)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status:
+            raise ApiError(fault.status, fault.reason, fault.message or f"injected fault: {fault.reason}")
 
     def resource_info(self, resource: str):
         if resource not in RESOURCES:
@@ -150,7 +159,7 @@ class CollectionHandler(BaseHandler):
         if limit and int(limit) > 0 and len(items) > int(limit):
             items = items[: int(limit)]
             meta["continue"] = str(start + int(limit))
-        self.write_json({"kind": f"{info.kind}List", "apiVersion": "v1", "metadata": meta, "items": items})
+        await self.write_json({"kind": f"{info.kind}List", "apiVersion": "v1", "metadata": meta, "items": items})
 
     async def watch(self, resource, namespace, labels, fields, rv):
         timeout = self.q("timeoutSeconds")
@@ -196,7 +205,7 @@ class CollectionHandler(BaseHandler):
         if info.namespaced and namespace is None:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         obj = self.store.create(resource, ns, self.body)
-        self.write_json(obj, 201)
+        await self.write_json(obj, 201)
 
 
 class ItemHandler(BaseHandler):
@@ -210,16 +219,16 @@ class ItemHandler(BaseHandler):
 
     async def get(self, namespace=None, resource="namespaces", name="", sub=""):
         ns, name = self._args(namespace, resource, name)
-        self.write_json(self.store.get(resource, ns, name))
+        await self.write_json(self.store.get(resource, ns, name))
 
     async def put(self, namespace=None, resource="namespaces", name="", sub=""):
         ns, name = self._args(namespace, resource, name)
-        self.write_json(self.store.replace(resource, ns, name, self.body, sub or ""))
+        await self.write_json(self.store.replace(resource, ns, name, self.body, sub or ""))
 
     async def patch(self, namespace=None, resource="namespaces", name="", sub=""):
         ns, name = self._args(namespace, resource, name)
         ctype = self.request.headers.get("Content-Type", "")
-        self.write_json(self.store.patch(resource, ns, name, self.body, ctype, sub or ""))
+        await self.write_json(self.store.patch(resource, ns, name, self.body, ctype, sub or ""))
 
     async def delete(self, namespace=None, resource="namespaces", name="", sub=""):
         if sub:
@@ -234,18 +243,18 @@ class ItemHandler(BaseHandler):
         except ValueError:
             raise bad_request(f"invalid gracePeriodSeconds {grace!r}") from None
         obj = self.store.delete(resource, ns, name, grace, opts.get("preconditions"))
-        self.write_json(obj)
+        await self.write_json(obj)
 
 
 class InfoHandler(BaseHandler):
     async def get(self, what):
         if what == "version":
-            self.write_json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"})
+            await self.write_json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"})
         elif what == "api":
-            self.write_json({"kind": "APIVersions", "versions": ["v1"],
+            await self.write_json({"kind": "APIVersions", "versions": ["v1"],
                              "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
         elif what == "api/v1":
-            self.write_json({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            await self.write_json({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
                 {"name": r, "namespaced": k.namespaced, "kind": k.kind,
                  "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
                 for r, k in RESOURCES.items()

@@ -1,0 +1,187 @@
+"""Drives on Kubernetes: one PersistentVolumeClaim per (user, drive name).
+
+PVC names come from `drives.pvc_name` (collision-free for any user and drive
+name); the owner and drive name are kept in annotations, because labels can
+only carry slugs. Creation is idempotent and nothing here deletes a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from jupyterhub.utils import exponential_backoff
+from kubernetes_asyncio.client.exceptions import ApiException
+from tornado import web
+
+from ..drives import (
+    ANNOTATION_DRIVE,
+    ANNOTATION_USER,
+    COMPONENT_DRIVE,
+    LABEL_COMPONENT,
+    LABEL_DRIVE_OWNER,
+    Drive,
+    DriveBackend,
+    DriveError,
+    drive_annotations,
+    drive_labels,
+    pvc_name,
+    user_slug,
+    validate_drive_name,
+)
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class KubeDriveBackend(DriveBackend):
+    """Drives as PVCs in the spawner's namespace, through the spawner's API client."""
+
+    def __init__(self, spawner):
+        self.spawner = spawner
+
+    @property
+    def log(self):
+        return self.spawner.log
+
+    @property
+    def namespace(self) -> str:
+        return self.spawner.namespace
+
+    async def _call(self, what: str, call: Callable[[], Awaitable]):
+        """Run one API call with the spawner's per-request timeout, retrying transient errors."""
+        sp = self.spawner
+        result = {}
+
+        async def attempt():
+            try:
+                result["value"] = await asyncio.wait_for(call(), sp.k8s_api_request_timeout)
+                return True
+            except asyncio.TimeoutError:
+                self.log.warning("Timeout on %s, retrying", what)
+                return False
+            except ApiException as e:
+                if e.status in RETRY_STATUS:
+                    self.log.warning("Kubernetes API error %s on %s, retrying", e.status, what)
+                    return False
+                raise
+
+        try:
+            await exponential_backoff(attempt, f"{what} failed", timeout=sp.k8s_api_request_retry_timeout)
+        except TimeoutError:
+            raise web.HTTPError(
+                503, f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
+            ) from None
+        return result["value"]
+
+    def _plain(self, model) -> dict:
+        """A client model as the JSON the API sent (camelCase keys)."""
+        return self.spawner.api.api_client.sanitize_for_serialization(model)
+
+    def _to_drive(self, pvc: dict, username: str) -> Drive | None:
+        meta = pvc.get("metadata") or {}
+        ann = meta.get("annotations") or {}
+        if ann.get(ANNOTATION_USER) != username:
+            return None
+        name = ann.get(ANNOTATION_DRIVE, "")
+        try:
+            validate_drive_name(name)
+        except DriveError:
+            return None
+        status = pvc.get("status") or {}
+        size = (status.get("capacity") or {}).get("storage") or (
+            ((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}
+        ).get("storage", "")
+        return Drive(
+            name=name,
+            owner=username,
+            size=str(size),
+            created=str(meta.get("creationTimestamp") or ""),
+            ref=meta.get("name", ""),
+        )
+
+    async def list_drives(self, username: str) -> list[Drive]:
+        selector = f"{LABEL_COMPONENT}={COMPONENT_DRIVE},{LABEL_DRIVE_OWNER}={user_slug(username)}"
+        api = self.spawner.api
+
+        async def call():
+            listed = await api.list_namespaced_persistent_volume_claim(self.namespace, label_selector=selector)
+            return self._plain(listed)
+
+        listed = await self._call(f"list drives of user={username}", call)
+        drives = [d for d in (self._to_drive(p, username) for p in listed.get("items", [])) if d]
+        return sorted(drives, key=lambda d: d.name)
+
+    async def _read(self, username: str, name: str) -> dict | None:
+        api = self.spawner.api
+        claim = pvc_name(username, name)
+
+        async def call():
+            try:
+                return self._plain(await api.read_namespaced_persistent_volume_claim(claim, self.namespace))
+            except ApiException as e:
+                if e.status == 404:
+                    return None
+                raise
+
+        return await self._call(f"read drive={name} of user={username}", call)
+
+    def _checked(self, pvc: dict, username: str, name: str) -> Drive:
+        drive = self._to_drive(pvc, username)
+        if drive is None or drive.name != name:
+            self.log.error(
+                "PVC %s exists but does not belong to user=%s drive=%s; refusing to use it",
+                pvc["metadata"].get("name"), username, name,
+            )
+            raise DriveError(f"Drive '{name}' cannot be used: its storage belongs to something else. "
+                             "Ask an administrator.")
+        return drive
+
+    async def get_drive(self, username: str, name: str) -> Drive | None:
+        validate_drive_name(name)
+        pvc = await self._read(username, name)
+        return None if pvc is None else self._checked(pvc, username, name)
+
+    def manifest(self, username: str, name: str) -> dict:
+        sp = self.spawner
+        spec = {
+            "accessModes": list(sp.drive_access_modes),
+            "resources": {"requests": {"storage": sp.drive_capacity}},
+        }
+        if sp.drive_storage_class is not None:
+            spec["storageClassName"] = sp.drive_storage_class
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": pvc_name(username, name),
+                "labels": {**sp.drive_extra_labels, **drive_labels(username, name)},
+                "annotations": drive_annotations(username, name),
+            },
+            "spec": spec,
+        }
+
+    async def create_drive(self, username: str, name: str) -> Drive:
+        validate_drive_name(name)
+        body = self.manifest(username, name)
+        api = self.spawner.api
+
+        async def call():
+            try:
+                return self._plain(await api.create_namespaced_persistent_volume_claim(self.namespace, body))
+            except ApiException as e:
+                if e.status == 409:  # created meanwhile (or by a retried request)
+                    return None
+                if e.status == 422:
+                    self.log.error("Drive PVC rejected for user=%s drive=%s: %s", username, name, e.body)
+                    raise DriveError(f"Drive '{name}' could not be created: the cluster refused it.") from None
+                raise
+
+        created = await self._call(f"create drive={name} of user={username}", call)
+        if created is None:
+            created = await self._read(username, name)
+            if created is None:
+                raise web.HTTPError(503, f"Drive '{name}' could not be created; please try again.")
+            self.log.info("Drive already existed: user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
+        else:
+            self.log.info("Created drive user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
+        return self._checked(created, username, name)

@@ -1,0 +1,331 @@
+"""SessionKubeSpawner against the fake Kubernetes API, over HTTP, as the hub drives it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+from tornado import web
+from traitlets.config import Config
+
+from jupyterhub_sessions.drives import pvc_name
+from jupyterhub_sessions.options import ENV_SESSION
+from jupyterhub_sessions.profiles import load_session_types, memory_bytes
+from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
+from tests.conftest import PROFILES
+from tests.kube_fake.hub import FakeHub, spawn, stop
+from tests.kube_fake.validation import parse_quantity
+
+TYPES = load_session_types(PROFILES)
+
+
+@pytest.fixture
+def kube_config(kube):
+    c = Config()
+    c.KubeSpawner.k8s_api_host = kube.url
+    c.KubeSpawner.k8s_api_verify_ssl = False
+    c.KubeSpawner.namespace = "default"
+    c.KubeSpawner.start_timeout = 15
+    c.KubeSpawner.k8s_api_request_retry_timeout = 5
+    c.SessionKubeSpawner.session_types_dir = str(PROFILES)
+    return c
+
+
+@pytest.fixture
+def hub(kube_config):
+    return FakeHub(kube_config, SessionKubeSpawner)
+
+
+def container(pod: dict) -> dict:
+    return next(c for c in pod["spec"]["containers"] if c["name"] == "notebook")
+
+
+def env_of(pod: dict) -> dict:
+    return {e["name"]: e.get("value") for e in container(pod).get("env", [])}
+
+
+def writes(kube, resource: str) -> list:
+    """Requests that would change objects of `resource`."""
+    return [r for r in kube.requests if r.method != "GET" and f"/{resource}" in r.path]
+
+
+@pytest.mark.parametrize("slug", sorted(TYPES))
+async def test_each_shipped_profile_spawns_its_pod(kube, hub, kube_config, slug):
+    st = TYPES[slug]
+    user = hub.user("alice", groups=["gpu-users"])
+    sp = user.spawner()
+    url = await spawn(sp, {"session_type": slug})
+
+    pod = kube.get("pods", sp.pod_name)
+    assert pod["status"]["phase"] == "Running"
+    assert url == f"http://{pod['status']['podIP']}:8888"
+    c = container(pod)
+    assert c["image"] == st.image.default
+    limits, requests = c["resources"]["limits"], c["resources"]["requests"]
+    assert parse_quantity(limits["cpu"]) == parse_quantity(st.resources.cpu.default)
+    assert parse_quantity(requests["cpu"]) == parse_quantity(st.resources.cpu.default)
+    assert parse_quantity(limits["memory"]) == memory_bytes(st.resources.memory.default)
+    gpu = st.resources.gpu
+    if gpu.default:
+        assert limits[gpu.resource_name] == str(int(gpu.default))
+        assert requests[gpu.resource_name] == str(int(gpu.default))
+    else:
+        assert not any("/" in k for k in limits)
+    assert pod["spec"].get("nodeSelector", {}) == st.node_selector
+    for t in st.tolerations:
+        assert t in pod["spec"]["tolerations"]
+    for k, v in st.extra_pod_config.items():
+        assert pod["spec"][k] == v
+
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    claim = pvc_name("alice", "home")
+    assert volumes["session-drive"]["persistentVolumeClaim"]["claimName"] == claim
+    assert "emptyDir" in volumes["session-scratch"]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["session-drive"] == "/home/jovyan/drive"
+    assert mounts["session-scratch"] == "/scratch"
+
+    labels = pod["metadata"]["labels"]
+    assert labels["sessions.jupyterhub.org/session-type"] == slug
+    assert labels["sessions.jupyterhub.org/drive"] == kube.get("persistentvolumeclaims", claim)["metadata"]["labels"]["sessions.jupyterhub.org/drive"]
+    assert pod["metadata"]["annotations"]["sessions.jupyterhub.org/drive-name"] == "home"
+
+    env = env_of(pod)
+    info = json.loads(env[ENV_SESSION])
+    assert info["session_type"] == slug and info["drive"] == "home"
+    for k, v in st.environment.items():
+        assert env[k] == v
+    if st.interface.kind == "lab":
+        assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab"
+    else:
+        assert env["JUPYTERHUB_DEFAULT_URL"] == f"/{st.interface.name}/" + st.interface.url_path.lstrip("/")
+    assert c["args"][0] == "jupyterhub-singleuser"
+    assert "--YDocExtension.disable_rtc=True" in c["args"]  # the session's server args reach the pod
+
+    await stop(sp)
+    assert kube.get("pods", sp.pod_name) is None
+    assert kube.get("persistentvolumeclaims", claim) is not None
+
+
+async def test_user_choices_reach_the_pod(kube, hub, kube_config):
+    user = hub.user("bob", groups=["gpu-users"])
+    sp = user.spawner(name="train")
+    await spawn(sp, {"session_type": "gpu", "cpu": 8, "memory": "32G", "gpu": 2, "new_drive": "datasets"})
+    c = container(kube.get("pods", sp.pod_name))
+    assert parse_quantity(c["resources"]["limits"]["cpu"]) == 8
+    assert parse_quantity(c["resources"]["limits"]["memory"]) == 32 * 10**9
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    volumes = {v["name"]: v for v in kube.get("pods", sp.pod_name)["spec"]["volumes"]}
+    assert volumes["session-drive"]["persistentVolumeClaim"]["claimName"] == pvc_name("bob", "datasets")
+
+
+async def test_nothing_from_a_previous_session_leaks_into_the_next(kube, hub, kube_config):
+    user = hub.user("carol", groups=["gpu-users"])
+    sp = user.spawner()
+    await spawn(sp, {"session_type": "gpu"})
+    await stop(sp)
+    await spawn(sp, {"session_type": "notebook"})
+    pod = kube.get("pods", sp.pod_name)
+    limits = container(pod)["resources"]["limits"]
+    assert "nvidia.com/gpu" not in limits
+    assert not pod["spec"].get("tolerations")
+    assert "priorityClassName" not in pod["spec"]
+    assert not pod["spec"].get("nodeSelector")
+    assert [v["name"] for v in pod["spec"]["volumes"]].count("session-drive") == 1
+
+
+async def test_admin_config_is_the_base_of_every_session(kube, hub, kube_config):
+    kube_config.KubeSpawner.node_selector = {"pool": "users"}
+    kube_config.KubeSpawner.extra_labels = {"team": "astro"}
+    kube_config.SessionKubeSpawner.drive_mount_path = "/data"
+    kube_config.SessionKubeSpawner.scratch_mount_path = "/tmp/scratch"
+    user = hub.user("dan")
+    sp = user.spawner()
+    await spawn(sp, {"session_type": "carta"})
+    pod = kube.get("pods", sp.pod_name)
+    assert pod["spec"]["nodeSelector"] == {"pool": "users", "sessions.jupyterhub.org/pool": "general"}
+    assert pod["metadata"]["labels"]["team"] == "astro"
+    mounts = {m["name"]: m["mountPath"] for m in container(pod)["volumeMounts"]}
+    assert mounts == {**mounts, "session-drive": "/data", "session-scratch": "/tmp/scratch"}
+
+
+async def test_drive_is_created_once_and_reused(kube, hub, kube_config):
+    user = hub.user("erin")
+    sp = user.spawner()
+    await spawn(sp, {})
+    pvcs = kube.objects("persistentvolumeclaims")
+    assert len(pvcs) == 1
+    uid = pvcs[0]["metadata"]["uid"]
+    await stop(sp)
+    assert kube.objects("persistentvolumeclaims")[0]["metadata"]["uid"] == uid
+    before = len(writes(kube, "persistentvolumeclaims"))
+    await spawn(sp, {"drive": "home"})
+    assert len(writes(kube, "persistentvolumeclaims")) == before  # no create attempted
+    assert [p["metadata"]["uid"] for p in kube.objects("persistentvolumeclaims")] == [uid]
+    await stop(sp)
+    await sp.delete_forever()
+    assert kube.objects("persistentvolumeclaims")[0]["metadata"]["uid"] == uid
+    assert not [r for r in kube.requests if r.method == "DELETE" and "persistentvolumeclaims" in r.path]
+
+
+async def test_drive_listing_shows_only_my_drives_by_name(kube, hub, kube_config):
+    me, other = hub.user("frank"), hub.user("grace")
+    sp = me.spawner()
+    for drive in ("zeta", "Alpha_1"):
+        await spawn(sp, {"new_drive": drive})
+        await stop(sp)
+    await spawn(other.spawner(), {"new_drive": "secret"})
+    drives = await sp.drive_backend.list_drives("frank")
+    assert [d.name for d in drives] == ["Alpha_1", "zeta"]
+    assert all(d.owner == "frank" and d.size == "10Gi" and d.ref.startswith("drive-") for d in drives)
+    form = await sp._render_options_form()
+    assert "Alpha_1" in form and "zeta" in form and "secret" not in form
+
+
+async def test_missing_drive_is_refused_without_creating_it(kube, hub, kube_config):
+    sp = hub.user("hank").spawner()
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {"drive": "nothere"})
+    assert e.value.status_code == 400 and "nothere" in e.value.log_message
+    assert kube.objects("persistentvolumeclaims") == [] and kube.objects("pods") == []
+
+
+async def test_a_drive_is_mounted_by_one_server_at_a_time(kube, hub, kube_config):
+    user = hub.user("ivy")
+    a = user.spawner(name="a")
+    b = user.spawner(name="b")
+    await spawn(a, {"drive": "home"})
+    pod_posts = len(writes(kube, "pods"))
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(b, {"drive": "home"})
+    assert e.value.status_code == 409 and "in use" in e.value.log_message
+    assert len(writes(kube, "pods")) == pod_posts
+    assert [p["metadata"]["name"] for p in kube.objects("pods")] == [a.pod_name]
+    # another drive is fine, and the drive is free again once a stops
+    await spawn(b, {"new_drive": "other"})
+    await stop(b)
+    await stop(a)
+    await spawn(b, {"drive": "home"})
+
+
+async def test_a_pod_holding_the_drive_refuses_others_after_a_hub_restart(kube, hub, kube_config):
+    a = hub.user("jack").spawner(name="a")
+    await spawn(a, {})
+    other_hub = FakeHub(kube_config, SessionKubeSpawner)  # a hub that lost its database
+    b = other_hub.user("jack").spawner(name="b")
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(b, {})
+    assert e.value.status_code == 409
+    assert len(kube.objects("pods")) == 1
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"session_type": "notebook", "cpu": 64}, "cpu"),
+        ({"session_type": "notebook", "memory": "1T"}, "memory"),
+        ({"session_type": "notebook", "gpu": 1}, "gpu"),
+        ({"session_type": "gpu"}, "session_type"),  # not in gpu-users
+        ({"session_type": "nope"}, "session_type"),
+        ({"image": "evil/miner:latest"}, "image"),
+        ({"timeout": 12345}, "timeout"),
+        ({"drive": "../../etc"}, "drive"),
+        ({"new_drive": "x" * 41}, "new_drive"),
+        ({"command": ["sh"]}, "command"),
+        ({"collaborative": True, "session_type": "carta"}, "collaborative"),
+    ],
+)
+async def test_bad_options_are_400_and_create_nothing(kube, hub, kube_config, options, field):
+    sp = hub.user("kim").spawner()
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, options)
+    assert e.value.status_code == 400
+    assert f"'{field}'" in e.value.log_message
+    assert [r for r in kube.requests if r.method in ("POST", "PUT", "PATCH", "DELETE")] == []
+    assert kube.objects("pods") == [] and kube.objects("persistentvolumeclaims") == []
+
+
+HOSTILE_USERS = [
+    "Zoë Ünïcødé", "a-b", "a", "ALICE", "alice", "-x-", "user@example.com", "雪", "x" * 200,
+    "{username}", "o'neil; rm -rf /", "a/../../b",
+]
+
+
+async def test_hostile_user_and_drive_names_give_valid_distinct_objects(kube, hub, kube_config):
+    names = set()
+    for i, username in enumerate(HOSTILE_USERS):
+        user = hub.user(username)
+        drive = ["home", "A_b-1", "x" * 40, "0"][i % 4]
+        sp = user.spawner(name=f"srv-{i}" if i % 2 else "")
+        await spawn(sp, {"new_drive": drive} if drive != "home" else {})
+        pod = kube.get("pods", sp.pod_name)
+        assert pod is not None, username
+        assert pod["metadata"]["annotations"]["hub.jupyter.org/username"] == username
+        names.add(pvc_name(username, drive))
+        drives = await sp.drive_backend.list_drives(username)
+        assert [d.name for d in drives] == [drive]
+        await stop(sp)
+    assert len(names) == len(HOSTILE_USERS)
+    assert {p["metadata"]["name"] for p in kube.objects("persistentvolumeclaims")} == names
+    # ("a-b", "c") and ("a", "b-c") must never share a drive
+    assert pvc_name("a-b", "c") != pvc_name("a", "b-c")
+
+
+async def test_pod_create_failure_leaves_no_pod_and_a_complete_drive(kube, hub, kube_config):
+    sp = hub.user("liam").spawner()
+    kube.faults.add("POST", r"/namespaces/default/pods$", status=500)
+    with pytest.raises(ApiException) as e:
+        await spawn(sp, {"new_drive": "work"})
+    assert e.value.status == 500
+    assert kube.objects("pods") == []
+    (pvc,) = kube.objects("persistentvolumeclaims")
+    assert pvc["metadata"]["annotations"]["sessions.jupyterhub.org/drive-name"] == "work"
+    assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "session-drive"
+    assert pvc["status"]["phase"] == "Bound"
+    # the user can try again: the drive is there, nothing else to clean up
+    await spawn(sp, {"drive": "work"})
+    assert len(kube.objects("pods")) == 1
+
+
+async def test_lost_pod_create_response_leaves_no_orphan_pod(kube, hub, kube_config):
+    kube.kubelet.auto = False  # the pod exists but has not started yet
+    sp = hub.user("mia").spawner()
+    kube.faults.add("POST", r"/namespaces/default/pods$", status=500, after=True)
+    with pytest.raises(ApiException):
+        await spawn(sp, {})
+    assert len(writes(kube, "pods")) >= 1
+    assert kube.objects("pods") == []
+    assert len(kube.objects("persistentvolumeclaims")) == 1
+
+
+async def test_transient_api_errors_on_drives_are_retried(kube, hub, kube_config):
+    sp = hub.user("noah").spawner()
+    kube.faults.add("GET", r"/persistentvolumeclaims/", status=503)
+    kube.faults.add("POST", r"/persistentvolumeclaims$", status=500, after=True)  # created, reply lost
+    await spawn(sp, {})
+    assert len(kube.objects("persistentvolumeclaims")) == 1
+    assert len(kube.objects("pods")) == 1
+
+
+async def test_cluster_outage_is_a_503_and_changes_nothing(kube, hub, kube_config):
+    kube_config.KubeSpawner.k8s_api_request_retry_timeout = 1
+    sp = hub.user("olga").spawner()
+    kube.faults.add("GET", r"/persistentvolumeclaims/", status=503, times=-1)
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {})
+    assert e.value.status_code == 503
+    assert kube.objects("persistentvolumeclaims") == [] and kube.objects("pods") == []
+    assert sp.session is None
+
+
+async def test_state_survives_a_hub_restart(kube, hub, kube_config):
+    user = hub.user("pia")
+    sp = user.spawner(name="x")
+    await spawn(sp, {"session_type": "carta"})
+    hub.restart()
+    again = hub.user("pia").spawner(name="x")
+    assert again.session.session_type == "carta" and again.pod_name == sp.pod_name
+    assert await again.poll() is None
+    await stop(again)
+    assert kube.objects("pods") == []
