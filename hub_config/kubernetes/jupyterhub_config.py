@@ -1,0 +1,84 @@
+"""jupyterhub-sessions on Kubernetes (Zero to JupyterHub).
+
+Loaded by the hub after Zero to JupyterHub's own config (copy it into
+/usr/local/etc/jupyterhub/jupyterhub_config.d/, see README.md here), or on its
+own with `jupyterhub -f`. It selects SessionKubeSpawner, turns on named
+servers, registers the `sessions` hub service and validates every session
+type now, so a bad profile file stops the hub with file, field and reason.
+
+Settings read from the environment (all optional):
+
+| variable | default | |
+|---|---|---|
+| JUPYTERHUB_SESSIONS_PROFILES | /etc/jupyterhub-sessions/profiles, else the package's profiles | session-type YAML directory |
+| JUPYTERHUB_SESSIONS_DATA_DIR | /srv/jupyterhub/sessions | service state (z2jh's hub volume) |
+| JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
+| JUPYTERHUB_SESSIONS_SERVICE_HOST | hub | host other pods reach the hub pod by (z2jh's `hub` Service) |
+| JUPYTERHUB_SESSIONS_SERVICE_PORT | 8181 | port of the sessions service on the hub pod |
+| JUPYTERHUB_SESSIONS_DRIVE_CAPACITY | 10Gi | size of new drives |
+| JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS | (cluster default) | StorageClass of new drives |
+"""
+
+import logging
+import os
+from pathlib import Path
+
+from jupyterhub_sessions.hub_setup import configure_platform
+from jupyterhub_sessions.profiles import load_session_types
+
+c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
+log = logging.getLogger("jupyterhub_sessions")
+env = os.environ
+
+_ETC_PROFILES = Path("/etc/jupyterhub-sessions/profiles")
+# in a source checkout: <repo>/profiles next to <repo>/hub_config/kubernetes/
+_PACKAGE_PROFILES = next(
+    (p / "profiles" for p in Path(__file__).resolve().parents if (p / "hub_config").is_dir()),
+    _ETC_PROFILES,
+)
+profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES") or str(
+    _ETC_PROFILES if _ETC_PROFILES.is_dir() else _PACKAGE_PROFILES
+)
+os.environ["JUPYTERHUB_SESSIONS_PROFILES"] = profiles_dir  # the service reads it too
+# a bad session-type file stops start-up here, naming file, field and reason
+load_session_types(profiles_dir)
+
+data_dir = Path(env.get("JUPYTERHUB_SESSIONS_DATA_DIR", "/srv/jupyterhub/sessions"))
+try:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+except OSError as e:
+    raise SystemExit(f"jupyterhub-sessions: cannot use data dir {data_dir}: {e.strerror}") from None
+
+# -- sessions: pods via KubeSpawner ------------------------------------------------
+c.JupyterHub.spawner_class = "jupyterhub_sessions.spawner.kube.SessionKubeSpawner"
+c.SessionKubeSpawner.session_types_dir = profiles_dir
+if env.get("JUPYTERHUB_SESSIONS_DRIVE_CAPACITY"):
+    c.SessionKubeSpawner.drive_capacity = env["JUPYTERHUB_SESSIONS_DRIVE_CAPACITY"]
+if env.get("JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS"):
+    c.SessionKubeSpawner.drive_storage_class = env["JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS"]
+# drives are our own PVCs (one per user and drive name), never z2jh's per-user PVC
+c.KubeSpawner.storage_pvc_ensure = False
+c.KubeSpawner.delete_pvc = False
+
+# -- named servers, sharing, scopes (shared with the embedded config) ---------------
+configure_platform(
+    c,
+    data_dir=data_dir,
+    server_limit=int(env.get("JUPYTERHUB_SESSIONS_SERVER_LIMIT", "3")),
+    services=False,  # registered below, reachable from other pods
+)
+
+# -- the `sessions` hub service (culler + REST API), run by the hub in its pod -------
+try:
+    from jupyterhub_sessions.service import configure_hub as _sessions_service
+except ImportError:
+    _sessions_service = None
+    log.warning("jupyterhub-sessions: the sessions service is not installed; no culling or sessions API")
+if _sessions_service is not None:
+    host = env.get("JUPYTERHUB_SESSIONS_SERVICE_HOST", "hub")
+    port = int(env.get("JUPYTERHUB_SESSIONS_SERVICE_PORT", "8181"))
+    # listen on the pod's interfaces; the proxy and sessions reach it through the hub Service
+    _sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://0.0.0.0:{port}"])
+    for service in c.JupyterHub.services:
+        if service.get("name") == "sessions":
+            service["url"] = f"http://{host}:{port}"

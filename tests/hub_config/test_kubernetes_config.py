@@ -1,0 +1,70 @@
+"""hub_config/kubernetes/jupyterhub_config.py loads in JupyterHub and drives real spawns."""
+
+from __future__ import annotations
+
+import pytest
+from jupyterhub.app import JupyterHub
+
+from jupyterhub_sessions.profiles import ProfileError
+from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
+from tests.conftest import PROFILES, REPO
+from tests.kube_fake.hub import FakeHub, spawn, stop
+
+CONFIG = REPO / "hub_config" / "kubernetes" / "jupyterhub_config.py"
+
+
+def load(monkeypatch, tmp_path, **env):
+    """The config as JupyterHub's own loader reads it."""
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_PROFILES", str(env.pop("profiles", PROFILES)))
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_DATA_DIR", str(tmp_path / "data"))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    app = JupyterHub()
+    app.load_config_file(str(CONFIG))
+    return app.config
+
+
+def test_config_selects_the_session_spawner_and_named_servers(monkeypatch, tmp_path):
+    c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_SERVER_LIMIT="5")
+    assert c.JupyterHub.spawner_class == "jupyterhub_sessions.spawner.kube.SessionKubeSpawner"
+    assert c.SessionKubeSpawner.session_types_dir == str(PROFILES)
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 5
+    assert c.KubeSpawner.storage_pvc_ensure is False and c.KubeSpawner.delete_pvc is False
+    (sessions,) = [s for s in c.JupyterHub.services if s["name"] == "sessions"]
+    assert sessions["url"] == "http://hub:8181"
+    assert "--bind-url=http://0.0.0.0:8181" in sessions["command"]
+    assert sessions["environment"]["JUPYTERHUB_SESSIONS_PROFILES"] == str(PROFILES)
+    assert any("sessions" in r.get("services", []) for r in c.JupyterHub.load_roles)
+    assert (tmp_path / "data").is_dir()
+
+
+def test_default_server_limit_is_three(monkeypatch, tmp_path):
+    monkeypatch.delenv("JUPYTERHUB_SESSIONS_SERVER_LIMIT", raising=False)
+    assert load(monkeypatch, tmp_path).JupyterHub.named_server_limit_per_user == 3
+
+
+def test_a_bad_profile_stops_start_up(monkeypatch, tmp_path):
+    bad = tmp_path / "profiles"
+    bad.mkdir()
+    (bad / "broken.yaml").write_text("display_name: Broken\nimage: {default: x}\nresources: {cpu: {default: -1}}\n")
+    with pytest.raises(ProfileError) as e:
+        load(monkeypatch, tmp_path, profiles=bad)
+    assert "broken.yaml" in str(e.value) and "resources.cpu" in str(e.value)
+
+
+async def test_spawner_configured_from_it_spawns_against_the_cluster(kube, monkeypatch, tmp_path):
+    # like a hub pod: the API server comes from the environment (here the kubeconfig), not from config
+    c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_DRIVE_CAPACITY="5Gi")
+    c.KubeSpawner.start_timeout = 15
+    hub = FakeHub(c, SessionKubeSpawner)
+    sp = hub.user("rose").spawner(name="lab")
+    assert type(sp).__name__ == c.JupyterHub.spawner_class.rsplit(".", 1)[1]
+    await spawn(sp, {"session_type": "notebook", "cpu": 2})
+    (pod,) = kube.objects("pods")
+    assert pod["status"]["phase"] == "Running"
+    assert pod["metadata"]["labels"]["sessions.jupyterhub.org/session-type"] == "notebook"
+    (pvc,) = kube.objects("persistentvolumeclaims")
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    await stop(sp)
+    assert kube.objects("pods") == [] and len(kube.objects("persistentvolumeclaims")) == 1
