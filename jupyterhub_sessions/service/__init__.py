@@ -7,6 +7,7 @@ configs that assemble them by hand.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -41,7 +42,12 @@ def hub_service(
     environment: dict | None = None,
 ) -> tuple[dict, dict]:
     """(entry for `c.JupyterHub.services`, role for `c.JupyterHub.load_roles`) of a managed service."""
-    env = dict(environment or {})
+    env = {
+        var: os.environ[var]
+        for var in ("PATH", "JUPYTERHUB_SESSIONS_SSH_SERVICES", "JUPYTERHUB_SESSIONS_TEST_HUB")
+        if os.environ.get(var)
+    }
+    env.update(environment or {})
     if data_dir is not None:
         env["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
     if profiles_dir is not None:
@@ -67,8 +73,6 @@ def hub_service(
 
 def configure_hub(c, data_dir: str | Path | None = None, **kwargs) -> None:
     """Register the service, its role and the users' access scope on hub config `c`."""
-    import os
-
     name = kwargs.get("name", SERVICE_NAME)
     kwargs.setdefault("profiles_dir", os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"))
     service, role = hub_service(data_dir=data_dir, **kwargs)

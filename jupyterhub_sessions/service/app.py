@@ -144,10 +144,15 @@ class SessionsService(Application):
 
     ssh_services = Set(
         Unicode(),
-        {"ssh"},
         config=True,
-        help="Hub services allowed to mark sessions SSH-connected (POST .../ssh).",
+        help="Hub services allowed to mark sessions SSH-connected (POST .../ssh). "
+        "Default: $JUPYTERHUB_SESSIONS_SSH_SERVICES (comma-separated), else {'ssh'}.",
     )
+
+    @default("ssh_services")
+    def _default_ssh_services(self):
+        names = os.environ.get("JUPYTERHUB_SESSIONS_SSH_SERVICES", "ssh")
+        return {n.strip() for n in names.split(",") if n.strip()}
 
     aliases = {
         "cull-every": "SessionsService.cull_every",

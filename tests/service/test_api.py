@@ -1,0 +1,174 @@
+"""The sessions REST API of the running service, through the hub's proxy, as users see it."""
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from jupyterhub_sessions.service.policy import parse_time
+
+pytestmark = pytest.mark.hub
+
+API = "services/sessions/api/sessions"
+
+
+@pytest.fixture(scope="module")
+def owner(svc_hub):
+    """A user with one running notebook session 'work' (idle timeout 900 s)."""
+    name = svc_hub.new_user("owner")
+    r = svc_hub.start_session(name, "work", {"session_type": "notebook", "timeout": 900})
+    assert r.status_code in (201, 202), r.text
+    try:
+        yield name
+    finally:
+        svc_hub.stop_session(name, "work")
+
+
+def path(user, server="", action=""):
+    return f"{API}/{quote(user, safe='')}/{quote(server, safe='')}" + (f"/{action}" if action else "")
+
+
+def running(hub, user, server="work"):
+    s = hub.user_model(user)["servers"].get(server)
+    return bool(s and s["ready"] and not s["pending"])
+
+
+def test_owner_lists_and_reads_own_session_with_its_expiry(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    r = svc_hub.request("GET", API, token=token)
+    assert r.status_code == 200
+    (s,) = r.json()
+    assert (s["user"], s["name"], s["session_type"], s["drive"]) == (owner, "work", "notebook", "home")
+    assert s["timeout"] == 900 and s["mode"] == "browser" and s["ready"] and s["pending"] is None
+    assert s["expiry_reason"] == "idle"
+    assert parse_time(s["expires_at"]) - parse_time(s["last_activity"]) < timedelta(seconds=901)
+    assert parse_time(s["expires_at"]) - parse_time(s["last_activity"]) > timedelta(seconds=898)
+    assert s["renewable"] and s["max_renewals"] is None and s["renewals"] == 0
+    assert s["url"] == f"/user/{owner}/work/"
+
+    one = svc_hub.request("GET", path(owner, "work"), token=token)
+    assert one.status_code == 200 and one.json()["name"] == "work"
+
+
+def test_admin_sees_everyone_and_can_filter(svc_hub, owner):
+    r = svc_hub.request("GET", API)  # hubtools' admin service token
+    assert r.status_code == 200
+    assert (owner, "work") in {(s["user"], s["name"]) for s in r.json()}
+    r = svc_hub.request("GET", API + "?user=" + quote(owner))
+    assert [s["user"] for s in r.json()] == [owner]
+
+
+def test_other_users_get_403_and_nothing_is_stopped(svc_hub, owner):
+    other = svc_hub.new_user("other")
+    token = svc_hub.user_token(other)
+    assert svc_hub.request("GET", API, token=token).json() == []
+    for method, p in [
+        ("GET", path(owner, "work")),
+        ("DELETE", path(owner, "work")),
+        ("POST", path(owner, "work", "renew")),
+        ("GET", path(owner, "no-such-session")),  # existence is not revealed
+        ("GET", API + "?user=" + quote(owner)),
+    ]:
+        r = svc_hub.request(method, p, token=token)
+        assert r.status_code == 403, (method, p, r.text)
+        assert r.json()["status"] == 403 and owner in r.json()["message"]
+    assert running(svc_hub, owner)
+    assert svc_hub.request("GET", path(owner, "work"), token=svc_hub.user_token(owner)).json()["renewals"] == 0
+
+
+def test_bad_or_missing_token_is_refused(svc_hub, owner):
+    for token in ("", "not-a-token", "0" * 64):
+        r = svc_hub.request("DELETE", path(owner, "work"), token=token)
+        assert r.status_code == 401, r.text
+        assert r.json() == {"status": 401, "message": r.json()["message"]}
+        assert "Authorization: token" in r.json()["message"]
+    # a real token without the scope to use this service
+    narrow = svc_hub.user_token(owner, scopes=["read:users:name!user=" + owner])
+    r = svc_hub.request("DELETE", path(owner, "work"), token=narrow)
+    assert r.status_code == 403 and "access:services!service=sessions" in r.json()["message"]
+    assert running(svc_hub, owner)
+
+
+def test_unknown_sessions_and_routes_are_404(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    r = svc_hub.request("GET", path(owner, "nope"), token=token)
+    assert r.status_code == 404 and "nope" in r.json()["message"]
+    r = svc_hub.request("POST", path(owner, "nope", "renew"), token=token)
+    assert r.status_code == 404
+    assert svc_hub.request("GET", path(owner, "x" * 300), token=token).status_code == 404
+    assert svc_hub.request("GET", path("no-such-user-zz", "x")).status_code == 404
+    assert svc_hub.request("DELETE", path(owner, ""), token=token).status_code == 404  # no default server
+    r = svc_hub.request("GET", "services/sessions/api/nothing-here", token=token)
+    assert r.status_code == 404 and r.json()["status"] == 404
+
+
+def test_malformed_and_oversized_bodies_change_nothing(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    renew = path(owner, "work", "renew")
+    for body, word in [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"renewals": 99}', "Unexpected field 'renewals'"),
+        (b"\xff\xfe", "not valid JSON"),
+    ]:
+        r = svc_hub.request("POST", renew, token=token, data=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and word in r.json()["message"], r.text
+    r = svc_hub.request("DELETE", path(owner, "work"), token=token, data=b"{oops")
+    assert r.status_code == 400
+    r = svc_hub.request("POST", renew, token=token, data=b"{" + b" " * 200_000 + b"}")
+    assert r.status_code == 413 and r.json()["status"] == 413
+    try:
+        r = svc_hub.request("DELETE", path(owner, "work"), token=token, data=b"x" * (8 * 1024 * 1024))
+        assert r.status_code >= 400
+    except requests.ConnectionError:
+        pass  # refused mid-upload: also fine
+    assert running(svc_hub, owner)
+    s = svc_hub.request("GET", path(owner, "work"), token=token).json()
+    assert s["renewals"] == 0
+
+
+def test_renew_extends_max_age_and_says_how(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    before = svc_hub.request("GET", path(owner, "work"), token=token).json()
+    r = svc_hub.request("POST", path(owner, "work", "renew"), token=token)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["renewals"] == before["renewals"] + 1
+    # renew extends the max-age expiry only: the idle deadline still comes first
+    assert after["expiry_reason"] == "idle" and after["expires_at"] == before["expires_at"]
+    again = svc_hub.request("GET", path(owner, "work"), token=token).json()
+    assert again["renewals"] == after["renewals"]
+
+
+def test_only_the_ssh_service_marks_a_session_ssh_connected(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    r = svc_hub.request("POST", path(owner, "work", "ssh"), token=token)
+    assert r.status_code == 403 and "ssh service" in r.json()["message"]
+    r = svc_hub.request("POST", path(owner, "work", "ssh"))  # an admin is not the ssh service either
+    assert r.status_code == 403
+    r = svc_hub.request("POST", path(owner, "nope", "ssh"), token=svc_hub.ssh_token)
+    assert r.status_code == 404
+    r = svc_hub.request("POST", path(owner, "work", "ssh"), token=svc_hub.ssh_token)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["mode"] == "ssh" and s["expiry_reason"] == "absolute"
+    assert parse_time(s["expires_at"]) == parse_time(s["started"]).replace(microsecond=0) + timedelta(seconds=900)
+    assert svc_hub.request("GET", path(owner, "work"), token=token).json()["mode"] == "ssh"
+
+
+def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, owner):
+    token = svc_hub.user_token(owner)
+    drive = svc_hub.data_dir / "drives"
+    before = {p.relative_to(drive) for p in drive.rglob("*")} if drive.exists() else set()
+    r = svc_hub.request("DELETE", path(owner, "work"), token=token, timeout=60)
+    assert r.status_code in (200, 202), r.text
+    assert r.json()["result"] in ("stopped", "stopping") and r.json()["drive"] == "home"
+    from ..hubtools import wait_for
+
+    wait_for(lambda: not running(svc_hub, owner) and not svc_hub.user_model(owner)["servers"].get("work"),
+             timeout=30, what="session stopped")
+    after = {p.relative_to(drive) for p in drive.rglob("*")} if drive.exists() else set()
+    assert before <= after, "stopping a session removes nothing from its drive"
+    r = svc_hub.request("GET", path(owner, "work"), token=token)
+    assert r.status_code == 404
