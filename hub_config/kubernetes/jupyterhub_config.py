@@ -15,6 +15,7 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
 | JUPYTERHUB_SESSIONS_SERVICE_HOST | hub | host other pods reach the hub pod by (z2jh's `hub` Service) |
 | JUPYTERHUB_SESSIONS_SERVICE_PORT | 8181 | port of the sessions service on the hub pod |
+| JUPYTERHUB_SESSIONS_SERVICE_BIND | 0.0.0.0 | address the sessions service listens on in the hub pod |
 | JUPYTERHUB_SESSIONS_DRIVE_CAPACITY | 10Gi | size of new drives |
 | JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS | (cluster default) | StorageClass of new drives |
 """
@@ -77,8 +78,9 @@ except ImportError:
 if _sessions_service is not None:
     host = env.get("JUPYTERHUB_SESSIONS_SERVICE_HOST", "hub")
     port = int(env.get("JUPYTERHUB_SESSIONS_SERVICE_PORT", "8181"))
+    bind = env.get("JUPYTERHUB_SESSIONS_SERVICE_BIND", "0.0.0.0")
     # listen on the pod's interfaces; the proxy and sessions reach it through the hub Service
-    _sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://0.0.0.0:{port}"])
+    _sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://{bind}:{port}"])
     for service in c.JupyterHub.services:
         if service.get("name") == "sessions":
             service["url"] = f"http://{host}:{port}"

@@ -43,7 +43,7 @@ SESSION_TRAITS = (
     "image", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee",
     "extra_resource_limits", "extra_resource_guarantees", "node_selector", "tolerations",
     "extra_pod_config", "extra_container_config", "volumes", "volume_mounts",
-    "extra_labels", "extra_annotations", "default_url",
+    "extra_labels", "extra_annotations",
 )
 
 
@@ -62,6 +62,13 @@ def _as_list(value) -> list:
     if isinstance(value, dict):
         return [copy.deepcopy(value[k]) for k in sorted(value)]
     return copy.deepcopy(list(value or []))
+
+
+def user_error(status: int, message: str) -> web.HTTPError:
+    """An HTTPError whose message the hub shows as-is (spawn page and REST API)."""
+    err = web.HTTPError(status, message)
+    err.jupyterhub_message = message
+    return err
 
 
 def app_url(st: SessionType) -> str:
@@ -198,7 +205,7 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         return self._drive_backend
 
     @property
-    def _who(self) -> str:
+    def _log_who(self) -> str:
         return f"user={self.user.name} session={self.name or '(default)'}"
 
     async def _check_drive_free(self, opts: SessionOptions) -> None:
@@ -214,8 +221,8 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             if pod.metadata.name != self.pod_name:
                 holder = (pod.metadata.annotations or {}).get("hub.jupyter.org/servername", "")
                 err = DriveInUse(opts.drive, holder)
-                self.log.warning("Refused %s drive=%s: pod %s holds it", self._who, opts.drive, pod.metadata.name)
-                raise web.HTTPError(409, str(err))
+                self.log.warning("Refused %s drive=%s: pod %s holds it", self._log_who, opts.drive, pod.metadata.name)
+                raise user_error(409, str(err))
 
     async def apply_session(self, opts: SessionOptions, st: SessionType) -> None:
         """Turn validated options into KubeSpawner traits (from the configured base)."""
@@ -270,11 +277,11 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             ANNOTATION_SESSION_TYPE: st.slug,
             ANNOTATION_DRIVE: opts.drive,
         }
-        self.default_url = app_url(st) if st.interface.kind != "lab" else base["default_url"]
+        self.default_url = app_url(st)
         self._applied = {name: copy.deepcopy(getattr(self, name)) for name in SESSION_TRAITS}
         self.log.info(
             "Pod for %s: type=%s image=%s cpu=%s memory=%s gpu=%s drive=%s pvc=%s",
-            self._who, st.slug, opts.image, opts.cpu, opts.memory, opts.gpu, opts.drive,
+            self._log_who, st.slug, opts.image, opts.cpu, opts.memory, opts.gpu, opts.drive,
             pvc_name(self.user.name, opts.drive),
         )
 
@@ -287,11 +294,11 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         try:
             return await super()._start()
         except Exception:
-            self.log.warning("Start failed for %s; removing pod %s if it exists", self._who, self.pod_name)
+            self.log.warning("Start failed for %s; removing pod %s if it exists", self._log_who, self.pod_name)
             try:
                 await self.stop(now=True)
             except Exception:
-                self.log.exception("Could not remove pod %s of %s", self.pod_name, self._who)
+                self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
             raise
 
     def get_env(self):
@@ -302,4 +309,4 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
 
     async def delete_forever(self):
         """Called when a server or user is deleted: drives are kept, always."""
-        self.log.info("Keeping all drives of %s (drives are never deleted by the hub)", self._who)
+        self.log.info("Keeping all drives of %s (drives are never deleted by the hub)", self._log_who)

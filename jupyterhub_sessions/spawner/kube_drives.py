@@ -33,6 +33,13 @@ from ..drives import (
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+def _unavailable(message: str) -> web.HTTPError:
+    """503 with a message the hub shows to the user as-is."""
+    err = web.HTTPError(503, message)
+    err.jupyterhub_message = message
+    return err
+
+
 class KubeDriveBackend(DriveBackend):
     """Drives as PVCs in the spawner's namespace, through the spawner's API client."""
 
@@ -68,8 +75,8 @@ class KubeDriveBackend(DriveBackend):
         try:
             await exponential_backoff(attempt, f"{what} failed", timeout=sp.k8s_api_request_retry_timeout)
         except TimeoutError:
-            raise web.HTTPError(
-                503, f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
+            raise _unavailable(
+                f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
             ) from None
         return result["value"]
 
@@ -180,7 +187,7 @@ class KubeDriveBackend(DriveBackend):
         if created is None:
             created = await self._read(username, name)
             if created is None:
-                raise web.HTTPError(503, f"Drive '{name}' could not be created; please try again.")
+                raise _unavailable(f"Drive '{name}' could not be created; please try again.")
             self.log.info("Drive already existed: user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
         else:
             self.log.info("Created drive user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
