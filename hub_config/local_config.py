@@ -11,8 +11,8 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_DATA_DIR | ./data | all state |
 | JUPYTERHUB_SESSIONS_PROFILES | <repo>/profiles | session-type YAML directory |
 | JUPYTERHUB_SESSIONS_PORT | 8000 | public port on 127.0.0.1 |
-| JUPYTERHUB_SESSIONS_HUB_PORT | 8081 | hub's internal port |
-| JUPYTERHUB_SESSIONS_PROXY_API_PORT | 8001 | configurable-http-proxy API port |
+| JUPYTERHUB_SESSIONS_HUB_PORT | free, kept in <data>/ports.json | hub's internal port |
+| JUPYTERHUB_SESSIONS_PROXY_API_PORT | free, kept in <data>/ports.json | configurable-http-proxy API port |
 | JUPYTERHUB_SESSIONS_ADMINS | admin | comma-separated admin user names |
 | JUPYTERHUB_SESSIONS_DEMO_PASSWORD | (none) | password for the demo authenticator |
 | JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
@@ -26,6 +26,7 @@ in unchanged: set `c.JupyterHub.authenticator_class` after loading this file.
 import os
 from pathlib import Path
 
+from jupyterhub_sessions.embedded import internal_ports
 from jupyterhub_sessions.hub_setup import configure_platform
 from jupyterhub_sessions.profiles import load_session_types
 
@@ -45,9 +46,10 @@ load_session_types(profiles_dir)
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = int(env.get("JUPYTERHUB_SESSIONS_PORT", "8000"))
 c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = int(env.get("JUPYTERHUB_SESSIONS_HUB_PORT", "8081"))
-proxy_api_port = int(env.get("JUPYTERHUB_SESSIONS_PROXY_API_PORT", "8001"))
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
+# internal ports: chosen free once per data dir, so several platforms can run side by side
+ports = internal_ports(data_dir)
+c.JupyterHub.hub_port = ports["hub_port"]
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{ports['proxy_api_port']}"
 c.ConfigurableHTTPProxy.pid_file = str(data_dir / "proxy.pid")
 
 # -- state under one directory ---------------------------------------------------

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import socket
 import sys
 from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parents[1] / "hub_config" / "local_config.py"
+PORTS_FILE = "ports.json"
+# the hub's internal API and the proxy's API: env var, else remembered per data dir
+INTERNAL_PORTS = {
+    "hub_port": "JUPYTERHUB_SESSIONS_HUB_PORT",
+    "proxy_api_port": "JUPYTERHUB_SESSIONS_PROXY_API_PORT",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def internal_ports(data_dir: Path, env=os.environ) -> dict[str, int]:
+    """Ports of the hub API and the proxy API for the platform in `data_dir`.
+
+    Picked free on the first run and remembered in `<data_dir>/ports.json`, so
+    two platforms never collide, and a restart finds the proxy and sessions it
+    left running (JUPYTERHUB_SESSIONS_KEEP_SESSIONS=1) at the same addresses.
+    The environment variables win when set.
+    """
+    path = Path(data_dir) / PORTS_FILE
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            saved = {}
+    except (OSError, ValueError):
+        saved = {}
+    ports = {}
+    for key, var in INTERNAL_PORTS.items():
+        if env.get(var):
+            ports[key] = int(env[var])
+        elif isinstance(saved.get(key), int) and 0 < saved[key] < 65536:
+            ports[key] = saved[key]
+        else:
+            ports[key] = _free_port()
+    if ports != {k: saved.get(k) for k in INTERNAL_PORTS}:
+        path.write_text(json.dumps(ports) + "\n")
+    return ports
 
 
 def main(argv: list[str]) -> int:

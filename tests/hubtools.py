@@ -246,6 +246,8 @@ def start_hub(tmp_dir: Path, extra_config: str = "", env: dict | None = None, ti
         "'tokens', 'admin:groups', 'list:users', 'read:users', 'shares', 'read:roles', 'access:servers', "
         "'access:services'], 'services': ['test-admin']})\n"
         "c.JupyterHub.log_level = 'DEBUG'\n"
+        # sessions carry the marker too, so kill_processes_of() finds them if the hub dies
+        f"c.Spawner.environment = {{'JUPYTERHUB_SESSIONS_TEST_HUB': {str(data_dir)!r}}}\n"
         "c.Spawner.debug = False\n"
         + extra_config
     )

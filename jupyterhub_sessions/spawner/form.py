@@ -45,10 +45,13 @@ def render_spawn_form(types, drives, previous=None, default_drive="home") -> str
     if selected not in types:
         selected = default_type(types).slug if types else None
     drive_names = [d.name for d in drives]
+    free = [d.name for d in drives if d.in_use_by is None]
     chosen_drive = previous.get("drive")
-    if chosen_drive not in drive_names:
-        free = [d.name for d in drives if not d.in_use_by]
-        chosen_drive = default_drive if default_drive in free or not drive_names else (free[0] if free else "__new__")
+    if chosen_drive not in free:  # never preselect a drive another session holds
+        if default_drive in free or default_drive not in drive_names:
+            chosen_drive = default_drive  # an existing free default, or offered as "(new)"
+        else:
+            chosen_drive = free[0] if free else "__new__"
     return _env.get_template("spawn_form.html").render(
         types=list(types.values()),
         selected=selected,

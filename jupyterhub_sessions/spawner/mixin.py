@@ -55,6 +55,13 @@ def cached_session_types(directory: str) -> dict[str, SessionType]:
     return types
 
 
+def user_error(status: int, message: str) -> web.HTTPError:
+    """An HTTPError whose message the hub shows as-is on the spawn and pending pages."""
+    err = web.HTTPError(status, message)
+    err.jupyterhub_message = message
+    return err
+
+
 class SessionSpawnerMixin(LoggingConfigurable):
     """Shared session behaviour; list it before a concrete Spawner class.
 
@@ -155,7 +162,12 @@ class SessionSpawnerMixin(LoggingConfigurable):
         )
 
     def options_from_form(self, formdata):
-        return form_to_options(formdata)
+        """Form fields → user_options, checked now so the hub re-renders the form
+        with the reason (HTTP 400/409) before anything is stored or started."""
+        raw = form_to_options(formdata)
+        opts = self._parse_options(raw)
+        self._refuse_drive_in_use(opts)
+        return raw
 
     # ---- applying user options ------------------------------------------
 
@@ -165,26 +177,9 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     async def _apply_session_options(self, user_options):
         """Validate user_options, claim the drive, then configure the backend."""
-        who = f"user={self.user.name} session={self.name or '(default)'}"
-        try:
-            opts = parse_session_options(
-                user_options,
-                self.session_types,
-                self.user.name,
-                self.user_groups,
-                default_drive=self.default_drive_name,
-            )
-        except OptionsError as e:
-            self.log.warning("Rejected options for %s: %s", who, e)
-            raise web.HTTPError(400, str(e)) from None
-        if opts.drive == self.default_drive_name and not opts.create_drive:
-            opts = SessionOptions.from_dict({**opts.to_dict(), "create_drive": True})
-
-        holder = self.drive_holder(opts.drive)
-        if holder is not None:
-            err = DriveInUse(opts.drive, holder)
-            self.log.warning("Refused %s drive=%s: %s", who, opts.drive, err)
-            raise web.HTTPError(409, str(err))
+        who = self._who()
+        opts = self._parse_options(user_options)
+        self._refuse_drive_in_use(opts)
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
         self.session = opts
@@ -200,7 +195,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         except DriveError as e:
             self.session = None
             self.log.warning("Drive refused for %s drive=%s: %s", who, opts.drive, e)
-            raise web.HTTPError(400, str(e)) from None
+            raise user_error(400, str(e)) from None
         except BaseException:
             self.session = None
             raise
@@ -208,6 +203,34 @@ class SessionSpawnerMixin(LoggingConfigurable):
             "Starting %s type=%s drive=%s timeout=%s collaborative=%s",
             who, opts.session_type, opts.drive, opts.timeout, opts.collaborative,
         )
+
+    def _who(self) -> str:
+        return f"user={self.user.name} session={self.name or '(default)'}"
+
+    def _parse_options(self, user_options) -> SessionOptions:
+        """Validated options (HTTP 400 naming the field); the default drive is created on first use."""
+        try:
+            opts = parse_session_options(
+                user_options,
+                self.session_types,
+                self.user.name,
+                self.user_groups,
+                default_drive=self.default_drive_name,
+            )
+        except OptionsError as e:
+            self.log.warning("Rejected options for %s: %s", self._who(), e)
+            raise user_error(400, str(e)) from None
+        if opts.drive == self.default_drive_name and not opts.create_drive:
+            opts = SessionOptions.from_dict({**opts.to_dict(), "create_drive": True})
+        return opts
+
+    def _refuse_drive_in_use(self, opts: SessionOptions) -> None:
+        """HTTP 409 if another running session of this user mounts the drive."""
+        holder = self.drive_holder(opts.drive)
+        if holder is not None:
+            err = DriveInUse(opts.drive, holder)
+            self.log.warning("Refused %s drive=%s: %s", self._who(), opts.drive, err)
+            raise user_error(409, str(err))
 
     @staticmethod
     def session_default_url(st: SessionType) -> str:

@@ -1,0 +1,163 @@
+"""A user's path through the embedded platform in a real browser.
+
+Log in on the hub's login page, pick a session type and options on the spawn
+form, create a drive, land in JupyterLab, stop from the hub home page; the
+refusals a user can meet (drive in use, server limit) are readable on the page.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from jupyterhub_sessions.drives import user_slug
+
+pytestmark = [pytest.mark.hub, pytest.mark.browser]
+
+LAB_SHELL = "#jp-main-dock-panel"
+START_TIMEOUT = 120_000  # ms; a session start takes 5-15 s here, more on a busy box
+
+
+def spawn_url(hub, user, server):
+    return hub.url + f"hub/spawn/{user}/{server}"
+
+
+def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
+    user = hub.new_user("e2e")
+    stop_all(user)
+    page = context.new_page()
+    hub.login(page, user)
+
+    # a second tab, opened earlier, will later try to create the same drive
+    other = context.new_page()
+    other.goto(spawn_url(hub, user, "two"))
+
+    page.goto(spawn_url(hub, user, "one"))
+    names = page.locator(".jhs-type .jhs-name").all_inner_texts()
+    assert sorted(names) == ["CARTA image viewer", "Desktop", "Firefly", "Notebook (JupyterLab)"]
+    assert "GPU notebook" not in page.content()  # restricted to the gpu-users group
+
+    # picking a card shows that type's options and hides the others'
+    page.get_by_label("Desktop", exact=True).check()
+    expect(page.locator("#jhs-desktop-cpu")).to_be_visible()
+    expect(page.locator("#jhs-notebook-cpu")).to_be_hidden()
+    page.get_by_label("Notebook (JupyterLab)", exact=True).check()
+    expect(page.locator("#jhs-notebook-cpu")).to_be_visible()
+    expect(page.locator("#jhs-desktop-cpu")).to_be_hidden()
+
+    page.select_option("#jhs-notebook-cpu", "2")
+    page.select_option("#jhs-notebook-timeout", label="Never")
+    expect(page.locator("#jhs-new-drive")).to_be_hidden()  # only asked for when creating
+    page.select_option("#jhs-drive-select", "__new__")
+    page.fill("#jhs-new-drive", "thesis")
+    page.get_by_role("button", name="Start").click()
+
+    page.wait_for_url(re.compile(rf"/user/{user}/one/lab"), timeout=START_TIMEOUT)
+    page.wait_for_selector(LAB_SHELL, timeout=START_TIMEOUT)
+    opts = hub.user_model(user)["servers"]["one"]["user_options"]
+    assert (opts["session_type"], opts["cpu"], opts["timeout"], opts["drive"]) == ("notebook", 2.0, -1, "thesis")
+    drive_dir = hub.data_dir / "drives" / user_slug(user) / "thesis"
+    assert drive_dir.is_dir()
+
+    # the old tab asks for the same new drive: refused on the form, in words, nothing started
+    other.select_option("#jhs-drive-select", "__new__")
+    other.fill("#jhs-new-drive", "thesis")
+    with other.expect_navigation() as nav:
+        other.get_by_role("button", name="Start").click()
+    assert nav.value.status == 409
+    expect(other.locator(".spawn-error-msg")).to_have_text(
+        "Error: Drive 'thesis' is in use by 'one'. Stop that session first, or pick another drive.")
+    assert "two" not in hub.user_model(user)["servers"]
+    # a freshly loaded form shows the drive as taken
+    other.goto(spawn_url(hub, user, "two"))
+    taken = other.locator("#jhs-drive-select option[value=thesis]")
+    expect(taken).to_have_text("thesis (in use by one)")
+    expect(taken).to_be_disabled()
+    expect(other.locator("#jhs-drive-select")).to_have_value("home")  # offered as "home (new)"
+
+    # stop from the hub home page: the drive and its files stay, and the drive is free again
+    (drive_dir / "notes.txt").write_text("kept")
+    page.goto(hub.url + "hub/home")
+    row = page.locator("tr[data-server-name=one]")
+    row.locator(".stop-server").click()
+    expect(row.locator(".start-server")).to_be_visible(timeout=60_000)
+    assert "one" not in hub.user_model(user)["servers"]
+    assert (drive_dir / "notes.txt").read_text() == "kept"
+    other.reload()
+    expect(other.locator("#jhs-drive-select option[value=thesis]")).to_be_enabled()
+
+
+def test_named_server_limit_is_enforced_and_shown(hub, context):
+    user = hub.new_user("limit")
+    page = context.new_page()
+    hub.login(page, user)
+    page.goto(hub.url + "hub/home")
+    expect(page.locator("p", has_text="server(s) with names")).to_contain_text("additional 3 server(s)")
+
+    # opening the spawn form creates a named server (stopped) in the hub: three are allowed
+    for name in ("a", "b", "c"):
+        assert page.goto(spawn_url(hub, user, name)).status == 200
+        expect(page.locator("#jhs-session-types")).to_be_visible()
+    r = page.goto(spawn_url(hub, user, "d"))
+    assert r.status == 400
+    expect(page.locator(".error")).to_contain_text(f"{user} already has the maximum of 3 named servers")
+    assert not page.locator("#jhs-session-types").count()
+
+    # the home page's "Add New Server" says the same in a dialog, and starts nothing
+    page.goto(hub.url + "hub/home")
+    page.fill(".new-server-name", "d")
+    page.click(".new-server-btn")
+    expect(page.locator("#error-dialog")).to_contain_text("already has the maximum of 3 named servers")
+    assert hub.user_model(user)["servers"] == {}
+
+
+def test_form_works_without_javascript(hub, browser, stop_all):
+    user = hub.new_user("nojs")
+    stop_all(user)
+    ctx = browser.new_context(java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        hub.login(page, user)
+        page.goto(spawn_url(hub, user, "plain"))
+        # the cards switch by CSS alone
+        page.check("input[name=session_type][value=desktop]")
+        expect(page.locator("#jhs-desktop-cpu")).to_be_visible()
+        expect(page.locator("#jhs-notebook-cpu")).to_be_hidden()
+        page.check("input[name=session_type][value=notebook]")
+        page.select_option("#jhs-notebook-cpu", "0.5")
+        page.select_option("#jhs-notebook-memory", "1G")
+        page.select_option("#jhs-notebook-timeout", label="15 minutes")
+        page.check("#jhs-notebook-collaborative")
+        page.uncheck("#jhs-notebook-collaborative")
+        expect(page.locator("#jhs-drive-select")).to_have_value("home")  # "home (new)" by default
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(rf"/hub/spawn-pending/{user}/plain"))
+
+        hub.wait_ready(user, "plain", timeout=START_TIMEOUT / 1000)
+        opts = hub.user_model(user)["servers"]["plain"]["user_options"]
+        assert opts == {**opts, "session_type": "notebook", "cpu": 0.5, "memory": "1G", "timeout": 900,
+                        "drive": "home", "collaborative": False}
+        # the browser reaches the session through the hub's OAuth redirects, no script needed
+        r = page.goto(hub.session_url(user, "plain"))
+        assert r.status == 200 and re.search(rf"/user/{user}/plain/lab", page.url)
+    finally:
+        ctx.close()
+
+
+def test_rest_started_session_opens_in_the_browser(hub, context, stop_all):
+    user = hub.new_user("rest")
+    stop_all(user)
+    r = hub.start_session(user, "api", {"session_type": "notebook", "drive": "__new__", "new_drive": "data",
+                                        "timeout": 14400}, token=hub.user_token(user))
+    assert r.status_code in (201, 202), r.text
+    page = context.new_page()
+    hub.login(page, user)
+    page.goto(hub.url + "hub/home")
+    link = page.locator("tr[data-server-name=api] a.server-link")
+    expect(link).to_be_visible()
+    link.click()
+    page.wait_for_selector(LAB_SHELL, timeout=START_TIMEOUT)
+    assert re.search(rf"/user/{user}/api/lab", page.url)
+    # the spawn form of another server shows the REST-created drive as taken by 'api'
+    page.goto(spawn_url(hub, user, "next"))
+    expect(page.locator("#jhs-drive-select option[value=data]")).to_have_text("data (in use by api)")
