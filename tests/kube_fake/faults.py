@@ -34,6 +34,7 @@ class Fault:
     delay: float = 0.0
     message: str = ""
     after: bool = False
+    reason_override: str = ""
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -41,7 +42,7 @@ class Fault:
 
     @property
     def reason(self) -> str:
-        return REASONS.get(self.status or 500, "InternalError")
+        return self.reason_override or REASONS.get(self.status or 500, "InternalError")
 
 
 class Faults:
@@ -59,9 +60,13 @@ class Faults:
         delay: float = 0.0,
         message: str = "",
         after: bool = False,
+        reason: str = "",
     ) -> Fault:
-        """Make the next `times` requests matching `method` and `path` fail."""
-        f = Fault(method.upper(), path, status, times, hang, delay, message, after)
+        """Make the next `times` requests matching `method` and `path` fail.
+
+        `reason` overrides the Status reason (e.g. "AlreadyExists" for a 409).
+        """
+        f = Fault(method.upper(), path, status, times, hang, delay, message, after, reason)
         with self._lock:
             self._faults.append(f)
         return f

@@ -12,11 +12,11 @@ import functools
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from importlib.resources import files
 
 import jsonschema
 import kubernetes_validate
 import referencing
-from importlib_resources import files
 from jsonschema.exceptions import best_match
 
 from .errors import ApiError

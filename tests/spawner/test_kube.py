@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -329,3 +330,56 @@ async def test_state_survives_a_hub_restart(kube, hub, kube_config):
     assert await again.poll() is None
     await stop(again)
     assert kube.objects("pods") == []
+
+
+async def test_concurrent_spawns_on_one_drive_start_one_pod(kube, hub, kube_config):
+    user = hub.user("quinn")
+    a, b = user.spawner(name="a"), user.spawner(name="b")
+    results = await asyncio.gather(spawn(a, {"drive": "home"}), spawn(b, {"drive": "home"}), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], web.HTTPError) and errors[0].status_code == 409
+    assert len(kube.objects("pods")) == 1
+    assert len(kube.objects("persistentvolumeclaims")) == 1
+
+
+async def test_a_foreign_claim_with_a_drive_name_is_not_mounted(kube, hub, kube_config):
+    claim = pvc_name("rita", "home")
+    kube.store.create("persistentvolumeclaims", "default", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim, "annotations": {"sessions.jupyterhub.org/username": "mallory"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    })
+    sp = hub.user("rita").spawner()
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {})
+    assert e.value.status_code == 400 and "belongs to something else" in e.value.log_message
+    assert kube.objects("pods") == []
+    assert await sp.drive_backend.list_drives("rita") == []
+
+
+async def test_spawn_progress_shows_the_cluster_events(kube, hub, kube_config):
+    kube.kubelet.start_delay = 0.3
+    sp = hub.user("sam").spawner()
+    messages = []
+
+    async def follow():
+        while sp._start_future is None:
+            await asyncio.sleep(0.01)
+        async for event in sp.progress():
+            messages.append(event.get("message", ""))
+
+    follower = asyncio.ensure_future(follow())
+    await spawn(sp, {})
+    await asyncio.wait_for(follower, 10)
+    assert any("Successfully assigned default/" in m for m in messages)
+    assert any("Started container notebook" in m for m in messages)
+
+
+async def test_pod_that_never_starts_times_out_and_is_removed(kube, hub, kube_config):
+    kube.kubelet.auto = False
+    kube_config.KubeSpawner.start_timeout = 1
+    sp = hub.user("tara").spawner()
+    with pytest.raises((TimeoutError, asyncio.TimeoutError)):
+        await spawn(sp, {})
+    assert kube.objects("pods") == []
+    assert len(kube.objects("persistentvolumeclaims")) == 1
