@@ -20,7 +20,7 @@ from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import LogFormatter
-from traitlets import Bool, Int, Set, Unicode, default, validate
+from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from ..profiles import ProfileError, SessionType
@@ -118,10 +118,16 @@ class SessionsService(Application):
         help="Seconds between cull passes; 0 switches periodic culling off (the API still works).",
     )
 
-    @validate("cull_every", "concurrency", "api_page_size")
+    @validate("cull_every")
     def _not_negative(self, proposal):
         if proposal["value"] < 0:
-            raise ValueError(f"{proposal['trait'].name} must not be negative")
+            raise TraitError("cull_every must not be negative (0 = no periodic culling)")
+        return proposal["value"]
+
+    @validate("concurrency", "api_page_size")
+    def _positive(self, proposal):
+        if proposal["value"] < 1:
+            raise TraitError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
     concurrency = Int(
