@@ -93,10 +93,30 @@ def _public_url(c) -> str:
     return f"http://{ip}:{port}{base}"
 
 
+def _config_list(section, key: str) -> list:
+    """A list-valued hub setting as a plain list (also when only appended to so far)."""
+    if key not in section:
+        return []
+    value = section[key]
+    if hasattr(value, "to_dict"):  # traitlets LazyConfigValue
+        ops = value.to_dict()
+        return [*ops.get("prepend", []), *ops.get("extend", []), *(i for _, i in ops.get("inserts", []))]
+    return list(value)
+
+
 def configure_hub(c, data_dir: str | Path, **kwargs) -> None:
-    """Register the ssh service, its role, and let users open its pages."""
+    """Register the ssh service and its role, and let users open its pages."""
     kwargs.setdefault("public_url", os.environ.get("JUPYTERHUB_SESSIONS_PUBLIC_URL") or _public_url(c))
     service, role = hub_service(data_dir, **kwargs)
-    c.JupyterHub.services.append(service)
-    c.JupyterHub.load_roles.append(role)
-    c.JupyterHub.extra_user_scopes.add(f"access:services!service={service['name']}")
+    services = _config_list(c.JupyterHub, "services")
+    if any(s.get("name") == service["name"] for s in services):
+        return
+    c.JupyterHub.services = [*services, service]
+    roles = [*_config_list(c.JupyterHub, "load_roles"), role]
+    access = f"access:services!service={service['name']}"
+    user_role = next((r for r in roles if r.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "scopes": ["self", access]})
+    elif access not in user_role.setdefault("scopes", ["self"]):
+        user_role["scopes"].append(access)
+    c.JupyterHub.load_roles = roles

@@ -7,6 +7,7 @@ configure with command-line traitlets, e.g. `--SSHGateway.auto_start=False`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
@@ -66,8 +67,18 @@ class SSHService(Application):
         help="How many SSH keys one user may register.",
     )
 
+    @default("log_level")
+    def _default_log_level(self):
+        return logging.INFO
+
     def initialize(self, argv=None):
         super().initialize(argv)
+        # module loggers (hub client, terminals) log through the app's handlers
+        pkg = logging.getLogger("jupyterhub_sessions")
+        pkg.setLevel(self.log_level)
+        for h in self.log.handlers:
+            pkg.addHandler(h)
+        pkg.propagate = False
         self.store = KeyStore(Path(self.data_dir) / "ssh" / "keys.sqlite", self.max_keys_per_user)
         self._token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
         self.hub = HubClient(

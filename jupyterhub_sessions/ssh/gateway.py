@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
+import importlib
 import os
 from pathlib import Path
 
@@ -18,7 +19,6 @@ import asyncssh
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..drives import DriveError, user_slug, validate_drive_name
 from .execwrap import CommandTooLong, ExecWrapper
 from .hubclient import HubClient, SessionTarget, SessionUnavailable
 from .keys import fingerprint_of
@@ -90,6 +90,7 @@ class _Connection(asyncssh.SSHServer):
             return False
         self.key_id = stored.id
         self.how = f"key '{stored.name}' {stored.fingerprint}"
+        await self._look_up_session()
         return True
 
     def password_auth_supported(self) -> bool:
@@ -103,6 +104,7 @@ class _Connection(asyncssh.SSHServer):
             self.log.info("ssh: refused token login for %s from %s", self._label(), self.peer)
             return False
         self.how = "API token"
+        await self._look_up_session()
         return True
 
     async def auth_completed(self) -> None:
@@ -110,6 +112,11 @@ class _Connection(asyncssh.SSHServer):
                       self.login[0], self._label(), self.how, self.peer)
         if self.key_id is not None:
             await self.gateway.store.touch(self.key_id)
+
+    async def _look_up_session(self) -> None:
+        # before auth succeeds: channels (sftp's factory is synchronous) may open right after
+        if self.target is not None:
+            return
         try:
             self.target = await self.gateway.hub.get_session(*self.login)
         except (SessionUnavailable, OSError) as e:
@@ -250,6 +257,11 @@ class SSHGateway(LoggingConfigurable):
             self._server = await asyncssh.create_server(lambda: _Connection(self), self.ip, 0, **opts)
         self.bound_port = self._server.sockets[0].getsockname()[1]
         self.log.info("ssh: gateway listening on %s:%s", self.ip, self.bound_port)
+        if self.sftp_drives_root:
+            # warm up the slow import off the loop, so the first sftp login does not stall
+            self._warmup = asyncio.ensure_future(
+                asyncio.to_thread(importlib.import_module, "jupyterhub_sessions.drives")
+            )
         return self.bound_port
 
     async def stop(self) -> None:
@@ -281,15 +293,17 @@ class SSHGateway(LoggingConfigurable):
 
     # -- channels --------------------------------------------------------------------------
     def _sftp_factory(self, chan) -> asyncssh.SFTPServer:
+        # imported on use: drives pulls in kubespawner, slow to import, not needed to start
+        drives = importlib.import_module("jupyterhub_sessions.drives")
         conn: _Connection = chan.get_connection().get_owner()
         target = conn.target
         if target is None or not target.exists or not target.drive:
             return RefusingSFTPServer(chan, "this session has no drive yet; start it once from the hub")
         try:
-            validate_drive_name(target.drive)
-        except DriveError:
+            drives.validate_drive_name(target.drive)
+        except drives.DriveError:
             return RefusingSFTPServer(chan, "this session's drive is not available")
-        root = Path(self.sftp_drives_root) / user_slug(target.user) / target.drive
+        root = Path(self.sftp_drives_root) / drives.user_slug(target.user) / target.drive
         if not root.is_dir():
             return RefusingSFTPServer(chan, "this session's drive does not exist")
         self.log.info("ssh: sftp for %s on drive %s", conn._label(), target.drive)
@@ -382,8 +396,8 @@ async def _bridge(process: asyncssh.SSHServerProcess, term: TerminalClient, wrap
                 continue
             await started.wait()
             if not data:
-                if not raw:
-                    await term.write(ExecWrapper.EOF)
+                # like Ctrl-D: ends the stdin of a command, or a shell waiting at its prompt
+                await term.write(ExecWrapper.EOF)
                 return
             if raw:
                 await term.write(decoder.decode(data))
@@ -392,18 +406,21 @@ async def _bridge(process: asyncssh.SSHServerProcess, term: TerminalClient, wrap
 
     out_task = asyncio.ensure_future(output())
     in_task = asyncio.ensure_future(input_())
+    closed_task = asyncio.ensure_future(process.channel.wait_closed())
     try:
+        pending = {out_task, in_task, closed_task}
         while True:
-            done, _ = await asyncio.wait({out_task, in_task}, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if out_task in done:
                 return out_task.result()
+            if closed_task in done:
+                return 255  # client went away; the terminal is removed by the caller
             if in_task in done:
-                in_task.result()
-                if wrapper is None:
-                    return 0  # client closed an interactive shell
-                await out_task
-                return out_task.result()
+                in_task.result()  # stdin ended: keep serving output until the end
     finally:
-        for t in (out_task, in_task):
+        for t in (out_task, in_task, closed_task):
             t.cancel()
-        await process.stdout.drain()
+        try:
+            await process.stdout.drain()
+        except (OSError, asyncssh.Error):
+            pass

@@ -28,6 +28,7 @@ class TerminalClient:
         self._token = token
         self.connect_timeout = connect_timeout
         self.name: str | None = None
+        self._gone = False
         self._ws: WebSocketClientConnection | None = None
 
     def _headers(self) -> dict:
@@ -74,6 +75,7 @@ class TerminalClient:
             if kind == "stdout" and rest:
                 return str(rest[0])
             if kind == "disconnect":
+                self._gone = True
                 return None
         return None
 
@@ -90,7 +92,7 @@ class TerminalClient:
         if self._ws is not None:
             self._ws.close()
             self._ws = None
-        if self.name is None:
+        if self.name is None or self._gone:
             return
         name, self.name = self.name, None
         try:

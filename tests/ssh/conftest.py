@@ -1,0 +1,80 @@
+"""A real hub (embedded backend) with the ssh service, and OpenSSH client helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.hubtools import free_port, start_hub
+
+SSH = "/usr/bin/ssh"
+SFTP = "/usr/bin/sftp"
+CLIENT_OPTS = [
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "-F", "/dev/null",
+]
+
+
+@dataclass
+class Device:
+    """An ssh-keygen key pair on disk."""
+
+    key: Path
+
+    @property
+    def pub(self) -> Path:
+        return self.key.parent / (self.key.name + ".pub")
+
+
+def keygen(directory: Path, name: str, kind: str = "ed25519") -> Device:
+    path = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@test", "-f", str(path)], check=True)
+    return Device(path)
+
+
+@dataclass
+class SSHTarget:
+    port: int
+    host: str = "127.0.0.1"
+
+    def ssh(self, device: Device | None, login: str, *command: str, input=None, timeout=180, extra=()):
+        args = [SSH, "-p", str(self.port), *CLIENT_OPTS, *extra]
+        if device is not None:
+            args += ["-i", str(device.key)]
+        args += [f"{login}@{self.host}", *command]
+        return subprocess.run(
+            args, input=input, stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True, timeout=timeout,
+        )
+
+    def sftp(self, device: Device, login: str, batch: str, timeout=120):
+        args = [SFTP, "-P", str(self.port), *CLIENT_OPTS, "-i", str(device.key), "-b", "-", f"{login}@{self.host}"]
+        return subprocess.run(args, input=batch.encode(), capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def ssh_hub(tmp_path_factory):
+    ssh_port = free_port()
+    hub = start_hub(tmp_path_factory.mktemp("sshhub"), env={"JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port)},
+                    timeout=120)
+    hub.ssh_port = ssh_port
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(ssh_hub):
+    return SSHTarget(ssh_hub.ssh_port)
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    os.chmod(d, 0o700)
+    return d

@@ -1,0 +1,185 @@
+"""End to end: the real OpenSSH client through the gateway into a running session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from jupyterhub_sessions.drives import user_slug
+from tests.hubtools import free_port, wait_for
+
+from .conftest import SSHTarget, keygen
+
+pytestmark = pytest.mark.hub
+
+
+def register(hub, user, device, name):
+    r = hub.request("POST", "services/ssh/api/keys", token=hub.user_token(user),
+                    json={"name": name, "key": device.pub.read_text()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def alice(ssh_hub, keydir):
+    """alice with a registered key and her default session started over ssh (auto-start)."""
+    name = ssh_hub.new_user("alice")
+    device = keygen(keydir, "alice")
+    register(ssh_hub, name, device, "laptop")
+    wait_for(lambda: socket.create_connection(("127.0.0.1", ssh_hub.ssh_port), timeout=1).close() or True,
+             timeout=60, what="ssh gateway")
+    return name, device
+
+
+@pytest.fixture(scope="module")
+def bob(ssh_hub, keydir):
+    name = ssh_hub.new_user("bob")
+    device = keygen(keydir, "bob")
+    register(ssh_hub, name, device, "desk")
+    return name, device
+
+
+@pytest.fixture(scope="module")
+def alice_drive(ssh_hub, alice):
+    return ssh_hub.data_dir / "drives" / user_slug(alice[0]) / "home"
+
+
+def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, alice, alice_drive):
+    user, device = alice
+    assert ssh_hub.user_model(user)["servers"] == {}  # nothing running yet
+    r = gateway.ssh(device, user, "pwd; echo hi > f; cat f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [str(alice_drive), "hi"]
+    assert (alice_drive / "f").read_text() == "hi\n"
+    assert ssh_hub.user_model(user)["servers"][""]["ready"]
+
+
+def test_exit_status_stderr_and_quoting(gateway, alice):
+    user, device = alice
+    r = gateway.ssh(device, user, """echo "a'b \\"c\\"" $((6*7)); echo oops >&2; exit 7""")
+    assert r.returncode == 7
+    assert r.stdout.decode().startswith("a'b \"c\" 42\n")
+    assert "oops" in r.stdout.decode() + r.stderr.decode()
+
+
+def test_stdin_reaches_the_command_byte_exact(gateway, alice, alice_drive):
+    user, device = alice
+    data = os.urandom(20000)
+    r = gateway.ssh(device, user, "cat > blob; wc -c < blob", input=data)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip() == "20000"
+    assert (alice_drive / "blob").read_bytes() == data
+
+
+def test_pty_shell(gateway, alice):
+    user, device = alice
+    r = gateway.ssh(device, user, input=b"echo $((6*7))\nexit\n", extra=["-tt"])
+    assert r.returncode == 0, r.stderr
+    assert "42" in r.stdout.decode()
+
+
+def test_unregistered_key_refused(gateway, alice, keydir):
+    user, _ = alice
+    stranger = keygen(keydir, "stranger")
+    r = gateway.ssh(stranger, user, "echo in")
+    assert r.returncode == 255
+    assert b"Permission denied" in r.stderr and b"in\n" not in r.stdout
+
+
+def test_other_users_session_refused(gateway, alice, bob):
+    r = gateway.ssh(bob[1], alice[0], "echo in")
+    assert r.returncode == 255
+    assert b"Permission denied" in r.stderr
+
+
+def test_removed_key_no_longer_works(ssh_hub, gateway, alice, keydir):
+    user, _ = alice
+    temp = keygen(keydir, "temp")
+    key = register(ssh_hub, user, temp, "temp")
+    assert gateway.ssh(temp, user, "true").returncode == 0
+    r = ssh_hub.request("DELETE", f"services/ssh/api/keys/{key['id']}", token=ssh_hub.user_token(user))
+    assert r.status_code == 204
+    assert gateway.ssh(temp, user, "true").returncode == 255
+
+
+def test_unknown_named_session_refused_clearly(gateway, alice):
+    user, device = alice
+    r = gateway.ssh(device, f"{user}+nosuch", "echo in")
+    assert r.returncode == 1
+    assert b"has no session named 'nosuch'" in r.stderr
+
+
+def test_token_as_password(ssh_hub, gateway, alice, keydir):
+    user, _ = alice
+    askpass = keydir / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\necho '{ssh_hub.user_token(user)}'\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
+    args = ["/usr/bin/ssh", "-p", str(gateway.port), "-o", "StrictHostKeyChecking=no", "-o",
+            "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o",
+            "PubkeyAuthentication=no", "-o", "LogLevel=ERROR", "-F", "/dev/null",
+            f"{user}@127.0.0.1", "echo token-ok"]
+    r = subprocess.run(args, env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"token-ok\n"
+    bad = keydir / "badpass.sh"
+    bad.write_text("#!/bin/sh\necho not-a-token\n")
+    bad.chmod(0o700)
+    r = subprocess.run(args + ["-o", "NumberOfPasswordPrompts=1"], env={**env, "SSH_ASKPASS": str(bad)},
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 255
+
+
+def test_sftp_round_trip_confined_to_drive(gateway, alice, alice_drive, tmp_path):
+    user, device = alice
+    payload = os.urandom(100_000)
+    (tmp_path / "up.bin").write_bytes(payload)
+    (alice_drive / "escape").symlink_to("/etc")
+    r = gateway.sftp(device, user, f"put {tmp_path}/up.bin sub.bin\nget sub.bin {tmp_path}/down.bin\npwd\n")
+    assert r.returncode == 0, r.stderr
+    assert (alice_drive / "sub.bin").read_bytes() == payload
+    assert (tmp_path / "down.bin").read_bytes() == payload
+    assert b"Remote working directory: /" in r.stdout
+    # '..' stays at the drive's root; links out of the drive are refused
+    r = gateway.sftp(device, user, f"get ../../../../etc/hostname {tmp_path}/x\n")
+    assert r.returncode != 0 and not (tmp_path / "x").exists()
+    r = gateway.sftp(device, user, f"get escape/hostname {tmp_path}/y\n")
+    assert r.returncode != 0 and not (tmp_path / "y").exists()
+
+
+def test_auto_start_off_refuses_stopped_session(ssh_hub, alice, keydir):
+    """A second gateway process with auto-start off, on the same hub and key store."""
+    user, device = alice
+    # a named session that exists but is stopped
+    ssh_hub.start_session(user, "idle", options={"new_drive": "idle"}, timeout=180)
+    ssh_hub.stop_session(user, "idle")
+    port = free_port()
+    env = {
+        **ssh_hub.env,
+        "JUPYTERHUB_API_TOKEN": ssh_hub.admin_token,
+        "JUPYTERHUB_API_URL": ssh_hub.api_url,
+        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+        "JUPYTERHUB_SESSIONS_PUBLIC_URL": ssh_hub.url,
+    }
+    log = open(keydir / "gw2.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub_sessions.ssh", "--SSHGateway.auto_start=False",
+         f"--SSHGateway.port={port}", "--SSHGateway.port_fallback=False"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: proc.poll() is None and socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                 or True, timeout=60, what="second gateway")
+        r = SSHTarget(port).ssh(device, f"{user}+idle", "echo in")
+        assert r.returncode == 1
+        assert b"session " + f"{user}/idle".encode() + b" is not running" in r.stderr
+        idle = ssh_hub.user_model(user)["servers"].get("idle") or {}
+        assert not idle.get("ready") and not idle.get("pending")
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
