@@ -99,8 +99,9 @@ export class SessionModel implements IDisposable {
 
   async refresh(): Promise<void> {
     try {
+      const sent = Date.now();
       const answer = await this.api.session();
-      this._offset = clockOffset(answer.date, Date.now());
+      this._offset = clockOffset(answer.date, sent, Date.now(), this._offset);
       this._state = answer.data;
       this._error = null;
       if (answer.data.info === null) {

@@ -40,12 +40,28 @@ test('timeout -1 reads as never', () => {
   assert.equal(formatTimeout(3600), '1 h 00 min');
 });
 
-test('clock offset comes from the Date header, ignoring sub-tolerance noise', () => {
+test('clock offset comes from the Date header of a fast answer', () => {
+  // The server is a minute ahead; the answer took 100 ms.
   const header = new Date(T0 + 60_000).toUTCString();
-  assert.equal(clockOffset(header, T0), 60_000);
-  assert.equal(clockOffset(new Date(T0 + 900).toUTCString(), T0), 0);
-  assert.equal(clockOffset(null, T0), 0);
-  assert.equal(clockOffset('garbage', T0), 0);
+  assert.equal(clockOffset(header, T0 - 50, T0 + 50), 60_500);
+});
+
+test('offsets within the uncertainty of the Date header count as none', () => {
+  assert.equal(clockOffset(new Date(T0).toUTCString(), T0 + 900, T0 + 950), 0);
+  // a slow answer (4 s round trip) widens the uncertainty
+  assert.equal(clockOffset(new Date(T0).toUTCString(), T0, T0 + 4000), 0);
+});
+
+test('a known offset is kept unless a new estimate clearly differs', () => {
+  const header = new Date(T0 + 60_000).toUTCString();
+  assert.equal(clockOffset(header, T0 - 50, T0 + 50, 59_000), 59_000);
+  assert.equal(clockOffset(header, T0 - 50, T0 + 50, 10_000), 60_500);
+  assert.equal(clockOffset(new Date(T0).toUTCString(), T0, T0 + 10, 60_000), 0);
+});
+
+test('a missing or broken Date header keeps the current offset', () => {
+  assert.equal(clockOffset(null, T0, T0), 0);
+  assert.equal(clockOffset('garbage', T0, T0, 5000), 5000);
 });
 
 test('expiry reasons are described in words', () => {

@@ -47,24 +47,34 @@ export function formatTimeout(timeout: number): string {
 }
 
 /**
- * How far the server clock is ahead of ours (ms), from an HTTP Date header
- * read at `clientNowMs`. Date has one-second resolution, so small offsets are
- * treated as none rather than making the countdown jitter.
+ * How far the server clock is ahead of ours (ms), from an HTTP Date header of
+ * a request sent at `sentMs` and answered at `receivedMs` (our clock).
+ *
+ * Date has one-second resolution and the answer may be slow, so the estimate
+ * is only good to about half a second plus half the round trip. Within that
+ * uncertainty the current offset is kept, so the countdown does not jump
+ * back and forth between polls.
  */
 export function clockOffset(
   dateHeader: string | null,
-  clientNowMs: number,
-  toleranceMs = 2000
+  sentMs: number,
+  receivedMs: number,
+  currentMs = 0
 ): number {
   if (!dateHeader) {
-    return 0;
+    return currentMs;
   }
   const server = Date.parse(dateHeader);
   if (Number.isNaN(server)) {
-    return 0;
+    return currentMs;
   }
-  const offset = server - clientNowMs;
-  return Math.abs(offset) <= toleranceMs ? 0 : offset;
+  // The server stamped some time in [server, server + 1 s) while we waited.
+  const estimate = server + 500 - (sentMs + receivedMs) / 2;
+  const uncertainty = 500 + (receivedMs - sentMs) / 2 + 1000;
+  if (Math.abs(estimate - currentMs) <= uncertainty) {
+    return currentMs;
+  }
+  return Math.abs(estimate) <= uncertainty ? 0 : Math.round(estimate);
 }
 
 /** Why a session ends, in words, for the reasons the hub service reports. */

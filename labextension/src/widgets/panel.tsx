@@ -31,13 +31,15 @@ function Row(props: { label: string; value: React.ReactNode; cls?: string }): JS
 function Countdown(props: { model: SessionModel }): JSX.Element {
   const { model } = props;
   return (
-    <UseSignal signal={model.ticked} initialArgs={model.secondsLeft()}>
-      {(_, left) => {
+    <UseSignal signal={model.ticked}>
+      {() => {
+        // Read at render time: a re-render after new data must not show the last tick's value.
+        const left = model.secondsLeft();
         const timing = model.state?.timing ?? null;
         if (timing === null) {
           return <span className="jp-SessionsPanel-timeLeft jp-mod-unknown">unknown</span>;
         }
-        if (timing.expires_at === null || left === null || left === undefined) {
+        if (timing.expires_at === null || left === null) {
           return <span className="jp-SessionsPanel-timeLeft">no expiry</span>;
         }
         const reason = describeReason(timing.expiry_reason);
@@ -228,7 +230,16 @@ function ShareSection(props: { model: SessionModel }): JSX.Element | null {
         Create share link
       </button>
       {model.newLink ? <NewLink link={model.newLink} /> : null}
-      <h4>People with access</h4>
+      <h4>
+        People with access{' '}
+        <button
+          className="jp-Button jp-mod-styled jp-mod-minimal jp-SessionsPanel-refreshShares"
+          title="Look again for who has access"
+          onClick={() => report('Listing shares', model.refreshSharing())}
+        >
+          Refresh
+        </button>
+      </h4>
       <Collaborators model={model} sharing={model.sharing} />
     </section>
   );

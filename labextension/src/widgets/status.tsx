@@ -45,9 +45,9 @@ export class SessionStatus extends ReactWidget {
     return (
       <UseSignal signal={this.model.changed}>
         {() => (
-          <UseSignal signal={this.model.ticked} initialArgs={this.model.secondsLeft()}>
-            {(_, left) => {
-              const { text, title, warn } = label(this.model, left ?? null);
+          <UseSignal signal={this.model.ticked}>
+            {() => {
+              const { text, title, warn } = label(this.model, this.model.secondsLeft());
               return (
                 <span
                   className={`jp-SessionsStatus-text${warn ? ' jp-mod-warn' : ''}`}
