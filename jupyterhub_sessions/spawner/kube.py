@@ -28,7 +28,7 @@ from ..drives import (
 )
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
-from .kube_drives import KubeDriveBackend
+from .kube_drives import RETRY_STATUS, KubeDriveBackend, api_call
 from .mixin import SessionSpawnerMixin
 
 LABEL_SESSION_TYPE = "sessions.jupyterhub.org/session-type"
@@ -211,13 +211,17 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     async def _check_drive_free(self, opts: SessionOptions) -> None:
         """Refuse if a pod of another server already mounts the drive (e.g. after a hub restart)."""
         selector = f"{LABEL_DRIVE}={drive_slug(self.user.name, opts.drive)}"
-        try:
-            pods = await self.api.list_namespaced_pod(self.namespace, label_selector=selector)
-        except ApiException as e:
-            if e.status == 404:  # user namespace not created yet: no pods
-                return
-            raise
-        for pod in pods.items:
+
+        async def list_pods():
+            try:
+                return (await self.api.list_namespaced_pod(self.namespace, label_selector=selector)).items
+            except ApiException as e:
+                if e.status == 404:  # user namespace not created yet: no pods
+                    return []
+                raise
+
+        pods = await api_call(self, f"check whether drive={opts.drive} is in use", list_pods)
+        for pod in pods:
             if pod.metadata.name != self.pod_name:
                 holder = (pod.metadata.annotations or {}).get("hub.jupyter.org/servername", "")
                 err = DriveInUse(opts.drive, holder)
@@ -284,6 +288,19 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             self._log_who, st.slug, opts.image, opts.cpu, opts.memory, opts.gpu, opts.drive,
             pvc_name(self.user.name, opts.drive),
         )
+
+    async def _make_delete_pod_request(self, pod_name, delete_options, grace_seconds, request_timeout):
+        """KubeSpawner's pod delete, but transient API errors are retried, not raised.
+
+        Raising here makes the hub forget a session whose pod keeps running.
+        """
+        try:
+            return await super()._make_delete_pod_request(pod_name, delete_options, grace_seconds, request_timeout)
+        except ApiException as e:
+            if e.status in RETRY_STATUS or e.status == 409:
+                self.log.warning("Deleting pod %s of %s failed with %s; retrying", pod_name, self._log_who, e.status)
+                return False
+            raise
 
     async def _start(self):
         """KubeSpawner's start; if it fails, remove any pod it may have left behind.

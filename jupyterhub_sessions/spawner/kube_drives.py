@@ -40,6 +40,39 @@ def _unavailable(message: str) -> web.HTTPError:
     return err
 
 
+async def api_call(spawner, what: str, call: Callable[[], Awaitable]):
+    """One API call with the spawner's per-request timeout, retrying transient errors.
+
+    Gives up after `k8s_api_request_retry_timeout` with a 503 the user can act
+    on ("try again"); other API errors become a 500 naming what failed.
+    """
+    result = {}
+
+    async def attempt():
+        try:
+            result["value"] = await asyncio.wait_for(call(), spawner.k8s_api_request_timeout)
+            return True
+        except asyncio.TimeoutError:
+            spawner.log.warning("Timeout on %s, retrying", what)
+            return False
+        except ApiException as e:
+            if e.status in RETRY_STATUS:
+                spawner.log.warning("Kubernetes API error %s on %s, retrying", e.status, what)
+                return False
+            spawner.log.error("Kubernetes API refused %s: %s %s", what, e.status, e.reason)
+            err = web.HTTPError(500, f"The cluster refused {what} ({e.status} {e.reason}). Ask an administrator.")
+            err.jupyterhub_message = err.log_message
+            raise err from None
+
+    try:
+        await exponential_backoff(attempt, f"{what} failed", timeout=spawner.k8s_api_request_retry_timeout)
+    except TimeoutError:
+        raise _unavailable(
+            f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
+        ) from None
+    return result["value"]
+
+
 class KubeDriveBackend(DriveBackend):
     """Drives as PVCs in the spawner's namespace, through the spawner's API client."""
 
@@ -55,30 +88,7 @@ class KubeDriveBackend(DriveBackend):
         return self.spawner.namespace
 
     async def _call(self, what: str, call: Callable[[], Awaitable]):
-        """Run one API call with the spawner's per-request timeout, retrying transient errors."""
-        sp = self.spawner
-        result = {}
-
-        async def attempt():
-            try:
-                result["value"] = await asyncio.wait_for(call(), sp.k8s_api_request_timeout)
-                return True
-            except asyncio.TimeoutError:
-                self.log.warning("Timeout on %s, retrying", what)
-                return False
-            except ApiException as e:
-                if e.status in RETRY_STATUS:
-                    self.log.warning("Kubernetes API error %s on %s, retrying", e.status, what)
-                    return False
-                raise
-
-        try:
-            await exponential_backoff(attempt, f"{what} failed", timeout=sp.k8s_api_request_retry_timeout)
-        except TimeoutError:
-            raise _unavailable(
-                f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
-            ) from None
-        return result["value"]
+        return await api_call(self.spawner, what, call)
 
     def _plain(self, model) -> dict:
         """A client model as the JSON the API sent (camelCase keys)."""

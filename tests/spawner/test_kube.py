@@ -383,3 +383,28 @@ async def test_pod_that_never_starts_times_out_and_is_removed(kube, hub, kube_co
         await spawn(sp, {})
     assert kube.objects("pods") == []
     assert len(kube.objects("persistentvolumeclaims")) == 1
+
+
+async def test_transient_errors_on_stop_are_retried(kube, hub, kube_config):
+    sp = hub.user("uma").spawner()
+    await spawn(sp, {})
+    kube.faults.add("DELETE", r"/namespaces/default/pods/[^/]+$", status=503)
+    await stop(sp)
+    assert kube.objects("pods") == []
+    assert len([r for r in kube.requests if r.method == "DELETE" and "/pods/" in r.path]) == 2
+
+
+async def test_drive_in_use_check_survives_a_transient_error(kube, hub, kube_config):
+    sp = hub.user("vic").spawner()
+    kube.faults.add("GET", r"/namespaces/default/pods$", status=500)
+    await spawn(sp, {})
+    assert len(kube.objects("pods")) == 1
+
+
+async def test_forbidden_api_is_a_clear_error(kube, hub, kube_config):
+    sp = hub.user("wes").spawner()
+    kube.faults.add("GET", r"/persistentvolumeclaims/", status=403, message="persistentvolumeclaims is forbidden")
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {})
+    assert e.value.status_code == 500 and "refused" in e.value.log_message
+    assert kube.objects("pods") == [] and kube.objects("persistentvolumeclaims") == []
