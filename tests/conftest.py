@@ -23,7 +23,7 @@ def hub(tmp_path_factory):
     """One running embedded platform shared by the whole test run (use hub.new_user())."""
     from .hubtools import start_hub
 
-    h = start_hub(tmp_path_factory.mktemp("hub"))
+    h = start_hub(tmp_path_factory.mktemp("hub"), timeout=180)  # services start slowly on a busy box
     try:
         yield h
     finally:

@@ -1,0 +1,234 @@
+"""The server extension in a real hub: sharing, co-editing and the port proxy.
+
+One collaborative session of an owner; a collaborator let in by a share
+link made with the extension's API; an uninvited user. Browsers are headless
+Chromium contexts, one per user. The tests run in file order and build on
+each other (link accepted -> co-edit -> proxy -> revoke).
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+import requests
+import websocket
+
+from .browsertools import (
+    api_fetch,
+    authorize_shared_server,
+    empty_notebook,
+    open_notebook,
+    type_in_first_cell,
+    wait_for_cell_text,
+)
+from .servertools import start_ws_echo
+
+pytestmark = [pytest.mark.hub, pytest.mark.browser]
+
+SERVER = "collab"
+
+
+class World:
+    """Users, their browser pages and the session, shared by the module's tests."""
+
+    def __init__(self, hub, browser):
+        self.hub = hub
+        self.owner = hub.new_user("owner")
+        self.guest = hub.new_user("guest")
+        self.stranger = hub.new_user("stranger")
+        self.contexts = {}
+        self.pages = {}
+        self.browser = browser
+
+    @property
+    def base(self) -> str:
+        return f"user/{quote(self.owner)}/{SERVER}/"
+
+    def token(self, name):
+        return self.hub.user_token(name)
+
+    def api(self, method, path, name=None, **kw):
+        return self.hub.request(method, self.base + path, token=self.token(name or self.owner), **kw)
+
+    def page(self, name):
+        if name not in self.pages:
+            ctx = self.browser.new_context()
+            self.contexts[name] = ctx
+            page = ctx.new_page()
+            self.hub.login(page, name)
+            self.pages[name] = page
+        return self.pages[name]
+
+    def close(self):
+        for ctx in self.contexts.values():
+            ctx.close()
+
+
+@pytest.fixture(scope="module")
+def world(hub, browser):
+    w = World(hub, browser)
+    r = hub.start_session(w.owner, SERVER, options={"session_type": "notebook", "collaborative": True})
+    assert r.status_code in (201, 202), r.text
+    r = w.api("PUT", "api/contents/shared.ipynb",
+              json={"type": "notebook", "format": "json", "content": empty_notebook("# notes\n")})
+    assert r.status_code in (200, 201), r.text
+    try:
+        yield w
+    finally:
+        w.close()
+        hub.stop_session(w.owner, SERVER)
+
+
+@pytest.fixture(scope="module")
+def echo_app(tmp_path_factory):
+    proc = start_ws_echo(tmp_path_factory.mktemp("echo"))
+    yield proc
+    proc.stop()
+
+
+def test_owner_sees_session_info_with_timing_from_the_service(world):
+    r = world.api("GET", "sessions-api/session")
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["owner"] == world.owner and data["is_owner"] is True
+    assert data["session"]["collaborative"] is True
+    assert data["session"]["server_name"] == SERVER
+    assert data["timing"]["name"] == SERVER
+    assert data["timing_error"] is None
+
+
+def test_uninvited_user_gets_a_403_page_from_the_hub(world):
+    page = world.page(world.stranger)
+    response = page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
+    assert response.status == 403
+    assert "/hub/" in page.url
+    assert page.locator(".jp-Notebook").count() == 0
+    # and through the API, with the stranger's own token
+    r = world.api("GET", "api/contents/shared.ipynb", name=world.stranger)
+    assert r.status_code == 403
+    assert "notes" not in r.text
+
+
+def test_owner_makes_a_share_link_and_the_guest_accepts_it(world):
+    r = world.api("POST", "sessions-api/share-codes", json={"expires_in": 3600})
+    assert r.status_code == 201, r.text
+    link = r.json()
+    assert link["accept_url"].startswith("/hub/accept-share?code=")
+    assert link["expires_at"]
+
+    shares = world.api("GET", "sessions-api/shares").json()
+    assert [c["id"] for c in shares["share_codes"]] == [link["id"]]
+
+    page = world.page(world.guest)
+    page.goto(world.hub.url + link["accept_url"].lstrip("/"))
+    page.get_by_role("button", name="Accept invitation").click()
+    authorize_shared_server(page)
+    assert f"/user/{world.owner}/{SERVER}/lab" in page.url
+
+    shares = world.api("GET", "sessions-api/shares").json()
+    assert [s["user"] for s in shares["shares"]] == [world.guest]
+
+
+def test_collaborator_appears_under_their_own_name(world):
+    page = world.page(world.guest)
+    status, body = api_fetch(page, "GET", f"/{world.base}api/me")
+    assert status == 200
+    assert json.loads(body)["identity"]["username"] == world.guest
+
+
+def test_collaborator_may_not_manage_shares_or_renew(world):
+    page = world.page(world.guest)
+    for method, path, body in [
+        ("GET", "sessions-api/shares", None),
+        ("POST", "sessions-api/share-codes", {"expires_in": 600}),
+        ("DELETE", "sessions-api/shares", {"user": world.guest}),
+        ("DELETE", "sessions-api/share-codes", None),
+        ("POST", "sessions-api/session/renew", None),
+    ]:
+        status, text = api_fetch(page, method, f"/{world.base}{path}", body)
+        assert status == 403, (method, path, status, text)
+        assert "owner" in json.loads(text)["message"]
+    # but may read what the session is
+    status, text = api_fetch(page, "GET", f"/{world.base}sessions-api/session")
+    assert status == 200
+    assert json.loads(text)["is_owner"] is False
+
+
+def test_owner_and_collaborator_co_edit_a_notebook(world):
+    url = world.hub.url + world.base + "lab/tree/shared.ipynb"
+    owner_page = world.page(world.owner)
+    guest_page = world.page(world.guest)
+    open_notebook(owner_page, url)
+    open_notebook(guest_page, url)
+
+    type_in_first_cell(owner_page, " from-the-owner")
+    wait_for_cell_text(guest_page, "from-the-owner", timeout_ms=30_000)
+
+    type_in_first_cell(guest_page, " and-the-guest")
+    wait_for_cell_text(owner_page, "and-the-guest", timeout_ms=30_000)
+
+
+def test_proxy_for_owner_and_collaborator_not_without_auth(world, echo_app):
+    path = f"proxy/{echo_app.port}/hello"
+    r = world.api("GET", path)
+    assert r.status_code == 200 and r.json()["path"] == "/hello"
+
+    status, body = api_fetch(world.page(world.guest), "GET", f"/{world.base}{path}")
+    assert status == 200 and json.loads(body)["path"] == "/hello"
+
+    r = requests.get(world.hub.url + world.base + path, allow_redirects=False, timeout=30)
+    assert r.status_code in (302, 403) and "hello" not in r.text
+    r = world.api("GET", path, name=world.stranger)
+    assert r.status_code == 403
+
+
+def _ws(world, echo_app, token):
+    url = world.hub.url.replace("http://", "ws://") + world.base + f"proxy/{echo_app.port}/ws"
+    header = [f"Authorization: token {token}"] if token else []
+    return websocket.create_connection(url, header=header, timeout=30)
+
+
+def test_proxy_websocket_needs_the_sessions_auth(world, echo_app):
+    for name in (world.owner, world.guest):
+        ws = _ws(world, echo_app, world.token(name))
+        try:
+            ws.send(f"hi from {name}")
+            assert ws.recv() == f"hi from {name}"
+        finally:
+            ws.close()
+    for token in ("", "not-a-token", world.token(world.stranger)):
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            _ws(world, echo_app, token).close()
+        assert e.value.status_code in (302, 401, 403)
+
+
+def test_revoking_the_share_stops_the_collaborator(world, echo_app):
+    r = world.api("DELETE", "sessions-api/shares", json={"user": world.guest})
+    assert r.status_code == 204, r.text
+    assert world.api("GET", "sessions-api/shares").json()["shares"] == []
+
+    # the guest's API token and browser no longer get in
+    r = world.api("GET", "api/contents/shared.ipynb", name=world.guest)
+    assert r.status_code == 403
+    page = world.page(world.guest)
+    response = page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
+    assert response.status == 403
+    assert page.locator(".jp-Notebook").count() == 0
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        _ws(world, echo_app, world.token(world.guest)).close()
+
+
+def test_revoked_share_link_can_no_longer_be_used(world):
+    r = world.api("POST", "sessions-api/share-codes", json={"expires_in": 600})
+    link = r.json()
+    r = world.api("DELETE", "sessions-api/share-codes")
+    assert r.status_code == 204
+    assert world.api("GET", "sessions-api/shares").json()["share_codes"] == []
+    page = world.page(world.stranger)
+    response = page.goto(world.hub.url + link["accept_url"].lstrip("/"))
+    assert response.status == 404
+    assert "not found or expired" in page.content()
+    r = world.api("GET", "api/contents/shared.ipynb", name=world.stranger)
+    assert r.status_code == 403
