@@ -74,6 +74,7 @@ def main(argv: list[str]) -> int:
     # sessions and services run with this interpreter's scripts on PATH
     bindir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    config = str(Path(args.config).resolve())  # before the chdir below
     print(f"jupyterhub-sessions: http://127.0.0.1:{args.port}/  (data in {data_dir})", flush=True)
     os.chdir(data_dir)
-    os.execv(sys.executable, [sys.executable, "-m", "jupyterhub", "-f", args.config, *extra])
+    os.execv(sys.executable, [sys.executable, "-m", "jupyterhub", "-f", config, *extra])
