@@ -7,6 +7,7 @@ are errors: a typo must not silently become a default).
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +21,8 @@ NEVER = -1
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
 MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(K|M|G|T|Ki|Mi|Gi|Ti)?$")
 MAX_PROFILE_BYTES = 256 * 1024
+MAX_PROFILE_VALUES = 100_000  # after expanding YAML aliases ("billion laughs")
+MAX_PROFILE_DEPTH = 64
 
 
 class ProfileError(ValueError):
@@ -59,6 +62,9 @@ class NumberChoice(_Strict):
 
     @model_validator(mode="after")
     def _check(self):
+        given = [self.default, *(self.choices or []), self.min, self.max]
+        if not all(math.isfinite(v) for v in given if v is not None):
+            raise ValueError("must be finite numbers (not inf or nan)")
         if self.choices is not None:
             if not self.choices:
                 raise ValueError("choices must not be empty")
@@ -301,6 +307,51 @@ def _field_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(file)"
 
 
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader that stops composing past MAX_PROFILE_DEPTH (not after a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_PROFILE_DEPTH:
+                raise _TooDeep()
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_expanded_size(path: Path, data: object) -> None:
+    """Refuse documents that nest too deeply or expand (through aliases) into huge values.
+
+    YAML aliases share one object, so a few lines can stand for a billion
+    values that later code (JSON for a pod spec, deep copies) would walk.
+    Counted iteratively, with every alias use counted again.
+    """
+    count = 0
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_PROFILE_VALUES:
+            raise ProfileError(
+                path, "(file)",
+                f"more than {MAX_PROFILE_VALUES} values once YAML aliases (*name) are expanded",
+            )
+        if depth > MAX_PROFILE_DEPTH:
+            raise ProfileError(path, "(file)", f"nested deeper than {MAX_PROFILE_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((k, depth + 1) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
 def load_session_type(path: str | Path) -> SessionType:
     """Load and validate one session-type file."""
     path = Path(path)
@@ -311,11 +362,14 @@ def load_session_type(path: str | Path) -> SessionType:
     if len(raw) > MAX_PROFILE_BYTES:
         raise ProfileError(path, "(file)", f"larger than {MAX_PROFILE_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_DepthLimitedLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ProfileError(path, "(file)", f"not valid YAML{line}: {getattr(e, 'problem', e)}") from None
+    except (_TooDeep, RecursionError):
+        raise ProfileError(path, "(file)", f"nested deeper than {MAX_PROFILE_DEPTH} levels") from None
+    _check_expanded_size(path, data)
     if not isinstance(data, dict):
         raise ProfileError(path, "(file)", "must be a mapping of fields")
     data.setdefault("slug", path.stem)
