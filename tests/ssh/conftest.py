@@ -56,7 +56,7 @@ class SSHTarget:
         return subprocess.run(args, input=batch.encode(), capture_output=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ssh_hub(tmp_path_factory):
     ssh_port = free_port()
     hub = start_hub(tmp_path_factory.mktemp("sshhub"), env={"JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port)},
@@ -68,12 +68,12 @@ def ssh_hub(tmp_path_factory):
         hub.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gateway(ssh_hub):
     return SSHTarget(ssh_hub.ssh_port)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def keydir(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")
     os.chmod(d, 0o700)

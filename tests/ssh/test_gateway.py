@@ -56,6 +56,9 @@ def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, alice, alice_
     assert r.stdout.decode().splitlines() == [str(alice_drive), "hi"]
     assert (alice_drive / "f").read_text() == "hi\n"
     assert ssh_hub.user_model(user)["servers"][""]["ready"]
+    # the sessions service was told: the session now counts as SSH-connected
+    r = ssh_hub.request("GET", f"services/sessions/api/sessions/{user}/", token=ssh_hub.user_token(user))
+    assert r.status_code == 200 and r.json()["mode"] == "ssh", r.text
 
 
 def test_exit_status_stderr_and_quoting(gateway, alice):
