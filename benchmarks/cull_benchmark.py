@@ -6,8 +6,7 @@ A real JupyterHub (subprocess, 127.0.0.1, free ports) is started on a sqlite
 database pre-populated through `jupyterhub.orm` with N users, each with one
 running default server; half of them idle for two hours, all with a one-hour
 idle timeout. The spawner is instant (poll/stop do nothing), the proxy keeps
-routes in memory, and every server URL points at one tiny HTTP server so
-the hub's start-up check passes. Each culler then runs exactly one pass
+routes in memory, and the hub's start-up HTTP check of each server is skipped. Each culler then runs exactly one pass
 against the hub API through a counting reverse proxy, on a fresh copy of
 the same database. Printed: wall time, hub API requests, servers stopped,
 and the ratios sessions/idle-culler.
@@ -21,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,6 +85,16 @@ class MemoryProxy(Proxy):
         return dict(self.routes)
 
 
+def patch_hub() -> None:
+    """Skip the hub's start-up HTTP check of each running server: the servers are mocks."""
+    from jupyterhub.user import User
+
+    async def _wait_up(self, spawner):
+        return None
+
+    User._wait_up = _wait_up
+
+
 # ---- the benchmark ----------------------------------------------------------------
 
 
@@ -100,11 +110,15 @@ def populate(db_path: Path, n: int, idle_fraction: float, dummy_port: int, now: 
 
     session = orm.new_session_factory(f"sqlite:///{db_path}")()
     n_idle = int(n * idle_fraction)
+    # users come with their default role, as on a hub that created them
+    role = orm.Role(name="user", description="Standard user privileges", scopes=["self"])
+    session.add(role)
     for i in range(n):
         name = f"user{i:05d}"
         idle = i < n_idle
         last = now - timedelta(seconds=2 * TIMEOUT if idle else 60)
         user = orm.User(name=name, last_activity=last)
+        user.roles.append(role)
         server = orm.Server(ip="127.0.0.1", port=dummy_port, base_url=f"/user/{name}/")
         spawner = orm.Spawner(
             user=user, name="", server=server, state={"running": True},
@@ -150,6 +164,8 @@ def hub_config(workdir: Path, hub_port: int, token: str, dummy_port: int) -> Pat
         "import sys\n"
         f"sys.path.insert(0, {str(HERE)!r})\n"
         "c = get_config()\n"
+        "import cull_benchmark\n"
+        "cull_benchmark.patch_hub()\n"
         "c.JupyterHub.spawner_class = 'cull_benchmark.InstantSpawner'\n"
         "c.JupyterHub.proxy_class = 'cull_benchmark.MemoryProxy'\n"
         "c.JupyterHub.ip = '127.0.0.1'\n"
@@ -278,14 +294,14 @@ def make_idle_culler(concurrency: int, page_size: int):
 
 
 async def main_async(args) -> None:
+    # SIGTERM/SIGINT cancel the run, so every `finally` stops what it started
+    task = asyncio.current_task()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("jupyterhub_sessions.service").setLevel(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="cull-bench-"))
-    dummy_port = free_port()
-    dummy = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(dummy_port), "--bind", "127.0.0.1", "--directory", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    dummy_port = free_port()  # nothing listens: the servers are mocks
     try:
         now = datetime.now(timezone.utc)
         template = workdir / "template.sqlite"
@@ -300,8 +316,6 @@ async def main_async(args) -> None:
         ]:
             results.append(await run_one(label, template, workdir, dummy_port, culler, expected))
     finally:
-        dummy.terminate()
-        dummy.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()

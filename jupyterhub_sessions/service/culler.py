@@ -54,6 +54,29 @@ async def _cull_one(
     report.stopped.append((session.user, session.name, age))
 
 
+async def _confirm_gone(client: HubClient, candidates: set) -> set:
+    """Of records the listing did not show, those whose session really is gone.
+
+    Offset pagination can skip a user when another server stops mid-listing,
+    so a record is only dropped after its user's own model confirms it.
+    """
+    by_user: dict[str, set] = {}
+    for key in candidates:
+        by_user.setdefault(key[0], set()).add(key)
+
+    async def check(user: str, keys: set) -> set:
+        try:
+            model = await client.get_user(user)
+        except HubAPIError as e:
+            log.warning("Keeping session records of user=%s for now: %s", user, e)
+            return set()
+        alive = {s.key for s in sessions_of(model)} if model else set()
+        return keys - alive
+
+    results = await asyncio.gather(*(check(u, k) for u, k in by_user.items()))
+    return set().union(*results) if results else set()
+
+
 async def cull_pass(
     client: HubClient,
     sessions: SessionPolicy,
@@ -61,38 +84,39 @@ async def cull_pass(
     *,
     remove_named_servers: bool = False,
 ) -> CullReport:
-    """Run one pass as of `now`, then prune and save the store."""
+    """Run one pass as of `now`, then prune and save the store.
+
+    The whole listing is read before anything is stopped: stopping shrinks
+    the hub's `state=active` result, which would shift the offset pages
+    under a listing still in progress and skip users.
+    """
     report = CullReport()
     # records made during the pass (a renewal of a session that just started)
     # are not pruned: only those the listing could have seen
     known_before = set(sessions.store.records)
     alive = set()
-    tasks = []
-    try:
-        async for user in client.iter_users(state="active"):
-            for session in sessions_of(user):
-                alive.add(session.key)
-                server = session.server
-                if server.get("pending"):
-                    report.skipped_pending += 1
-                    log.debug("Not culling %s: pending %s", session.label, server["pending"])
-                    continue
-                if not server.get("ready"):
-                    continue
-                report.checked += 1
-                verdict = sessions.verdict(session, now)
-                if verdict.expired:
-                    tasks.append(
-                        asyncio.ensure_future(
-                            _cull_one(client, session, verdict, remove_named_servers, report)
-                        )
-                    )
-    finally:
-        # a failed listing still lets the stops already asked for finish
-        if tasks:
-            await asyncio.gather(*tasks)
-    # only a complete listing may prune (an error above skips this)
-    report.pruned = sessions.store.prune(alive, known_before)
+    expired: list[tuple[Session, policy.Verdict]] = []
+    async for user in client.iter_users(state="active"):
+        for session in sessions_of(user):
+            alive.add(session.key)
+            server = session.server
+            if server.get("pending"):
+                report.skipped_pending += 1
+                log.debug("Not culling %s: pending %s", session.label, server["pending"])
+                continue
+            if not server.get("ready"):
+                continue
+            report.checked += 1
+            verdict = sessions.verdict(session, now)
+            if verdict.expired:
+                expired.append((session, verdict))
+    await asyncio.gather(
+        *(_cull_one(client, s, v, remove_named_servers, report) for s, v in expired)
+    )
+    missing = {k for k in known_before if k not in alive}
+    if missing:
+        gone = await _confirm_gone(client, missing)
+        report.pruned = sessions.store.prune(alive | (missing - gone), known_before)
     await sessions.store.save()
     log.info(
         "Cull pass: %d running sessions checked, %d stopped, %d starting/stopping skipped, %d errors",

@@ -26,6 +26,7 @@ def svc_hub(tmp_path_factory):
         tmp_path_factory.mktemp("svc-hub"),
         extra_config=extra,
         env={"JUPYTERHUB_SESSIONS_SSH_SERVICES": f"ssh,{SSH_SERVICE}"},
+        timeout=180,  # a loaded 2-core machine starts three services slowly
     )
     hub.ssh_token = ssh_token
     try:

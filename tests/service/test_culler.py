@@ -136,10 +136,14 @@ async def test_cull_passes_on_a_fake_clock(svc_hub, tmp_path):
 class FakeHub:
     """Just the two calls a pass makes, for what a real hub cannot be made to do on cue."""
 
-    def __init__(self, users, fail=()):
+    def __init__(self, users, fail=(), models=None):
         self.users = users
         self.fail = set(fail)
         self.deleted = []
+        self.models = models or {}
+
+    async def get_user(self, name):
+        return self.models.get(name)
 
     async def iter_users(self, state=None):
         for u in self.users:
@@ -172,3 +176,21 @@ async def test_pending_servers_are_skipped_and_a_failed_stop_does_not_stop_the_p
     assert report.skipped_pending == 2 and report.checked == 2
     assert report.errors == [("q", "", "boom")]
     assert report.stopped == [("q", "x", "idle")]
+
+
+async def test_records_are_pruned_only_when_the_users_model_confirms_the_session_is_gone(tmp_path):
+    """A user the paginated listing skipped keeps their renewals."""
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    skipped = {"name": "skipped", "servers": {"s": fake_server(t0)}}
+    restarted = {"name": "restarted", "servers": {"s": fake_server(t0 + DAY)}}
+    fake = FakeHub([], models={"skipped": skipped, "restarted": restarted})
+    store = SessionStore(tmp_path / "s.json")
+    keep = sessions_of(skipped)[0].key
+    old = (restarted["name"], "s", iso(t0))
+    store.put(keep, policy.Record(renewals=1))
+    store.put(old, policy.Record(renewals=2))
+    store.put(("deleted-user", "", iso(t0)), policy.Record(ssh=True))
+    sessions = SessionPolicy(lambda: {}, store, 3600)
+    report = await cull_pass(fake, sessions, t0)
+    assert report.pruned == 2
+    assert set(store.records) == {keep}
