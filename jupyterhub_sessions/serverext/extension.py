@@ -93,13 +93,6 @@ class SessionExtensionState:
             ports.update(p for p in getattr(kernel, "ports", []) if p)
         return ports
 
-    def forget_cached_identities(self) -> None:
-        """Drop cached hub answers so a revoked share stops working now."""
-        hub_auth = getattr(self.serverapp.identity_provider, "hub_auth", None)
-        cache = getattr(hub_auth, "cache", None)
-        if cache is not None:
-            cache.clear()
-
 
 def read_session_info(environ=os.environ) -> dict:
     """The session's options from the environment; {} outside a managed session."""

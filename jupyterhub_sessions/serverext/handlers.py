@@ -16,6 +16,7 @@ from tornado import web
 
 from .hubclient import HubError
 from .ports import listening_ports
+from .revoke import close_revoked_connections
 
 SHARE_CODE_MIN_SECONDS = 60
 SHARE_CODE_MAX_SECONDS = 365 * 24 * 3600
@@ -162,8 +163,8 @@ class SharesHandler(SessionsAPIHandler):
         self.require_owner("revoke access")
         kind, name = _share_target(self.json_body())
         await self.hub_call(self.ext.hub.revoke_share(kind, name))
-        self.ext.forget_cached_identities()
         self.log.info("Revoked %s %s from %s", kind, name, self.who)
+        await close_revoked_connections(self.ext.serverapp, self.ext.owner, self.who)
         self.set_status(204)
         self.finish()
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 import requests
 import websocket
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .browsertools import (
     api_fetch,
@@ -205,17 +206,33 @@ def test_proxy_websocket_needs_the_sessions_auth(world, echo_app):
 
 
 def test_revoking_the_share_stops_the_collaborator(world, echo_app):
+    # the guest is connected: notebook open (collaboration room) and a proxied websocket
+    guest_ws = _ws(world, echo_app, world.token(world.guest))
+    guest_ws.send("before")
+    assert guest_ws.recv() == "before"
+
     r = world.api("DELETE", "sessions-api/shares", json={"user": world.guest})
     assert r.status_code == 204, r.text
     assert world.api("GET", "sessions-api/shares").json()["shares"] == []
 
+    # open connections are closed by the session, not left running
+    opcode, data = guest_ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(data[:2], "big") == 1008
+    guest_ws.close()
+
+    # edits no longer reach the guest's open notebook
+    type_in_first_cell(world.page(world.owner), " after-the-revoke")
+    guest_page = world.page(world.guest)
+    with pytest.raises(PlaywrightTimeout):
+        wait_for_cell_text(guest_page, "after-the-revoke", timeout_ms=5_000)
+
     # the guest's API token and browser no longer get in
     r = world.api("GET", "api/contents/shared.ipynb", name=world.guest)
     assert r.status_code == 403
-    page = world.page(world.guest)
-    response = page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
+    response = guest_page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
     assert response.status == 403
-    assert page.locator(".jp-Notebook").count() == 0
+    assert guest_page.locator(".jp-Notebook").count() == 0
     with pytest.raises(websocket.WebSocketBadStatusException):
         _ws(world, echo_app, world.token(world.guest)).close()
 
