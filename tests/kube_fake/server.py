@@ -95,6 +95,7 @@ class BaseHandler(web.RequestHandler):
         self.body = body
         query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
         self.fake._log(Request(self.request.method, self.request.path, query, body))
+        self._generation = self.fake.generation
         fault = self.fake.faults.take(self.request.method, self.request.path)
         if fault is not None:
             if fault.after:
@@ -107,6 +108,10 @@ class BaseHandler(web.RequestHandler):
             await asyncio.sleep(fault.hang)
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if self._generation != self.fake.generation:
+            # held past a reset: the test that sent it is over, so it must not
+            # reach the next test's cluster
+            raise ApiError(503, "ServiceUnavailable", "request held across a reset of the fake cluster")
         if fault.status:
             raise ApiError(fault.status, fault.reason, fault.message or f"injected fault: {fault.reason}")
 
@@ -280,6 +285,7 @@ class FakeKubernetes:
         self._thread: threading.Thread | None = None
         self._server = None
         self.port = 0
+        self.generation = 0
 
     @property
     def url(self) -> str:
@@ -364,7 +370,11 @@ class FakeKubernetes:
             pass
 
     def reset(self) -> None:
-        """Empty cluster, no faults, no recorded requests (between tests)."""
+        """Empty cluster, no faults, no recorded requests (between tests).
+
+        Requests still held by a `hang`/`delay` fault are dropped, not carried out.
+        """
+        self.generation += 1
         self.store.reset()
         self.faults.clear()
         with self._req_lock:

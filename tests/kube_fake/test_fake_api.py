@@ -196,3 +196,12 @@ async def test_owner_references_are_garbage_collected(kube, kube_client):
     assert kube.get("secrets", "owned")["data"] == {"k": "dg=="}
     await kube_client.delete_namespaced_pod("owner", NS, grace_period_seconds=0)
     assert kube.get("secrets", "owned") is None
+
+
+async def test_a_request_held_across_a_reset_is_dropped(kube, kube_client):
+    kube.faults.add("POST", r"/namespaces/default/pods$", status=None, hang=0.5)
+    with pytest.raises(asyncio.TimeoutError):
+        await kube_client.create_namespaced_pod(NS, pod("zombie"), _request_timeout=0.1)
+    kube.reset()  # the next test's cluster
+    await asyncio.sleep(0.8)
+    assert kube.get("pods", "zombie") is None
