@@ -21,6 +21,7 @@ from .revoke import close_revoked_connections
 SHARE_CODE_MIN_SECONDS = 60
 SHARE_CODE_MAX_SECONDS = 365 * 24 * 3600
 MAX_NAME = 255
+MAX_BODY = 1024 * 1024
 
 
 class SessionsAPIHandler(APIHandler):
@@ -50,11 +51,15 @@ class SessionsAPIHandler(APIHandler):
             raise web.HTTPError(403, f"Only the session's owner ({self.ext.owner}) may {action}")
 
     def json_body(self) -> dict:
-        if not self.request.body:
+        """The request's JSON object; small flat objects only, anything else is a 4xx."""
+        raw = self.request.body
+        if not raw:
             return {}
+        if len(raw) > MAX_BODY:
+            raise web.HTTPError(413, f"Request body is larger than {MAX_BODY} bytes")
         try:
-            body = json.loads(self.request.body)
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise web.HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "Request body must be a JSON object")

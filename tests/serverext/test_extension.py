@@ -146,6 +146,18 @@ def test_invalid_json_is_refused(lab_server):
     assert "JSON" in r.json()["message"]
 
 
+@pytest.mark.parametrize(
+    "data, status",
+    [("[" * 20_000 + "]" * 20_000, 400), ('{"a":' * 50_000 + "1" + "}" * 50_000, 400),
+     ('{"expires_in": 1e999}', 400), ('{"user": "' + "x" * 2_000_000 + '"}', 413)],
+)
+def test_hostile_bodies_are_refused_cleanly(lab_server, data, status):
+    for method, path in (("POST", "share-codes"), ("DELETE", "shares"), ("POST", "shares")):
+        r = lab_server.request(method, "sessions-api/" + path, data=data)
+        assert r.status_code == status, (method, path, r.status_code, r.text[:200])
+    assert lab_server.get("sessions-api/session").status_code == 200
+
+
 def test_bad_share_code_id_is_refused(lab_server):
     r = lab_server.request("DELETE", "sessions-api/share-codes?id=../../users")
     assert r.status_code == 400
