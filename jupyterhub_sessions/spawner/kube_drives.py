@@ -181,6 +181,8 @@ class KubeDriveBackend(DriveBackend):
         validate_drive_name(name)
         body = self.manifest(username, name)
         api = self.spawner.api
+        if self.spawner.enable_user_namespaces:
+            await self.spawner._ensure_namespace()  # a user's first drive comes before their first pod
 
         async def call():
             try:

@@ -408,3 +408,17 @@ async def test_forbidden_api_is_a_clear_error(kube, hub, kube_config):
         await spawn(sp, {})
     assert e.value.status_code == 500 and "refused" in e.value.log_message
     assert kube.objects("pods") == [] and kube.objects("persistentvolumeclaims") == []
+
+
+async def test_user_namespaces_hold_the_drives_and_pods(kube, hub, kube_config):
+    kube_config.KubeSpawner.enable_user_namespaces = True
+    kube_config.KubeSpawner.user_namespace_template = "sessions-{username}"
+    sp = hub.user("Xena").spawner()
+    await spawn(sp, {"new_drive": "data"})
+    ns = sp.namespace
+    assert ns.startswith("sessions-") and kube.get("namespaces", ns, namespace="") is not None
+    assert [p["metadata"]["name"] for p in kube.objects("persistentvolumeclaims", ns)] == [pvc_name("Xena", "data")]
+    assert [p["metadata"]["name"] for p in kube.objects("pods", ns)] == [sp.pod_name]
+    assert [d.name for d in await sp.drive_backend.list_drives("Xena")] == ["data"]
+    await stop(sp)
+    assert kube.objects("pods", None) == []
