@@ -68,3 +68,22 @@ async def test_spawner_configured_from_it_spawns_against_the_cluster(kube, monke
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
     await stop(sp)
     assert kube.objects("pods") == [] and len(kube.objects("persistentvolumeclaims")) == 1
+
+
+def test_values_yaml_matches_the_config_and_the_spawner():
+    import yaml
+
+    values = yaml.safe_load((CONFIG.parent / "values.yaml").read_text())
+    hub = values["hub"]
+    assert hub["config"]["JupyterHub"]["spawner_class"] == "jupyterhub_sessions.spawner.kube.SessionKubeSpawner"
+    # every spawner setting in values is a real configurable trait (a typo would be ignored by the hub)
+    traits = SessionKubeSpawner.class_traits(config=True)
+    for name, value in hub["config"]["SessionKubeSpawner"].items():
+        assert name in traits, name
+        traits[name].validate(SessionKubeSpawner, value)
+    port = int(hub["extraEnv"]["JUPYTERHUB_SESSIONS_SERVICE_PORT"])
+    assert {"name": "sessions", "port": port, "targetPort": port} in hub["service"]["extraPorts"]
+    assert values["singleuser"]["storage"]["type"] == "none"
+    assert values["singleuser"]["cmd"] == "jupyterhub-singleuser"
+    dockerfile = (CONFIG.parent / "Dockerfile").read_text()
+    assert "hub_config/kubernetes/jupyterhub_config.py" in dockerfile and "/profiles" in dockerfile
