@@ -117,6 +117,7 @@ class _Connection(asyncssh.SSHServer):
         # before auth succeeds: channels (sftp's factory is synchronous) may open right after
         if self.target is not None:
             return
+        self.gateway.warm_up()
         try:
             self.target = await self.gateway.hub.get_session(*self.login)
         except (SessionUnavailable, OSError) as e:
@@ -205,6 +206,7 @@ class SSHGateway(LoggingConfigurable):
         self._token = token
         self.data_dir = Path(data_dir)
         self._server = None
+        self._warmup: asyncio.Future | None = None
         self.bound_port: int | None = None
 
     @default("host_key_file")
@@ -257,12 +259,18 @@ class SSHGateway(LoggingConfigurable):
             self._server = await asyncssh.create_server(lambda: _Connection(self), self.ip, 0, **opts)
         self.bound_port = self._server.sockets[0].getsockname()[1]
         self.log.info("ssh: gateway listening on %s:%s", self.ip, self.bound_port)
-        if self.sftp_drives_root:
-            # warm up the slow import off the loop, so the first sftp login does not stall
+
+        return self.bound_port
+
+    def warm_up(self) -> None:
+        """Import the drive helpers in a thread at the first login, not on the loop at sftp time.
+
+        They pull in kubespawner (seconds to import); hubs nobody logs in to never pay for it.
+        """
+        if self.sftp_drives_root and self._warmup is None:
             self._warmup = asyncio.ensure_future(
                 asyncio.to_thread(importlib.import_module, "jupyterhub_sessions.drives")
             )
-        return self.bound_port
 
     async def stop(self) -> None:
         if self._server is not None:

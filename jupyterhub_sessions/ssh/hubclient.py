@@ -126,8 +126,8 @@ class HubClient:
         r = await self._fetch(self.api_url + path, method="POST", body=options, raise_error=False)
         if r.code in (201, 202):
             return
-        if r.code == 400 and b"already running" in r.body:
-            return
+        if r.code == 400 and (b"already running" in r.body or b"pending" in r.body):
+            return  # another login (or the user) started it meanwhile: just wait for it
         try:
             message = json.loads(r.body).get("message", "")
         except ValueError:

@@ -24,6 +24,8 @@ from .store import KeyConflict, KeyLimit
 TEMPLATES = Path(__file__).parent / "templates"
 _jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 MAX_BODY = 32 * 1024
+# fixed messages after a form action (never text from the URL, which anyone can craft)
+NOTICES = {"added": "Key added.", "removed": "Key removed."}
 
 
 def _alias_part(text: str) -> str:
@@ -100,7 +102,7 @@ class PageHandler(BaseHandler):
             keys=keys,
             sessions=await self.sessions_info(user),
             error=error,
-            notice=self.get_argument("notice", "")[:200] if status == 200 else "",
+            notice=NOTICES.get(self.get_argument("done", ""), "") if status == 200 else "",
             form=form or {},
             prefix=prefix,
             xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token,
@@ -123,11 +125,10 @@ class AddKeyFormHandler(PageHandler):
         name = self.get_body_argument("name", "")[:200]
         text = self.get_body_argument("key", "")
         try:
-            stored = await self.service.add_key(user, name, text)
+            await self.service.add_key(user, name, text)
         except (KeyValidationError, KeyConflict, KeyLimit) as e:
             return await self.render_page(str(e), 400, {"name": name, "key": text[:10000]})
-        self.redirect(f"{self.settings['service_prefix']}?notice=" + web.escape.url_escape(
-            f"Added key '{stored.name}'."))
+        self.redirect(f"{self.settings['service_prefix']}?done=added")
 
 
 class RemoveKeyFormHandler(PageHandler):
@@ -139,8 +140,7 @@ class RemoveKeyFormHandler(PageHandler):
         removed = await self.service.remove_key(user, int(key_id))
         if removed is None:
             return await self.render_page("No such key (was it removed already?).", 404)
-        self.redirect(f"{self.settings['service_prefix']}?notice=" + web.escape.url_escape(
-            f"Removed key '{removed.name}'."))
+        self.redirect(f"{self.settings['service_prefix']}?done=removed")
 
 
 class APIHandler(BaseHandler):

@@ -12,7 +12,7 @@ import pytest
 from jupyterhub_sessions.drives import user_slug
 from tests.hubtools import free_port, wait_for
 
-from .conftest import SSHTarget, keygen
+from .conftest import CLIENT_OPTS, SSHTarget, keygen
 
 pytestmark = pytest.mark.hub
 
@@ -186,3 +186,57 @@ def test_auto_start_off_refuses_stopped_session(ssh_hub, alice, keydir):
         proc.kill()
         proc.wait()
         log.close()
+
+
+def test_pty_window_size_follows_the_client(gateway, alice):
+    """The client's terminal size reaches the session's terminal, also after a resize."""
+    import fcntl
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    user, device = alice
+    master, slave = pty.openpty()
+
+    def set_size(rows, cols):
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    set_size(40, 100)
+    args = ["/usr/bin/ssh", "-tt", "-p", str(gateway.port), *CLIENT_OPTS, "-i", str(device.key), f"{user}@127.0.0.1"]
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    seen = b""
+
+    def expect(pattern: bytes, timeout=60):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while pattern not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"did not see {pattern!r} in {seen[-500:]!r}"
+            if select.select([master], [], [], min(left, 0.5))[0]:
+                seen += os.read(master, 65536)
+
+    try:
+        os.write(master, b"stty size | sed 's/ /x/'\r")
+        expect(b"40x100")
+        set_size(50, 132)
+        proc.send_signal(signal.SIGWINCH)
+        # the client sends the window change asynchronously: ask until the new size shows
+        for attempt in range(30):
+            os.write(master, b"stty size | sed 's/ /x/'\r")
+            try:
+                expect(b"50x132", timeout=2)
+                break
+            except AssertionError:
+                if attempt == 29:
+                    raise
+        os.write(master, b"exit\r")
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
