@@ -305,13 +305,16 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     async def _start(self):
         """KubeSpawner's start; if it fails, remove any pod it may have left behind.
 
-        A create whose response was lost still made a pod, and the hub's own
-        clean-up only stops pods its watch has already seen.
+        A create whose response was lost (or that the hub's timeout cancelled)
+        may still have made a pod, and the hub's own clean-up only stops pods
+        its watch has already seen.
         """
         try:
             return await super()._start()
-        except Exception:
-            self.log.warning("Start failed for %s; removing pod %s if it exists", self._log_who, self.pod_name)
+        except BaseException as e:  # also a start cancelled by the hub's start_timeout
+            self.log.warning(
+                "Start failed for %s (%s); removing pod %s if it exists", self._log_who, type(e).__name__, self.pod_name
+            )
             try:
                 await self.stop(now=True)
             except Exception:

@@ -112,7 +112,7 @@ async def test_watch_sees_objects_leaving_the_selector_and_times_out(kube, kube_
         async for ev in stream:
             types.append(ev["type"])
     assert types == ["DELETED"]
-    assert 0.8 < loop.time() - t0 < 5  # the server closed the stream at timeoutSeconds
+    assert 0.8 < loop.time() - t0 < 10  # the server closed the stream at timeoutSeconds
 
 
 async def test_watch_from_compacted_version_is_gone(kube, kube_client):
@@ -152,7 +152,7 @@ async def test_replace_with_stale_version_conflicts(kube, kube_client):
 async def test_graceful_pod_deletion_and_kubelet(kube, kube_client):
     kube.kubelet.shutdown_seconds = 0.2
     await kube_client.create_namespaced_pod(NS, pod("k"))
-    for _ in range(100):
+    for _ in range(500):
         p = await kube_client.read_namespaced_pod("k", NS)
         if p.status.phase == "Running":
             break
@@ -165,7 +165,7 @@ async def test_graceful_pod_deletion_and_kubelet(kube, kube_client):
     deleted = await kube_client.delete_namespaced_pod("k", NS, grace_period_seconds=30)
     assert deleted.metadata.deletion_timestamp is not None
     assert (await kube_client.read_namespaced_pod("k", NS)).metadata.deletion_timestamp
-    for _ in range(100):
+    for _ in range(500):
         if kube.get("pods", "k") is None:
             break
         await asyncio.sleep(0.02)
