@@ -30,9 +30,15 @@ def hub(tmp_path_factory):
         h.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    """Headless Debian Chromium driven by Playwright (never a downloaded browser).
+
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop
+    running in the main thread while it is open, and every async test
+    (pytest-asyncio) after it would fail with "cannot be called from a
+    running event loop". Closing it after each module keeps both kinds working.
+    """
     from playwright.sync_api import sync_playwright
 
     from .hubtools import CHROMIUM, CHROMIUM_ARGS
