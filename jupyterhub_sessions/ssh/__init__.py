@@ -41,13 +41,13 @@ def hub_service(
     ssh_port: int | None = None,
     ssh_ip: str = "127.0.0.1",
     sessions_service: str = "sessions",
-    sftp: bool = True,
+    local: bool = True,
     extra_args: list[str] | None = None,
 ) -> tuple[dict, dict]:
     """The `c.JupyterHub.services` entry and the `c.JupyterHub.load_roles` role of the ssh service.
 
     `public_url` is the hub's public URL (the proxy), through which the gateway
-    reaches sessions. `sftp=False` on Kubernetes (drives are not on this machine).
+    reaches sessions. `local=False` on Kubernetes: no sftp to drives, no port forwarding.
     """
     port = port or int(os.environ.get("JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT", 0) or _free_port())
     args = [
@@ -56,8 +56,9 @@ def hub_service(
     ]
     if ssh_port is not None:
         args.append(f"--SSHGateway.port={int(ssh_port)}")
-    if not sftp:
-        args.append("--SSHGateway.sftp_drives_root=")
+    if not local:
+        # sessions elsewhere (Kubernetes): their drives and ports are not on this machine
+        args += ["--SSHGateway.sftp_drives_root=", "--SSHGateway.port_forwarding=False"]
     env = {
         "JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir),
         "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url,

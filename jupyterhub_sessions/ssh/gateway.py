@@ -27,6 +27,7 @@ from .store import KeyStore
 from .terminal import TerminalClient, TerminalError
 
 MAX_NAME = 255
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 def parse_login(login: str) -> tuple[str, str] | None:
@@ -55,12 +56,14 @@ class _Connection(asyncssh.SSHServer):
         self.key_id: int | None = None
         self.how = ""
         self.peer = "?"
+        self.conn = None
         self.target: SessionTarget | None = None
         self._ready: asyncio.Future | None = None
         self._notified = False
 
     # -- connection --------------------------------------------------------------
     def connection_made(self, conn):
+        self.conn = conn
         peer = conn.get_extra_info("peername") or ("?",)
         self.peer = str(peer[0])
 
@@ -122,6 +125,27 @@ class _Connection(asyncssh.SSHServer):
             self.target = await self.gateway.hub.get_session(*self.login)
         except (SessionUnavailable, OSError) as e:
             self.log.warning("ssh: could not look up %s: %s", self._label(), e)
+
+    # -- port forwarding (ssh -L, ssh -D) ----------------------------------------------
+    def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
+        if not self.gateway.port_forwarding or dest_host not in LOOPBACK_NAMES:
+            return False
+        return self._forward(int(dest_port))
+
+    async def _forward(self, port: int):
+        """Open a forwarded connection only to a port listening inside this session."""
+        try:
+            target = await self.ready_session()
+        except SessionUnavailable as e:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(e)) from None
+        if port not in await self.gateway.hub.session_ports(target):
+            self.log.info("ssh: refused forwarding to port %s for %s (not listening in the session)",
+                          port, self._label())
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"port {port} is not listening in this session"
+            )
+        self.log.info("ssh: forwarding to port %s of %s", port, self._label())
+        return await self.conn.forward_connection("127.0.0.1", port)
 
     # -- session -----------------------------------------------------------------------
     async def ready_session(self) -> SessionTarget:
@@ -186,6 +210,15 @@ class SSHGateway(LoggingConfigurable):
 
         Empty disables SFTP (e.g. on Kubernetes, where drives live in PVCs).
         Default: <data_dir>/drives.
+        """,
+    )
+    port_forwarding = Bool(
+        True,
+        config=True,
+        help="""Allow `ssh -L`/`-D` to ports listening inside the session (embedded backend).
+
+        Only loopback destinations whose port the session's server extension lists as its own
+        (`sessions-api/ports`) are opened. Turn off where sessions do not run on this machine.
         """,
     )
     sessions_service = Unicode(

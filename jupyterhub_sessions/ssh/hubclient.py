@@ -153,6 +153,21 @@ class HubClient:
         """Public URL of the session's single-user server (ends with /)."""
         return self.public_origin + (target.url if target.url.endswith("/") else target.url + "/")
 
+    async def session_ports(self, target: SessionTarget) -> set[int]:
+        """TCP ports listening inside the session (server extension's `sessions-api/ports`)."""
+        try:
+            r = await self._fetch(self.server_url(target) + "sessions-api/ports", raise_error=False)
+        except OSError as e:
+            log.warning("ssh: could not list ports of %s: %s", target.label, e)
+            return set()
+        if r.code != 200:
+            log.warning("ssh: listing ports of %s answered %s", target.label, r.code)
+            return set()
+        try:
+            return {int(p["port"]) for p in json.loads(r.body)}
+        except (ValueError, TypeError, KeyError):
+            return set()
+
     async def notify_ssh(self, service: str, target: SessionTarget) -> None:
         """Tell the sessions service the session is SSH-connected; only warn if it is absent."""
         url = self.public_url + (

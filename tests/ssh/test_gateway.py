@@ -240,3 +240,31 @@ def test_pty_window_size_follows_the_client(gateway, alice):
             proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def test_port_forwarding_only_to_ports_of_the_session(ssh_hub, gateway, alice):
+    """`ssh -L` reaches a web app running in the session, but nothing else on the machine."""
+    import requests
+
+    user, device = alice
+    port, local, local2 = free_port(), free_port(), free_port()
+    base = ["/usr/bin/ssh", "-p", str(gateway.port), *CLIENT_OPTS, "-i", str(device.key),
+            "-o", "ExitOnForwardFailure=yes"]
+    app = subprocess.Popen(base + ["-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
+                                   f"exec python3 -m http.server {port} --bind 127.0.0.1"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub_port = int(ssh_hub.url.rsplit(":", 1)[1].strip("/"))
+    other = subprocess.Popen(base + ["-N", "-L", f"{local2}:127.0.0.1:{hub_port}", f"{user}@127.0.0.1"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5), timeout=120,
+                     interval=0.5, what="forwarded web app")
+        assert r.status_code == 200 and "Directory listing" in r.text
+        wait_for(lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
+                 timeout=60, what="second forward listening")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{local2}/hub/api/", timeout=10)
+    finally:
+        for p in (app, other):
+            p.kill()
+            p.wait()
