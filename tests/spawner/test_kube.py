@@ -422,3 +422,16 @@ async def test_user_namespaces_hold_the_drives_and_pods(kube, hub, kube_config):
     assert [d.name for d in await sp.drive_backend.list_drives("Xena")] == ["data"]
     await stop(sp)
     assert kube.objects("pods", None) == []
+
+
+async def test_per_session_service_is_owned_by_the_pod(kube, hub, kube_config):
+    kube_config.KubeSpawner.services_enabled = True
+    sp = hub.user("yara").spawner(name="web")
+    url = await spawn(sp, {"session_type": "firefly"})
+    (svc,) = kube.objects("services")
+    assert svc["metadata"]["ownerReferences"][0]["uid"] == kube.get("pods", sp.pod_name)["metadata"]["uid"]
+    assert svc["spec"]["selector"]["sessions.jupyterhub.org/session-type"] == "firefly"
+    assert svc["metadata"]["name"] in url
+    await stop(sp)
+    assert kube.objects("services") == []  # garbage-collected with its pod
+    assert len(kube.objects("persistentvolumeclaims")) == 1
