@@ -369,8 +369,7 @@ class SSHGateway(LoggingConfigurable):
         command = process.command
         pty = process.get_terminal_type() is not None
         try:
-            wrapper = ExecWrapper(command if command is not None else '"${SHELL:-/bin/sh}"', pty=pty) \
-                if (command is not None or not pty) else None
+            wrapper = _wrapper_for(command, pty)
         except CommandTooLong as e:
             return _fail(process, str(e))
         term = TerminalClient(self.hub.server_url(target), self._token)
@@ -390,6 +389,13 @@ class SSHGateway(LoggingConfigurable):
         finally:
             await term.close()
         process.exit(status)
+
+
+def _wrapper_for(command: str | None, pty: bool) -> ExecWrapper | None:
+    """None for an interactive shell; else the exec wrapper (no command, no PTY: a shell reading stdin)."""
+    if command is None and pty:
+        return None
+    return ExecWrapper(command if command is not None else '"${SHELL:-/bin/sh}"', pty=pty)
 
 
 def _fail(process: asyncssh.SSHServerProcess, message: str, status: int = 1) -> None:

@@ -78,6 +78,14 @@ def test_stdin_reaches_the_command_byte_exact(gateway, alice, alice_drive):
     assert (alice_drive / "blob").read_bytes() == data
 
 
+def test_script_on_stdin_without_command(gateway, alice):
+    """`ssh -T host < script` runs the script in the login shell (as VS Code's installer does)."""
+    user, device = alice
+    r = gateway.ssh(device, user, input=b"x=from-script\necho $x\nexit 5\n", extra=["-T"])
+    assert r.returncode == 5, r.stderr
+    assert r.stdout == b"from-script\n"
+
+
 def test_pty_shell(gateway, alice):
     user, device = alice
     r = gateway.ssh(device, user, input=b"echo $((6*7))\nexit\n", extra=["-tt"])
