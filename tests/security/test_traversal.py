@@ -1,0 +1,109 @@
+"""Path traversal: drive names, the session's file APIs and jupyter-server-proxy paths
+(jupyter-server-proxy GHSA-gcv9-6737-pjqw / GHSA-w3vc-fx9p-wp4v classes) never reach
+another user's files or an arbitrary host."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+
+from jupyterhub_sessions.drives import user_slug
+
+pytestmark = pytest.mark.hub
+
+HOSTILE_DRIVES = [
+    "..", "../x", "../../etc", "a/../../b", "/etc/passwd", "..%2f..%2fetc", "%2e%2e", "home/..",
+    "x\x00y", ".hidden", "a\\..\\b", "\u2024\u2024", "home/../../../", "~root",
+]
+
+
+def tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("field", ["drive", "new_drive"])
+def test_hostile_drive_names_are_400_and_create_nothing(hub, field):
+    user = hub.new_user("trav")
+    before = tree(hub.data_dir / "drives") if (hub.data_dir / "drives").exists() else []
+    for name in HOSTILE_DRIVES:
+        r = hub.start_session(user, "t", {field: name}, wait=False)
+        assert r.status_code == 400, (name, r.status_code, r.text)
+        assert field in r.json()["message"] or "drive" in r.json()["message"]
+    after = tree(hub.data_dir / "drives") if (hub.data_dir / "drives").exists() else []
+    assert after == before
+    assert not hub.user_model(user)["servers"].get("t", {}).get("ready")
+
+
+def leaks(r, secret) -> bool:
+    return r.status_code == 200 and secret in r.text
+
+
+def test_session_file_apis_stay_inside_the_drive(hub, alice, bob):
+    bob_rel = f"{user_slug(bob.name)}/home/secret.txt"
+    probes = [
+        f"api/contents/../{bob_rel}",
+        f"api/contents/..%2f{bob_rel.replace('/', '%2f')}",
+        f"api/contents/%2e%2e/{bob_rel}",
+        "api/contents/..%2f..%2f..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+        f"files/..%2f{bob_rel.replace('/', '%2f')}",
+        f"files/../{bob_rel}",
+        f"api/contents/{hub.data_dir / 'drives' / bob_rel}",
+        f"api/contents//{hub.data_dir / 'drives' / bob_rel}",
+        "files//etc/passwd",
+    ]
+    for p in probes:
+        r = hub.request("GET", alice.base + p, token=alice.token)
+        assert not leaks(r, bob.secret), p
+        assert "root:x:0:0" not in r.text, p
+    # the same API does serve alice's own file (the probes could not pass by accident)
+    assert leaks(hub.request("GET", alice.base + "api/contents/secret.txt", token=alice.token), alice.secret)
+
+
+def test_proxy_paths_do_not_escape_the_session(hub, alice, bob):
+    enc = f"user%2f{bob.name}%2f{bob.server}%2fapi%2fcontents%2fsecret.txt"
+    probes = [
+        f"proxy/..%2f..%2f..%2f{enc}",
+        f"proxy/8888/..%2f..%2f..%2f..%2f{enc}",
+        f"proxy/absolute/8888/..%2f..%2f..%2f{enc}",
+        f"..%2f..%2f{bob.name}%2f{bob.server}%2fapi%2fcontents%2fsecret.txt",
+        f"proxy/%2e%2e/%2e%2e/%2e%2e/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+    ]
+    for p in probes:
+        for token in (alice.token, None):
+            r = hub.request("GET", alice.base + p, token=token or "")
+            assert not leaks(r, bob.secret), (p, r.status_code)
+
+
+def test_proxy_refuses_other_hosts(hub, alice):
+    for host in ("evil.example:80", "169.254.169.254:80", "10.0.0.1:80", "[::1]:1"):
+        r = hub.request("GET", alice.base + f"proxy/{host}/", token=alice.token, timeout=30)
+        assert r.status_code in (301, 302, 403, 404), (host, r.status_code, r.text[:200])
+        location = r.headers.get("Location", "")
+        assert urlsplit(location).hostname in (None, "127.0.0.1"), location
+
+
+def session_port(hub, victim) -> int:
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
+                continue
+            env = p.environ()
+        except (psutil.Error, OSError):
+            continue
+        if env.get("JUPYTERHUB_USER") == victim.name and env.get("JUPYTERHUB_SERVER_NAME") == victim.server:
+            for c in p.net_connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN:
+                    return c.laddr.port
+    raise AssertionError(f"no listening port for {victim.name}/{victim.server}")
+
+
+def test_a_session_is_no_stepping_stone_into_another(hub, alice, bob):
+    """Through alice's port proxy straight at bob's server port: bob's server still wants bob."""
+    port = session_port(hub, bob)
+    for path in (f"proxy/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+                 f"proxy/localhost:{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+                 f"proxy/absolute/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt"):
+        r = hub.request("GET", alice.base + path, token=alice.token)
+        assert not leaks(r, bob.secret), (path, r.status_code)

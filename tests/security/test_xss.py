@@ -1,0 +1,102 @@
+"""XSS in session names, drive names and admin profile text: everything is rendered escaped.
+
+Checked in a real browser (Debian Chromium): a payload that runs sets
+`window.__xss` or opens a dialog; the tests assert neither happens and that
+the text is shown literally (so the payload really reached the page).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyterhub_sessions.drives import Drive
+from jupyterhub_sessions.profiles import SessionType
+from jupyterhub_sessions.spawner.form import render_spawn_form
+
+PAYLOADS = [
+    '"><img src=x onerror="window.__xss=1">',
+    "<script>window.__xss=1</script>",
+    "'><svg onload=window.__xss=1>",
+    "{{7*7}}</textarea><iframe srcdoc='<script>parent.__xss=1</script>'>",
+]
+
+
+def watch(page):
+    fired = []
+    page.on("dialog", lambda d: (fired.append(d.message), d.dismiss()))
+    return fired
+
+
+def executed(page, fired) -> bool:
+    page.wait_for_timeout(300)
+    return bool(fired) or bool(page.evaluate("() => !!(window.__xss || (window.frames[0] && window.frames[0].__xss))"))
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_profile_text_and_names_in_the_spawn_form_are_inert(browser, payload):
+    st = SessionType(
+        slug="evil", display_name=payload, description=payload + " description",
+        image={"default": "a/b:1", "allowed": ["a/b:1", "a/b:2" + payload.replace(" ", "")]},
+        interface={"kind": "webapp", "name": "app", "title": payload, "command": ["x"]},
+        default=True,
+    )
+    drives = [Drive(name="home", owner="u"), Drive(name="data", owner="u", in_use_by=payload)]
+    html = render_spawn_form({"evil": st}, drives, previous={"session_type": "evil", "image": payload})
+    page = browser.new_page()
+    try:
+        fired = watch(page)
+        page.set_content(f"<html><body><form>{html}</form></body></html>")
+        assert not executed(page, fired), "payload executed in the spawn form"
+        text = page.text_content("body")
+        assert payload in text  # shown literally
+        assert f"in use by {payload}" in text
+    finally:
+        page.close()
+
+
+@pytest.mark.hub
+@pytest.mark.parametrize("payload", PAYLOADS[:2] + ["x/y", "../x"])
+def test_hostile_session_names_are_refused_by_the_hub(hub, payload):
+    user = hub.new_user("xss")
+    r = hub.api("POST", hub.server_path(user, payload), json={})
+    assert r.status_code in (400, 404), r.text
+    assert hub.user_model(user)["servers"] == {}
+    assert r.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.hub
+@pytest.mark.parametrize("payload", PAYLOADS[:2])
+def test_hostile_drive_names_are_refused_and_never_reach_a_page(hub, payload):
+    user = hub.new_user("xss")
+    r = hub.start_session(user, "x", {"new_drive": payload}, wait=False)
+    assert r.status_code == 400 and "new_drive" in r.json()["message"]
+    assert r.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.hub
+@pytest.mark.browser
+def test_hostile_text_on_the_hub_spawn_page_and_ssh_page_is_inert(hub, browser, alice):
+    """A drive directory with a hostile name on disk, and hostile text in the error path."""
+    from jupyterhub_sessions.drives import user_slug
+
+    evil_dir = hub.data_dir / "drives" / user_slug(alice.name) / PAYLOADS[0].replace("/", "_")
+    evil_dir.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        fired = watch(page)
+        hub.login(page, alice.name)
+        page.goto(hub.url + f"hub/spawn/{alice.name}/other")
+        page.wait_for_selector("#jhs-drive-select")
+        assert not executed(page, fired)
+        drives = page.eval_on_selector_all("#jhs-drive-select option", "els => els.map(e => e.value)")
+        assert PAYLOADS[0].replace("/", "_") not in drives  # invalid names are not offered at all
+        assert "in use by s1" in page.text_content("#jhs-drive")  # home is shown in use by s1
+        for path in ("hub/home", "services/ssh/", f"hub/spawn-pending/{alice.name}/s1",
+                     "hub/login?next=" + PAYLOADS[1]):
+            page.goto(hub.url + path)
+            assert not executed(page, fired), path
+    finally:
+        ctx.close()
+        evil_dir.rmdir()
