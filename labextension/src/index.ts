@@ -44,12 +44,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     palette?.addItem({ command: OPEN_COMMAND, category: 'Session' });
 
-    statusBar?.registerStatusItem('jupyterhub-sessions:status', {
-      item: new SessionStatus(model, () => void app.commands.execute(OPEN_COMMAND)),
-      align: 'left',
-      rank: 10,
-      isActive: () => model.active
-    });
+    const status = new SessionStatus(model, () => void app.commands.execute(OPEN_COMMAND));
+    if (statusBar) {
+      statusBar.registerStatusItem('jupyterhub-sessions:status', {
+        item: status,
+        align: 'left',
+        rank: 10,
+        isActive: () => model.active
+      });
+    } else {
+      // Notebook 7 has no status bar: show the countdown in its header instead.
+      status.id = 'jupyterhub-sessions-status';
+      app.shell.add(status, 'top', { rank: 1000 });
+    }
 
     watchExpiry(model);
   }

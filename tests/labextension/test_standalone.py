@@ -111,3 +111,24 @@ def test_without_hub_the_panel_says_why_and_hides_share(lab, browser):
     ours = [e for e in errors if "/api/collaboration/room/" not in e]
     assert ours == [], errors
     page.close()
+
+
+def test_notebook7_shows_the_countdown_in_its_header_and_opens_the_panel(lab, browser):
+    url, token = lab
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
+    page.goto(f"{url}tree?token={token}", timeout=120_000)
+
+    # Notebook 7 has no status bar: the item lives in the header.
+    status = page.locator("#jupyterhub-sessions-status .jp-SessionsStatus-text")
+    status.wait_for(state="visible", timeout=90_000)
+    assert status.inner_text() == f"{DISPLAY_NAME} · time left unknown"
+    status.click()
+    panel = page.locator("#jupyterhub-sessions-panel")
+    panel.wait_for(state="visible", timeout=30_000)
+    assert panel.locator(".jp-SessionsPanel-drive").inner_text() == "home"
+    # Notebook 7 itself throws one settings error on /tree; count only ours.
+    ours = [e for e in errors if "/extensions/jupyterhub-sessions/" in e]
+    assert ours == [], errors
+    page.close()
