@@ -185,6 +185,10 @@ def test_auto_start_off_refuses_stopped_session(ssh_hub, alice, keydir):
     try:
         wait_for(lambda: proc.poll() is None and socket.create_connection(("127.0.0.1", port), timeout=1).close()
                  or True, timeout=60, what="second gateway")
+        # same data dir, same host key: a restarted gateway is the same host to clients
+        scans = [subprocess.run(["/usr/bin/ssh-keyscan", "-t", "ed25519", "-p", str(p), "127.0.0.1"],
+                                capture_output=True, timeout=30).stdout.split()[-1] for p in (port, ssh_hub.ssh_port)]
+        assert scans[0] == scans[1]
         r = SSHTarget(port).ssh(device, f"{user}+idle", "echo in")
         assert r.returncode == 1
         assert b"session " + f"{user}/idle".encode() + b" is not running" in r.stderr
