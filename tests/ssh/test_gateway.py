@@ -48,10 +48,11 @@ def alice_drive(ssh_hub, alice):
     return ssh_hub.data_dir / "drives" / user_slug(alice[0]) / "home"
 
 
+@pytest.mark.timeout(600)  # includes booting the hub and a session on a busy machine
 def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, alice, alice_drive):
     user, device = alice
     assert ssh_hub.user_model(user)["servers"] == {}  # nothing running yet
-    r = gateway.ssh(device, user, "pwd; echo hi > f; cat f")
+    r = gateway.ssh(device, user, "pwd; echo hi > f; cat f", timeout=360)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [str(alice_drive), "hi"]
     assert (alice_drive / "f").read_text() == "hi\n"
@@ -162,6 +163,7 @@ def test_sftp_round_trip_confined_to_drive(gateway, alice, alice_drive, tmp_path
     assert r.returncode != 0 and not (tmp_path / "y").exists()
 
 
+@pytest.mark.timeout(600)
 def test_auto_start_off_refuses_stopped_session(ssh_hub, alice, keydir):
     """A second gateway process with auto-start off, on the same hub and key store."""
     user, device = alice
