@@ -9,10 +9,34 @@ on the embedded backend). No code path here deletes a drive.
 from __future__ import annotations
 
 import abc
+import importlib.util
 import re
+import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from kubespawner.slugs import multi_slug, safe_slug
+
+def _kubespawner_slugs():
+    """kubespawner's slug rules, without importing all of kubespawner.
+
+    `import kubespawner.slugs` runs the package __init__, which loads the
+    whole Kubernetes client (seconds, in every process that names a drive).
+    slugs.py itself needs only the standard library and escapism, so load it
+    on its own; the names it produces are exactly KubeSpawner's.
+    """
+    loaded = sys.modules.get("kubespawner.slugs")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("kubespawner")
+    path = Path(package.submodule_search_locations[0]) / "slugs.py"
+    spec = importlib.util.spec_from_file_location("jupyterhub_sessions._kubespawner_slugs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_slugs = _kubespawner_slugs()
+multi_slug, safe_slug = _slugs.multi_slug, _slugs.safe_slug
 
 DRIVE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 DRIVE_NAME_RULE = (
