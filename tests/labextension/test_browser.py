@@ -180,6 +180,14 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     r = hub.api("GET", f"shares/{alice}/")
     assert r.status_code == 200 and r.json()["items"] == [], r.text
 
+    # The link itself stays valid until revoked; revoking ends every outstanding link.
+    links = panel.locator(".jp-SessionsPanel-links")
+    assert "1 share link is still valid" in links.inner_text()
+    links.get_by_role("button", name="Revoke share links").click()
+    links.wait_for(state="detached", timeout=30_000)
+    r = hub.api("GET", f"share-codes/{alice}/")
+    assert r.status_code == 200 and r.json()["items"] == [], r.text
+
     assert errors == [], errors
     ctx.close()
     hub.stop_session(alice)

@@ -166,7 +166,6 @@ function Collaborators(props: { model: SessionModel; sharing: ISharing | null })
   if (sharing === null) {
     return <p className="jp-SessionsPanel-note">Loading…</p>;
   }
-  const unused = sharing.links.filter(l => l.exchange_count === 0).length;
   return (
     <>
       {sharing.shares.length === 0 ? (
@@ -180,13 +179,14 @@ function Collaborators(props: { model: SessionModel; sharing: ISharing | null })
       )}
       {sharing.links.length > 0 ? (
         <p className="jp-SessionsPanel-note jp-SessionsPanel-links">
-          {sharing.links.length} share link(s) out, {unused} unused.{' '}
+          {sharing.links.length === 1 ? '1 share link is' : `${sharing.links.length} share links are`} still
+          valid.{' '}
           <button
             className="jp-Button jp-mod-styled jp-mod-warn jp-SessionsPanel-revokeLinks"
             disabled={model.busy('revoke-links')}
             onClick={() => report('Revoking share links', model.revokeShareLinks())}
           >
-            Revoke unused links
+            Revoke share links
           </button>
         </p>
       ) : null}
