@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import errno
-import importlib
 import os
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import asyncssh
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from .. import drives
 from .execwrap import CommandTooLong, ExecWrapper
 from .hubclient import HubClient, SessionTarget, SessionUnavailable
 from .keys import fingerprint_of
@@ -120,7 +120,6 @@ class _Connection(asyncssh.SSHServer):
         # before auth succeeds: channels (sftp's factory is synchronous) may open right after
         if self.target is not None:
             return
-        self.gateway.warm_up()
         try:
             self.target = await self.gateway.hub.get_session(*self.login)
         except (SessionUnavailable, OSError) as e:
@@ -239,7 +238,6 @@ class SSHGateway(LoggingConfigurable):
         self._token = token
         self.data_dir = Path(data_dir)
         self._server = None
-        self._warmup: asyncio.Future | None = None
         self.bound_port: int | None = None
 
     @default("host_key_file")
@@ -295,16 +293,6 @@ class SSHGateway(LoggingConfigurable):
 
         return self.bound_port
 
-    def warm_up(self) -> None:
-        """Import the drive helpers in a thread at the first login, not on the loop at sftp time.
-
-        They pull in kubespawner (seconds to import); hubs nobody logs in to never pay for it.
-        """
-        if self.sftp_drives_root and self._warmup is None:
-            self._warmup = asyncio.ensure_future(
-                asyncio.to_thread(importlib.import_module, "jupyterhub_sessions.drives")
-            )
-
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -334,8 +322,6 @@ class SSHGateway(LoggingConfigurable):
 
     # -- channels --------------------------------------------------------------------------
     def _sftp_factory(self, chan) -> asyncssh.SFTPServer:
-        # imported on use: drives pulls in kubespawner, slow to import, not needed to start
-        drives = importlib.import_module("jupyterhub_sessions.drives")
         conn: _Connection = chan.get_connection().get_owner()
         target = conn.target
         if target is None or not target.exists or not target.drive:
