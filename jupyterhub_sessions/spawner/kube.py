@@ -14,7 +14,6 @@ import re
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
-from tornado import web
 from traitlets import Dict, Float, List, Unicode, default, validate
 
 from ..drives import (
@@ -29,7 +28,7 @@ from ..drives import (
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
 from .kube_drives import RETRY_STATUS, KubeDriveBackend, api_call
-from .mixin import SessionSpawnerMixin
+from .mixin import SessionSpawnerMixin, user_error
 
 LABEL_SESSION_TYPE = "sessions.jupyterhub.org/session-type"
 ANNOTATION_SESSION_TYPE = "sessions.jupyterhub.org/session-type"
@@ -63,19 +62,6 @@ def _as_list(value) -> list:
         return [copy.deepcopy(value[k]) for k in sorted(value)]
     return copy.deepcopy(list(value or []))
 
-
-def user_error(status: int, message: str) -> web.HTTPError:
-    """An HTTPError whose message the hub shows as-is (spawn page and REST API)."""
-    err = web.HTTPError(status, message)
-    err.jupyterhub_message = message
-    return err
-
-
-def app_url(st: SessionType) -> str:
-    """Where a session opens: JupyterLab, or the web app behind jupyter-server-proxy."""
-    if st.interface.kind == "lab":
-        return "/lab"
-    return f"/{st.interface.name}/" + st.interface.url_path.lstrip("/")
 
 
 class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
@@ -281,7 +267,6 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             ANNOTATION_SESSION_TYPE: st.slug,
             ANNOTATION_DRIVE: opts.drive,
         }
-        self.default_url = app_url(st)
         self._applied = {name: copy.deepcopy(getattr(self, name)) for name in SESSION_TRAITS}
         self.log.info(
             "Pod for %s: type=%s image=%s cpu=%s memory=%s gpu=%s drive=%s pvc=%s",
