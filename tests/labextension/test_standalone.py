@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -106,6 +107,19 @@ def test_without_hub_the_panel_says_why_and_hides_share(lab, browser):
     assert panel.locator(".jp-SessionsPanel-renew").count() == 0
     panel.get_by_text("No web server is listening in this session.").wait_for(timeout=30_000)
     assert page.title() != "pwned"
+
+    # Themes: the panel follows JupyterLab's colours.
+    def brightness():
+        rgb = panel.evaluate("el => getComputedStyle(el).backgroundColor")
+        return sum(int(v) for v in re.findall(r"\d+", rgb)[:3]) / 3
+
+    assert brightness() > 200
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-item[data-type='submenu']:has(.lm-Menu-itemLabel:text-is('Theme'))").hover()
+    page.locator(".lm-Menu-item", has_text="JupyterLab Dark").first.click()
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    wait_for(lambda: brightness() < 80, timeout=15, what="dark panel")
+
     # Known, not this extension's: with collaboration off, jupyter-collaboration's
     # rtcGlobalAwareness front-end plugin still opens its room websocket (404).
     ours = [e for e in errors if "/api/collaboration/room/" not in e]
