@@ -11,6 +11,7 @@ import React from 'react';
 import { INewShareLink, IPort, IShare, ISharing } from '../core/parse';
 import { describeReason, formatDuration, formatTimeout, formatTimestamp } from '../core/time';
 import { httpUrl, proxyLink } from '../core/urls';
+import { DEFAULT_THRESHOLDS } from '../core/warning';
 import { messageOf, SessionModel } from '../model';
 import { sessionIcon } from './icon';
 
@@ -43,7 +44,7 @@ function Countdown(props: { model: SessionModel }): JSX.Element {
           return <span className="jp-SessionsPanel-timeLeft">no expiry</span>;
         }
         const reason = describeReason(timing.expiry_reason);
-        const urgent = left <= 600 ? ' jp-mod-warn' : '';
+        const urgent = left <= Math.max(...DEFAULT_THRESHOLDS) ? ' jp-mod-warn' : '';
         return (
           <span className={`jp-SessionsPanel-timeLeft${urgent}`} title={`expires ${formatTimestamp(timing.expires_at)}`}>
             {formatDuration(left)}
