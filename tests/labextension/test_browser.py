@@ -107,11 +107,11 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
         page.wait_for_timeout(500)
     values = [v for _, v in samples]
     assert values == sorted(values, reverse=True) and values[-1] < values[0], samples
-    # It shows the hub's expiry: a busy page may paint a second or two late.
+    # It shows the hub's expiry: a busy page may paint a few seconds late.
     timing = hub.request("GET", f"services/sessions/api/sessions/{alice}/").json()
     expires = datetime.fromisoformat(timing["expires_at"].replace("Z", "+00:00")).timestamp()
     for at, shown in samples:
-        assert -2 <= shown - (expires - at) <= 3, (samples, timing["expires_at"])
+        assert -2 <= shown - (expires - at) <= 5, (samples, timing["expires_at"])
 
     # Under 10 minutes left: a visible warning that offers Renew.
     warning = page.locator(".Toastify__toast", has_text="This session will be stopped in")
