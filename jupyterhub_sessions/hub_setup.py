@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from pathlib import Path
 
 log = logging.getLogger("jupyterhub_sessions")
@@ -27,6 +28,7 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = server_limit
     c.JupyterHub.default_url = "/hub/home"
+    redact_tokens_in_logs()
     if services:
         for name in _SERVICE_MODULES:
             module = _optional(name)
@@ -35,6 +37,33 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     serverext_cfg = _optional("jupyterhub_sessions.serverext.hub_config")
     if serverext_cfg is not None:
         serverext_cfg.apply(c)
+
+
+_TOKEN_IN_URL = re.compile(r"([?&](?:token|access_token)=)[^&\s\"']+", re.IGNORECASE)
+# tornado logs refused requests (e.g. "403 GET /hub/api/users?token=..." when a
+# token is sent in a URL, which JupyterHub refuses) with the raw URI; JupyterHub
+# only scrubs its own access log
+_REDACTED_LOGGERS = ("tornado.general", "tornado.access", "tornado.application", "JupyterHub")
+
+
+class _RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - never break logging
+            return True
+        if "token=" in message.lower():
+            record.msg = _TOKEN_IN_URL.sub(r"\1[secret]", message)
+            record.args = ()
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Replace `?token=...` in the hub's log lines with `[secret]` (idempotent)."""
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
 
 
 def _optional(name: str):
