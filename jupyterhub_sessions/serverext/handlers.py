@@ -16,7 +16,7 @@ from tornado import web
 
 from .hubclient import HubError
 from .ports import listening_ports
-from .revoke import close_revoked_connections
+from .revoke import close_revoked_connections, forget_identities
 
 SHARE_CODE_MIN_SECONDS = 60
 SHARE_CODE_MAX_SECONDS = 365 * 24 * 3600
@@ -160,6 +160,7 @@ class SharesHandler(SessionsAPIHandler):
         self.require_owner("share the session")
         kind, name = _share_target(self.json_body())
         share = await self.hub_call(self.ext.hub.grant_share(kind, name))
+        forget_identities(self.ext.serverapp)
         self.log.info("Shared %s with %s %s", self.who, kind, name)
         self.finish_json(_share_entry(share), status=201)
 

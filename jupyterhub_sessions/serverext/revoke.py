@@ -38,12 +38,19 @@ async def still_allowed(hub_auth, handler) -> bool:
     return bool(model) and bool(hub_auth.check_scopes(hub_auth.access_scopes, model))
 
 
+def forget_identities(serverapp) -> None:
+    """Drop the hub's cached answers, so a share change applies to the next request."""
+    hub_auth = getattr(serverapp.identity_provider, "hub_auth", None)
+    if hub_auth is not None:
+        hub_auth.cache.clear()
+
+
 async def close_revoked_connections(serverapp, owner: str, who: str = "") -> int:
     """Close open websockets whose (non-owner) user no longer has access; returns how many."""
     hub_auth = getattr(serverapp.identity_provider, "hub_auth", None)
     if hub_auth is None:
         return 0
-    hub_auth.cache.clear()
+    forget_identities(serverapp)
     verdicts: dict[str, bool] = {}
     closed = 0
     for handler in open_websockets():
