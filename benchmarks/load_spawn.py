@@ -8,13 +8,15 @@ temporary directory, fires every spawn request at the same moment (one
 thread each), waits until every accepted session is ready, stops them all
 and checks that no session process is left. Each request must either start
 a session or be refused cleanly by the per-user server limit (HTTP 400
-naming the limit); anything else is an error. Prints the figures and exits
+naming the limit) or by the hub's concurrent-spawn limit (HTTP 429, try
+again); anything else, including an accepted spawn that fails, is an error. Prints the figures and exits
 non-zero on any error or leaked process. Bounded: --deadline seconds overall.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import tempfile
@@ -52,11 +54,12 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def run(hub, spawns: int, users: int, limit: int, deadline: float) -> dict:
+def run(hub, spawns: int, users: int, limit: int, deadline: float, retry_busy: bool = False) -> dict:
     """Fire `spawns` requests over `users` users at once; returns figures and the problems seen."""
     names = [hub.new_user("load") for _ in range(users)]
     plan = [(names[i % users], f"s{i // users}") for i in range(spawns)]
     results: list = [None] * len(plan)
+    retries = [0] * len(plan)
     barrier = threading.Barrier(len(plan))
 
     def fire(i, user, server):
@@ -65,7 +68,12 @@ def run(hub, spawns: int, users: int, limit: int, deadline: float) -> dict:
         try:
             # each session on its own drive: a second session on one drive is refused (409) by design
             options = {"session_type": "notebook", "timeout": 900, "new_drive": f"drive-{server}"}
-            r = hub.api("POST", hub.server_path(user, server), json=options, timeout=deadline)
+            while True:
+                r = hub.api("POST", hub.server_path(user, server), json=options, timeout=deadline)
+                if r.status_code != 429 or not retry_busy or time.monotonic() - t0 > deadline / 2:
+                    break
+                retries[i] += 1  # the hub is busy starting others: come back like a user would
+                time.sleep(random.uniform(1, 3))
             results[i] = (r.status_code, r.text[:200], time.monotonic() - t0)
         except Exception as e:  # noqa: BLE001 - counted as an error
             results[i] = (0, repr(e), time.monotonic() - t0)
@@ -76,13 +84,15 @@ def run(hub, spawns: int, users: int, limit: int, deadline: float) -> dict:
         t.start()
     for t in threads:
         t.join(deadline)
-    accepted, refused, errors = [], [], []
+    accepted, refused, busy, errors = [], [], [], []
     for (user, server), res in zip(plan, results, strict=True):
         status, text, took = res or (0, "no answer", deadline)
         if status in (201, 202):
             accepted.append((user, server, took))
         elif status == 400 and "maximum" in text.lower():
             refused.append((user, server, took))
+        elif status == 429:  # the hub's concurrent-spawn limit: "try again", nothing started
+            busy.append((user, server, took))
         else:
             errors.append((user, server, status, text))
     ready_times = []
@@ -116,6 +126,8 @@ def run(hub, spawns: int, users: int, limit: int, deadline: float) -> dict:
         "requests": len(plan),
         "accepted": len(accepted),
         "refused_by_limit": len(refused),
+        "refused_busy": len(busy),
+        "busy_retries": sum(retries),
         "errors": errors,
         "over_limit": over,
         "leaked_pids": leaked,
@@ -130,7 +142,9 @@ def report(fig: dict) -> None:
     lat, rdy = fig["request_latency"], fig["time_to_ready"]
     print(f"spawn requests        {fig['requests']}")
     print(f"accepted              {fig['accepted']}")
-    print(f"refused by limit      {fig['refused_by_limit']}")
+    print(f"refused by limit      {fig['refused_by_limit']}  (per-user server limit, 400)")
+    print(f"refused, hub busy     {fig['refused_busy']}  (concurrent-spawn limit, 429)")
+    print(f"429 retries           {fig['busy_retries']}")
     print(f"errors                {len(fig['errors'])}")
     for e in fig["errors"][:10]:
         print(f"  {e}")
@@ -150,6 +164,8 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--limit", type=int, default=3, help="named servers per user")
     ap.add_argument("--deadline", type=float, default=600, help="seconds for the whole run")
+    ap.add_argument("--no-retry", action="store_true",
+                    help="take a 429 (hub busy) as the answer instead of retrying like a user")
     args = ap.parse_args(argv)
     if not (1 <= args.spawns <= 200 and 1 <= args.users <= 100):
         ap.error("keep it bounded: at most 200 spawns and 100 users")
@@ -158,7 +174,7 @@ def main(argv=None) -> int:
         hub = start_hub(Path(tmp), env={"JUPYTERHUB_SESSIONS_SERVER_LIMIT": str(args.limit)}, timeout=180)
         print(f"hub up in {time.monotonic() - t0:.1f}s at {hub.url}")
         try:
-            fig = run(hub, args.spawns, args.users, args.limit, args.deadline)
+            fig = run(hub, args.spawns, args.users, args.limit, args.deadline, retry_busy=not args.no_retry)
         finally:
             hub.stop()
     report(fig)

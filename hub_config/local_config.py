@@ -16,6 +16,7 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_ADMINS | admin | comma-separated admin user names |
 | JUPYTERHUB_SESSIONS_DEMO_PASSWORD | (none) | password for the demo authenticator |
 | JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
+| JUPYTERHUB_SESSIONS_CONCURRENT_SPAWNS | 2 × CPUs (at least 4) | sessions starting at once; more get HTTP 429 |
 | JUPYTERHUB_SESSIONS_KEEP_SESSIONS | 0 | 1 = sessions and proxy outlive a hub restart |
 
 The demo authenticator is JupyterHub's DummyAuthenticator: anyone can log in
@@ -75,6 +76,12 @@ c.LocalSessionSpawner.data_dir = str(data_dir)
 c.Spawner.session_types_dir = profiles_dir
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
+# sessions share this machine's CPUs: past a few simultaneous starts, every one of
+# them slows down together until all miss http_timeout (50 at once on 2 cores all
+# failed). Spawns beyond this limit get an immediate 429 "try again" instead.
+c.JupyterHub.concurrent_spawn_limit = int(
+    env.get("JUPYTERHUB_SESSIONS_CONCURRENT_SPAWNS", str(max(4, 2 * (os.cpu_count() or 1))))
+)
 
 configure_platform(
     c,
