@@ -118,6 +118,30 @@ def link(serverapp):
         serverapp.log.info("jupyterhub-sessions: web-app launcher(s) %s", ", ".join(servers))
 
 
+# the UI package (awareness rooms, user menu); docprovider already honours disableRTC
+COLLABORATION_FRONTEND = ("@jupyter/collaboration-extension",)
+
+
+def _disable_collaboration_frontend(web_app) -> None:
+    """Leave jupyter-collaboration's frontend plugins out of the page.
+
+    `disableRTC` alone still lets them open awareness rooms on a server that
+    has none (404s in the browser console). The hook wraps the one already
+    set (JupyterHub's identity hook), so both apply.
+    """
+    previous = web_app.settings.get("page_config_hook")
+
+    def hook(handler, page_config):
+        if previous is not None:
+            page_config = previous(handler, page_config)
+        disabled = list(page_config.get("disabledExtensions") or [])
+        disabled += [name for name in COLLABORATION_FRONTEND if name not in disabled]
+        page_config["disabledExtensions"] = disabled
+        return page_config
+
+    web_app.settings["page_config_hook"] = hook
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
@@ -130,6 +154,7 @@ def load(serverapp):
         # the ydoc extension is not loaded (launch.server_args); tell the
         # frontend too, or it would try to open collaboration rooms.
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
+        _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
     serverapp.log.info(
         "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
