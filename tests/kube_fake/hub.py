@@ -21,6 +21,25 @@ from jupyterhub.utils import maybe_future
 from traitlets.config import Config
 
 
+def spawner_config(kube, **kubespawner) -> Config:
+    """Config for a SessionKubeSpawner talking to the fake cluster `kube`.
+
+    Keyword arguments override KubeSpawner settings (e.g. request timeouts).
+    """
+    from tests.conftest import PROFILES
+
+    c = Config()
+    c.KubeSpawner.k8s_api_host = kube.url
+    c.KubeSpawner.k8s_api_verify_ssl = False
+    c.KubeSpawner.namespace = "default"
+    c.KubeSpawner.start_timeout = 15
+    c.KubeSpawner.k8s_api_request_retry_timeout = 5
+    for name, value in kubespawner.items():
+        setattr(c.KubeSpawner, name, value)
+    c.SessionKubeSpawner.session_types_dir = str(PROFILES)
+    return c
+
+
 @functools.cache
 def _db():
     return orm.new_session_factory("sqlite:///:memory:")()

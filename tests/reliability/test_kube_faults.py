@@ -13,12 +13,10 @@ import asyncio
 
 import pytest
 from tornado import web
-from traitlets.config import Config
 
 from jupyterhub_sessions.drives import pvc_name
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
-from tests.conftest import PROFILES
-from tests.kube_fake.hub import FakeHub, spawn, stop
+from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop
 
 PODS = r"/namespaces/default/pods$"
 POD = r"/namespaces/default/pods/[^/]+$"
@@ -28,15 +26,7 @@ PVC = r"/namespaces/default/persistentvolumeclaims/[^/]+$"
 
 @pytest.fixture
 def kcfg(kube):
-    c = Config()
-    c.KubeSpawner.k8s_api_host = kube.url
-    c.KubeSpawner.k8s_api_verify_ssl = False
-    c.KubeSpawner.namespace = "default"
-    c.KubeSpawner.start_timeout = 15
-    c.KubeSpawner.k8s_api_request_timeout = 1
-    c.KubeSpawner.k8s_api_request_retry_timeout = 6
-    c.SessionKubeSpawner.session_types_dir = str(PROFILES)
-    return c
+    return spawner_config(kube, k8s_api_request_timeout=1, k8s_api_request_retry_timeout=6)
 
 
 @pytest.fixture

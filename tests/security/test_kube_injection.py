@@ -5,12 +5,10 @@ them never match another user's drives or pods; the raw names live only in annot
 from __future__ import annotations
 
 import pytest
-from traitlets.config import Config
 
 from jupyterhub_sessions.drives import pvc_name
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
-from tests.conftest import PROFILES
-from tests.kube_fake.hub import FakeHub, spawn, stop
+from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop
 from tests.kube_fake.validation import LABEL_VALUE
 
 VICTIM = "bob"
@@ -30,14 +28,7 @@ ATTACKERS = [
 
 @pytest.fixture
 def fhub(kube):
-    c = Config()
-    c.KubeSpawner.k8s_api_host = kube.url
-    c.KubeSpawner.k8s_api_verify_ssl = False
-    c.KubeSpawner.namespace = "default"
-    c.KubeSpawner.start_timeout = 15
-    c.KubeSpawner.k8s_api_request_retry_timeout = 5
-    c.SessionKubeSpawner.session_types_dir = str(PROFILES)
-    return FakeHub(c, SessionKubeSpawner)
+    return FakeHub(spawner_config(kube), SessionKubeSpawner)
 
 
 async def test_hostile_user_names_cannot_reach_another_users_drives(kube, fhub):

@@ -15,13 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from jupyterhub_sessions.serverext.launch import server_args
+
+from ..hubtools import free_port, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -46,24 +47,9 @@ asyncio.run(main())
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as e:  # noqa: BLE001 - keep polling, report the last one
-            last = e
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+    """hubtools.wait_for with a shorter poll, for a local server."""
+    return wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def port_open(port: int) -> bool:

@@ -8,14 +8,13 @@ import json
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from tornado import web
-from traitlets.config import Config
 
 from jupyterhub_sessions.drives import pvc_name
 from jupyterhub_sessions.options import ENV_SESSION
 from jupyterhub_sessions.profiles import load_session_types, memory_bytes
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from tests.conftest import PROFILES
-from tests.kube_fake.hub import FakeHub, spawn, stop
+from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop
 from tests.kube_fake.validation import parse_quantity
 
 TYPES = load_session_types(PROFILES)
@@ -23,14 +22,7 @@ TYPES = load_session_types(PROFILES)
 
 @pytest.fixture
 def kube_config(kube):
-    c = Config()
-    c.KubeSpawner.k8s_api_host = kube.url
-    c.KubeSpawner.k8s_api_verify_ssl = False
-    c.KubeSpawner.namespace = "default"
-    c.KubeSpawner.start_timeout = 15
-    c.KubeSpawner.k8s_api_request_retry_timeout = 5
-    c.SessionKubeSpawner.session_types_dir = str(PROFILES)
-    return c
+    return spawner_config(kube)
 
 
 @pytest.fixture
