@@ -148,6 +148,18 @@ class Hub:
     def session_url(self, name, server=""):
         return self.url + f"user/{quote(name, safe='')}/{quote(server, safe='')}" + ("/" if server else "")
 
+    def session_processes(self):
+        """(process, environment) of each running session this hub started."""
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
+                    continue
+                env = p.environ()
+            except (psutil.Error, OSError):
+                continue
+            if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(self.data_dir):
+                yield p, env
+
     # -- browser --------------------------------------------------------------
     def login(self, page, name, password=None):
         """Log a Playwright page in through the hub's login form."""

@@ -48,17 +48,8 @@ for _s in c.JupyterHub.services:
 
 def session_pids(hub, user) -> dict[str, int]:
     """{server name: pid} of this hub's running single-user servers of `user`."""
-    out = {}
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
-                continue
-            env = p.environ()
-        except (psutil.Error, OSError):
-            continue
-        if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(hub.data_dir) and env.get("JUPYTERHUB_USER") == user:
-            out[env.get("JUPYTERHUB_SERVER_NAME", "")] = p.pid
-    return out
+    return {env.get("JUPYTERHUB_SERVER_NAME", ""): p.pid
+            for p, env in hub.session_processes() if env.get("JUPYTERHUB_USER") == user}
 
 
 def servers(hub, user) -> dict:

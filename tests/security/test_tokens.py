@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import psutil
 import pytest
 
 pytestmark = pytest.mark.hub
@@ -17,17 +16,8 @@ pytestmark = pytest.mark.hub
 
 def session_tokens(hub) -> set[str]:
     """The API tokens the hub handed to running sessions (read from their environment)."""
-    out = set()
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
-                continue
-            env = p.environ()
-        except (psutil.Error, OSError):
-            continue
-        if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(hub.data_dir) and env.get("JUPYTERHUB_API_TOKEN"):
-            out.add(env["JUPYTERHUB_API_TOKEN"])
-    return out
+    return {env["JUPYTERHUB_API_TOKEN"] for _, env in hub.session_processes()
+            if env.get("JUPYTERHUB_API_TOKEN")}
 
 
 def test_no_token_in_logs_responses_or_urls(hub, alice, bob):

@@ -85,13 +85,7 @@ def test_proxy_refuses_other_hosts(hub, alice):
 
 
 def session_port(hub, victim) -> int:
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
-                continue
-            env = p.environ()
-        except (psutil.Error, OSError):
-            continue
+    for p, env in hub.session_processes():
         if env.get("JUPYTERHUB_USER") == victim.name and env.get("JUPYTERHUB_SERVER_NAME") == victim.server:
             for c in p.net_connections(kind="tcp"):
                 if c.status == psutil.CONN_LISTEN:
