@@ -8,15 +8,12 @@ sessions, and the scopes each session's own token needs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from pathlib import Path
 
-log = logging.getLogger("jupyterhub_sessions")
-
-# parts that register themselves with the hub, each through `hub_service(c, data_dir)`
-_SERVICE_MODULES = ("jupyterhub_sessions.service", "jupyterhub_sessions.ssh")
+from . import service, ssh
+from .serverext import hub_config as serverext_hub_config
 
 
 def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool = True) -> None:
@@ -30,13 +27,9 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     c.JupyterHub.default_url = "/hub/home"
     redact_tokens_in_logs()
     if services:
-        for name in _SERVICE_MODULES:
-            module = _optional(name)
-            if module is not None and hasattr(module, "configure_hub"):
-                module.configure_hub(c, data_dir=Path(data_dir))
-    serverext_cfg = _optional("jupyterhub_sessions.serverext.hub_config")
-    if serverext_cfg is not None:
-        serverext_cfg.apply(c)
+        for part in (service, ssh):
+            part.configure_hub(c, data_dir=Path(data_dir))
+    serverext_hub_config.apply(c)
 
 
 _TOKEN_IN_URL = re.compile(r"([?&](?:token|access_token)=)[^&\s\"']+", re.IGNORECASE)
@@ -65,12 +58,3 @@ def redact_tokens_in_logs() -> None:
         if not any(isinstance(f, _RedactTokens) for f in logger.filters):
             logger.addFilter(_RedactTokens())
 
-
-def _optional(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name and name.startswith(e.name):
-            log.warning("jupyterhub-sessions: %s is not available, skipping it", name)
-            return None
-        raise

@@ -20,15 +20,14 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS | (cluster default) | StorageClass of new drives |
 """
 
-import logging
 import os
 from pathlib import Path
 
 from jupyterhub_sessions.hub_setup import configure_platform
 from jupyterhub_sessions.profiles import load_session_types
+from jupyterhub_sessions.service import configure_hub as _sessions_service
 
 c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-log = logging.getLogger("jupyterhub_sessions")
 env = os.environ
 
 _ETC_PROFILES = Path("/etc/jupyterhub-sessions/profiles")
@@ -70,17 +69,11 @@ configure_platform(
 )
 
 # -- the `sessions` hub service (culler + REST API), run by the hub in its pod -------
-try:
-    from jupyterhub_sessions.service import configure_hub as _sessions_service
-except ImportError:
-    _sessions_service = None
-    log.warning("jupyterhub-sessions: the sessions service is not installed; no culling or sessions API")
-if _sessions_service is not None:
-    host = env.get("JUPYTERHUB_SESSIONS_SERVICE_HOST", "hub")
-    port = int(env.get("JUPYTERHUB_SESSIONS_SERVICE_PORT", "8181"))
-    bind = env.get("JUPYTERHUB_SESSIONS_SERVICE_BIND", "0.0.0.0")
-    # listen on the pod's interfaces; the proxy and sessions reach it through the hub Service
-    _sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://{bind}:{port}"])
-    for service in c.JupyterHub.services:
-        if service.get("name") == "sessions":
-            service["url"] = f"http://{host}:{port}"
+host = env.get("JUPYTERHUB_SESSIONS_SERVICE_HOST", "hub")
+port = int(env.get("JUPYTERHUB_SESSIONS_SERVICE_PORT", "8181"))
+bind = env.get("JUPYTERHUB_SESSIONS_SERVICE_BIND", "0.0.0.0")
+# listen on the pod's interfaces; the proxy and sessions reach it through the hub Service
+_sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://{bind}:{port}"])
+for service in c.JupyterHub.services:
+    if service.get("name") == "sessions":
+        service["url"] = f"http://{host}:{port}"
