@@ -10,6 +10,10 @@ and a session's own token (`JUPYTERHUB_API_TOKEN`) only gets the scopes in
 - each server's token: the same, narrowed to that one server
   (`shares!server`), so a session can manage its own shares and nothing else.
 
+It also makes group shares reach group members' tokens
+(`hub_fixes.include_group_shares_in_token_scopes`): without it a session
+shared with a group lets none of the members in.
+
 Call it once from `jupyterhub_config.py` (hub_setup.configure_platform does).
 It merges into what is already configured and can be called twice.
 """
@@ -49,8 +53,12 @@ def _merge(existing, extra) -> list[str]:
     return out
 
 
-def apply(c, service: str = "sessions", share_by_name: bool = True) -> None:
+def apply(c, service: str = "sessions", share_by_name: bool = True, group_shares: bool = True) -> None:
     """Grant users and session tokens what sharing and the sessions API need."""
+    if group_shares:
+        from ..hub_fixes import include_group_shares_in_token_scopes
+
+        include_group_shares_in_token_scopes()
     roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
     for role in roles:
         if role.get("name") == "user":

@@ -57,6 +57,11 @@ export class SessionsApi {
     return (await this.call('share-codes', { method: 'POST', body: '{}' }, parseNewShareLink)).data;
   }
 
+  /** Give a hub user, or every member of a hub group, access to this session. */
+  async grantShare(kind: 'user' | 'group', name: string): Promise<void> {
+    await this.call('shares', { method: 'POST', body: JSON.stringify({ [kind]: name }) }, () => undefined);
+  }
+
   async revokeShare(kind: 'user' | 'group', name: string): Promise<void> {
     await this.call('shares', { method: 'DELETE', body: JSON.stringify({ [kind]: name }) }, () => undefined);
   }

@@ -146,6 +146,13 @@ export class SessionModel implements IDisposable {
     return link;
   }
 
+  async grantShare(kind: 'user' | 'group', name: string): Promise<void> {
+    await this._run('grant', async () => {
+      await this.api.grantShare(kind, name);
+      await this.refreshSharing();
+    });
+  }
+
   async revokeShare(kind: 'user' | 'group', name: string): Promise<void> {
     await this._run(`revoke:${kind}:${name}`, async () => {
       await this.api.revokeShare(kind, name);

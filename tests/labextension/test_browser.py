@@ -90,7 +90,7 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     ctx = browser.new_context()
     page = ctx.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: errors.append(f"{m.text} at {m.location.get('url')}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     hub.login(page, alice)
     page.goto(hub.session_url(alice) + "lab", timeout=120_000)
@@ -179,6 +179,28 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     panel.locator(".jp-SessionsPanel-noShares").wait_for(timeout=30_000)
     r = hub.api("GET", f"shares/{alice}/")
     assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+    # Invite by name: an unknown user is a readable error; a group lets its members in.
+    invite = panel.locator(".jp-SessionsPanel-invite")
+    invite.get_by_label("User name").fill("nobody-by-this-name")
+    invite.get_by_role("button", name="Share").click()
+    page.locator(".Toastify__toast", has_text="No such user").wait_for(timeout=30_000)
+    # the browser logs the refused request itself; that one is expected
+    errors[:] = [e for e in errors if not ("400" in e and "sessions-api/shares" in e)]
+    carol = hub.new_user("carol")
+    team = f"team-{carol}"
+    assert hub.api("POST", f"groups/{team}", json={"users": [carol]}).status_code == 201
+    contents = f"user/{quote(alice)}/api/contents"
+    assert hub.request("GET", contents, token=hub.user_token(carol)).status_code == 403
+    invite.get_by_label("Share with a user or a group").select_option("group")
+    invite.get_by_label("Group name").fill(team)
+    invite.get_by_role("button", name="Share").click()
+    shares.get_by_text(team, exact=True).wait_for(timeout=30_000)
+    assert "(group)" in shares.inner_text()
+    assert hub.request("GET", contents, token=hub.user_token(carol)).status_code == 200
+    panel.get_by_role("button", name=f"Revoke access of group {team}").click()
+    panel.locator(".jp-SessionsPanel-noShares").wait_for(timeout=30_000)
+    assert hub.request("GET", contents, token=hub.user_token(carol)).status_code == 403
 
     # The link itself stays valid until revoked; revoking ends every outstanding link.
     links = panel.locator(".jp-SessionsPanel-links")

@@ -272,16 +272,63 @@ def test_group_share_is_granted_listed_and_revoked(world, team):
     assert [s for s in world.api("GET", "sessions-api/shares").json()["shares"] if s["kind"] == "group"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JupyterHub 6.1.1 scopes.get_scopes_for(token) adds the owner's own shares but not their "
-    "groups' shares, so a group share never reaches a member's tokens (API or OAuth)",
-)
-def test_group_share_lets_members_in(world, team):
+def test_group_share_lets_members_in_and_revoking_it_shuts_them_out(world, team):
+    group, member = team
+    token = world.token(member)
+    assert world.api("GET", "api/contents/shared.ipynb", name=member).status_code == 403
+    assert world.api("POST", "sessions-api/shares", json={"group": group}).status_code == 201
+    try:
+        r = world.api("GET", "api/contents/shared.ipynb", name=member)
+        assert r.status_code == 200, r.text
+        assert r.json()["name"] == "shared.ipynb"
+        # the member is a collaborator, not an owner
+        r = world.api("GET", "sessions-api/shares", name=member)
+        assert r.status_code == 403
+        # a token the member narrowed to other things does not gain the share
+        narrow = world.hub.user_token(member, scopes=["read:users:name"])
+        assert world.hub.request("GET", world.base + "api/contents/shared.ipynb",
+                                 token=narrow).status_code == 403
+        # someone outside the group is still refused
+        assert world.api("GET", "api/contents/shared.ipynb", name=world.stranger).status_code == 403
+    finally:
+        r = world.api("DELETE", "sessions-api/shares", json={"group": group})
+        assert r.status_code == 204
+    r = world.hub.request("GET", world.base + "api/contents/shared.ipynb", token=token)
+    assert r.status_code == 403
+
+
+def test_group_member_opens_the_shared_session_in_the_browser(world, team):
     group, member = team
     assert world.api("POST", "sessions-api/shares", json={"group": group}).status_code == 201
     try:
-        assert world.api("GET", "api/contents/shared.ipynb", name=member).status_code == 200
+        page = world.page(member)
+        page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
+        authorize_shared_server(page)
+        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+        status, body = api_fetch(page, "GET", f"/{world.base}api/me")
+        assert status == 200 and json.loads(body)["identity"]["username"] == member
+    finally:
+        world.api("DELETE", "sessions-api/shares", json={"group": group})
+    # revoked: the member's open browser is refused on its next request
+    response = page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
+    assert response.status == 403
+
+
+def test_leaving_the_group_ends_access(world, team):
+    group, _ = team
+    leaver = world.hub.new_user("leaver")
+    r = world.hub.api("POST", f"groups/{group}/users", json={"users": [leaver]})
+    assert r.status_code == 200, r.text
+    assert world.api("POST", "sessions-api/shares", json={"group": group}).status_code == 201
+    try:
+        assert world.api("GET", "api/contents/shared.ipynb", name=leaver).status_code == 200
+        r = world.hub.api("DELETE", f"groups/{group}/users", json={"users": [leaver]})
+        assert r.status_code == 200, r.text
+        # the hub answers from membership at every request; the session caches an answer
+        # for at most AUTH_CACHE_SECONDS, so ask with a token it has not seen yet
+        fresh = world.hub.user_token(leaver, scopes=["inherit"])
+        r = world.hub.request("GET", world.base + "api/contents/shared.ipynb", token=fresh)
+        assert r.status_code == 403
     finally:
         world.api("DELETE", "sessions-api/shares", json={"group": group})
 
@@ -290,5 +337,9 @@ def test_sharing_with_an_unknown_user_is_a_clear_error(world):
     r = world.api("POST", "sessions-api/shares", json={"user": "nobody-by-this-name"})
     assert r.status_code == 400
     assert "No such user" in r.json()["message"]
+    r = world.api("POST", "sessions-api/shares", json={"group": "no-such-group-here"})
+    assert r.status_code == 400
+    assert "no-such-group-here" in r.json()["message"] or "No such group" in r.json()["message"]
     shares = world.api("GET", "sessions-api/shares").json()["shares"]
     assert "nobody-by-this-name" not in [s["user"] for s in shares]
+    assert "no-such-group-here" not in [s["group"] for s in shares]

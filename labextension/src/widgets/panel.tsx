@@ -195,6 +195,55 @@ function Collaborators(props: { model: SessionModel; sharing: ISharing | null })
   );
 }
 
+/** Invite a hub user or a whole hub group by name (they sign in with their own account). */
+function Invite(props: { model: SessionModel }): JSX.Element {
+  const { model } = props;
+  const [kind, setKind] = React.useState<'user' | 'group'>('user');
+  const [name, setName] = React.useState('');
+  const submit = (e: React.FormEvent) => {
+    e.preventDefault();
+    const who = name.trim();
+    if (!who) {
+      return;
+    }
+    report(
+      'Sharing',
+      model.grantShare(kind, who).then(() => {
+        setName('');
+        Notification.success(`Shared with ${kind} ${who}`, { autoClose: 4000 });
+      })
+    );
+  };
+  return (
+    <form className="jp-SessionsPanel-invite" onSubmit={submit}>
+      <select
+        className="jp-SessionsPanel-inviteKind"
+        aria-label="Share with a user or a group"
+        value={kind}
+        onChange={e => setKind(e.currentTarget.value === 'group' ? 'group' : 'user')}
+      >
+        <option value="user">User</option>
+        <option value="group">Group</option>
+      </select>
+      <input
+        className="jp-SessionsPanel-inviteName"
+        aria-label={kind === 'group' ? 'Group name' : 'User name'}
+        placeholder={kind === 'group' ? 'hub group name' : 'hub user name'}
+        maxLength={255}
+        value={name}
+        onChange={e => setName(e.currentTarget.value)}
+      />
+      <button
+        type="submit"
+        className="jp-Button jp-mod-styled jp-mod-accept jp-SessionsPanel-inviteButton"
+        disabled={model.busy('grant') || !name.trim()}
+      >
+        Share
+      </button>
+    </form>
+  );
+}
+
 function ShareSection(props: { model: SessionModel }): JSX.Element | null {
   const { model } = props;
   const state = model.state;
@@ -231,6 +280,7 @@ function ShareSection(props: { model: SessionModel }): JSX.Element | null {
         Create share link
       </button>
       {model.newLink ? <NewLink link={model.newLink} /> : null}
+      <Invite model={model} />
       <h4>
         People with access{' '}
         <button

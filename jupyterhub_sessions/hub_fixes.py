@@ -1,0 +1,86 @@
+"""Fixes to the JupyterHub we run on, applied from the hub's config file.
+
+Group shares and tokens (JupyterHub 5.0 to 6.1.1 at least)
+----------------------------------------------------------
+`jupyterhub.scopes.get_scopes_for(token)` adds what is shared with the
+token's owner directly (`owner.shared_with_me`) but not what is shared with
+the owner's groups, although the same function does count group shares
+when asked about a user (and the OAuth consent page does too). So a member
+of a group a session is shared with is offered the OAuth grant, but then
+every request with the resulting token, and with their API tokens, is
+refused: group sharing is granted and listed, yet lets nobody in.
+
+`include_group_shares_in_token_scopes()` wraps `get_scopes_for` so a user's
+token also gets its groups' share scopes, on exactly the terms the hub uses
+for the user's own shares: intersected with what the token asked for (an
+`inherit` token gets them all). A share's scopes are only ever
+`access:servers!server=...` kinds, so the wrapper can add nothing beyond
+access to servers shared with one of the user's groups. It reads
+membership and shares at every call, as the hub does, so removing a member
+from the group or revoking the share takes effect at the next request.
+
+The wrapper only adds scopes, so it is harmless once JupyterHub counts group
+shares itself (upstream: `owner.all_shared_with_me` in place of
+`owner.shared_with_me`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("JupyterHub")
+
+_MARK = "_jupyterhub_sessions_group_shares"
+
+
+def group_share_scopes_for_token(token) -> frozenset[str]:
+    """The scopes `token` gets from shares with its owner's groups."""
+    import sqlalchemy as sa
+    from jupyterhub import scopes
+
+    user = token.user
+    if user is None:
+        return frozenset()
+    shared = frozenset(
+        scope for group in user.groups for share in group.shared_with_me for scope in share.scopes
+    )
+    if not shared:
+        return frozenset()
+    requested = set(token.scopes)
+    if "inherit" in requested:
+        return shared
+    requested = set(scopes.expand_scopes(requested, owner=user, oauth_client=token.oauth_client))
+    if token.client_id != "jupyterhub":
+        # an OAuth token may be used on the server it was issued for
+        requested |= scopes.access_scopes(token.oauth_client)
+    return frozenset(
+        scopes._intersect_expanded_scopes(requested, shared, db=sa.inspect(token).session)
+    )
+
+
+def include_group_shares_in_token_scopes() -> bool:
+    """Make the hub count group shares for tokens; returns False if already done."""
+    from jupyterhub import orm, scopes
+    from jupyterhub.apihandlers import base as api_base
+
+    original = scopes.get_scopes_for
+    if getattr(original, _MARK, False):
+        return False
+
+    def get_scopes_for(orm_object):
+        expanded = original(orm_object)
+        if isinstance(orm_object, orm.APIToken):
+            extra = group_share_scopes_for_token(orm_object)
+            if extra - expanded:
+                expanded = set(expanded) | extra
+        return expanded
+
+    get_scopes_for.__doc__ = original.__doc__
+    get_scopes_for.__wrapped__ = original
+    setattr(get_scopes_for, _MARK, True)
+    scopes.get_scopes_for = get_scopes_for
+    # imported by name there: `from ..scopes import get_scopes_for`
+    if getattr(api_base, "get_scopes_for", None) is original:
+        api_base.get_scopes_for = get_scopes_for
+    log.info("jupyterhub-sessions: tokens now include their owner's group shares")
+    return True
