@@ -8,6 +8,7 @@ from profiles and drive names is autoescaped.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -38,6 +39,29 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+def refill_choices(raw: dict) -> dict:
+    """A refused submission (from `form_to_options`) as `previous` for the form.
+
+    The values are hostile until checked: keep only what can preselect a
+    choice (numbers as numbers, the collaborative box as a bool, names as
+    strings the template escapes).
+    """
+    out: dict = {}
+    for key in ("session_type", "image", "memory", "timeout", "drive", "new_drive"):
+        v = raw.get(key)
+        if isinstance(v, str) and len(v) <= 256:
+            out[key] = v
+    for key in ("cpu", "gpu"):
+        try:
+            value = float(raw.get(key))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            out[key] = value
+    out["collaborative"] = str(raw.get("collaborative", "")).lower() in ("on", "true", "1", "yes")
+    return out
+
+
 def render_spawn_form(types, drives, previous=None, default_drive="home") -> str:
     """HTML for JupyterHub's spawn page (inserted inside its <form>)."""
     previous = previous or {}
@@ -47,7 +71,9 @@ def render_spawn_form(types, drives, previous=None, default_drive="home") -> str
     drive_names = [d.name for d in drives]
     free = [d.name for d in drives if d.in_use_by is None]
     chosen_drive = previous.get("drive")
-    if chosen_drive not in free:  # never preselect a drive another session holds
+    if chosen_drive == "__new__":
+        pass  # a refused "create a new drive": keep it, with the name typed
+    elif chosen_drive not in free:  # never preselect a drive another session holds
         if default_drive in free or default_drive not in drive_names:
             chosen_drive = default_drive  # an existing free default, or offered as "(new)"
         else:

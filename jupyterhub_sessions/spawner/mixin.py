@@ -10,6 +10,7 @@ state and the session's environment. A backend supplies `drive_backend` and
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from tornado import web
@@ -25,7 +26,7 @@ from ..options import (
     visible_types,
 )
 from ..profiles import SessionType, load_session_types
-from .form import form_to_options, render_spawn_form
+from .form import form_to_options, refill_choices, render_spawn_form
 
 _types_cache: dict[str, tuple[tuple, dict[str, SessionType]]] = {}
 
@@ -156,7 +157,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def _render_options_form(self, spawner=None):
         types = visible_types(self.session_types, self.user.name, self.user_groups)
         drives = await self.list_drives_for_form()
-        previous = self.user_options or {}
+        previous = self._take_refused_choices() or self.user_options or {}
         return render_spawn_form(
             types, drives, previous=previous, default_drive=self.default_drive_name
         )
@@ -165,9 +166,33 @@ class SessionSpawnerMixin(LoggingConfigurable):
         """Form fields → user_options, checked now so the hub re-renders the form
         with the reason (HTTP 400/409) before anything is stored or started."""
         raw = form_to_options(formdata)
-        opts = self._parse_options(raw)
-        self._refuse_drive_in_use(opts)
+        try:
+            opts = self._parse_options(raw)
+            self._refuse_drive_in_use(opts)
+        except web.HTTPError:
+            self._keep_refused_choices(raw)
+            raise
         return raw
+
+    # JupyterHub re-renders a refused form with `user.spawner` (the default
+    # server's spawner), not this one: the choices are handed over on the
+    # User object, for that one render only.
+    _REFUSED_ATTR = "_jupyterhub_sessions_refused_form"
+    _REFUSED_TTL = 30.0
+
+    def _keep_refused_choices(self, raw: dict) -> None:
+        try:
+            setattr(self.user, self._REFUSED_ATTR, (time.monotonic(), refill_choices(raw)))
+        except AttributeError:  # a user object that takes no attributes: just don't refill
+            pass
+
+    def _take_refused_choices(self) -> dict | None:
+        kept = getattr(self.user, self._REFUSED_ATTR, None)
+        if not isinstance(kept, tuple):
+            return None
+        setattr(self.user, self._REFUSED_ATTR, None)
+        at, choices = kept
+        return choices if time.monotonic() - at < self._REFUSED_TTL else None
 
     # ---- applying user options ------------------------------------------
 

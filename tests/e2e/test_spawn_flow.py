@@ -60,6 +60,8 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     assert drive_dir.is_dir()
 
     # the old tab asks for the same new drive: refused on the form, in words, nothing started
+    other.get_by_label("Desktop", exact=True).check()
+    other.select_option("#jhs-desktop-timeout", label="4 hours")
     other.select_option("#jhs-drive-select", "__new__")
     other.fill("#jhs-new-drive", "thesis")
     with other.expect_navigation() as nav:
@@ -68,6 +70,12 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     expect(other.locator(".spawn-error-msg")).to_have_text(
         "Error: Drive 'thesis' is in use by 'one'. Stop that session first, or pick another drive.")
     assert "two" not in hub.user_model(user)["servers"]
+    # the refused form keeps the user's choices, and still starts server "two"
+    expect(other.get_by_label("Desktop", exact=True)).to_be_checked()
+    expect(other.locator("#jhs-desktop-timeout")).to_have_value("14400")
+    expect(other.locator("#jhs-drive-select")).to_have_value("__new__")
+    expect(other.locator("#jhs-new-drive")).to_have_value("thesis")
+    assert other.locator("#spawn_form").get_attribute("action").split("?")[0].endswith(f"/spawn/{user}/two")
     # a freshly loaded form shows the drive as taken
     other.goto(spawn_url(hub, user, "two"))
     taken = other.locator("#jhs-drive-select option[value=thesis]")

@@ -2,7 +2,7 @@ from html.parser import HTMLParser
 
 from jupyterhub_sessions.drives import Drive
 from jupyterhub_sessions.options import parse_session_options
-from jupyterhub_sessions.spawner.form import form_to_options, render_spawn_form
+from jupyterhub_sessions.spawner.form import form_to_options, refill_choices, render_spawn_form
 
 
 class Fields(HTMLParser):
@@ -52,3 +52,39 @@ def test_form_round_trip(shipped_types):
 def test_unchecked_collaborative_is_off(shipped_types):
     raw = form_to_options({"session_type": ["notebook"], "drive": ["home"]})
     assert parse_session_options(raw, shipped_types, "alice").collaborative is False
+
+
+def _selected(html, select_id):
+    """The value of the selected option of <select id=select_id> (or None)."""
+    import re
+
+    block = re.search(rf'<select[^>]*id="{select_id}".*?</select>', html, re.S).group(0)
+    m = re.search(r'<option value="([^"]*)"\s+selected', block)
+    return m.group(1) if m else None
+
+
+def test_a_refused_submission_refills_the_form(shipped_types):
+    formdata = {
+        "session_type": ["notebook"], "notebook:cpu": ["2"], "notebook:timeout": ["-1"],
+        "notebook:collaborative": ["on"], "drive": ["__new__"], "new_drive": ["thesis"],
+    }
+    previous = refill_choices(form_to_options(formdata))
+    html = render_spawn_form(shipped_types, [Drive("home", "alice")], previous=previous)
+    assert 'value="notebook" checked' in html
+    assert _selected(html, "jhs-notebook-cpu") == "2"
+    assert _selected(html, "jhs-notebook-timeout") == "-1"
+    assert 'name="notebook:collaborative" value="on" checked' in html
+    assert _selected(html, "jhs-drive-select") == "__new__"
+    assert 'id="jhs-new-drive"' in html and 'value="thesis"' in html
+
+
+def test_hostile_refill_values_are_dropped_or_escaped(shipped_types):
+    evil = "<script>alert(1)</script>"
+    raw = {"session_type": "notebook", "cpu": "nan", "gpu": "1e999", "memory": evil,
+           "collaborative": "off", "drive": "__new__", "new_drive": evil, "timeout": "x" * 10_000}
+    previous = refill_choices(raw)
+    assert "cpu" not in previous and "gpu" not in previous and "timeout" not in previous
+    assert previous["collaborative"] is False
+    html = render_spawn_form(shipped_types, [Drive("home", "alice")], previous=previous)
+    assert evil not in html and "&lt;script&gt;" in html
+    assert 'name="notebook:collaborative" value="on" checked' not in html
