@@ -16,6 +16,12 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_SERVICE_HOST | hub | host other pods reach the hub pod by (z2jh's `hub` Service) |
 | JUPYTERHUB_SESSIONS_SERVICE_PORT | 8181 | port of the sessions service on the hub pod |
 | JUPYTERHUB_SESSIONS_SERVICE_BIND | 0.0.0.0 | address the sessions service listens on in the hub pod |
+| JUPYTERHUB_SESSIONS_SSH | 1 | `0` leaves the `ssh` service (key pages + SSH gateway) out |
+| JUPYTERHUB_SESSIONS_SSH_PORT | 2222 | port the SSH gateway listens on in the hub pod (expose it with ssh-service.yaml) |
+| JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT | 8282 | port of the ssh service's key pages on the hub pod |
+| JUPYTERHUB_SESSIONS_SSH_PUBLIC_HOST | (the host the page was opened on) | host name users `ssh` to, shown on the key page |
+| JUPYTERHUB_SESSIONS_SSH_PUBLIC_PORT | 22 | port users `ssh` to (ssh-service.yaml maps 22 to the gateway's port) |
+| JUPYTERHUB_SESSIONS_PUBLIC_URL | http://proxy-public/ | the hub's URL from inside the cluster; the gateway reaches sessions through it |
 | JUPYTERHUB_SESSIONS_DRIVE_CAPACITY | 10Gi | size of new drives |
 | JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS | (cluster default) | StorageClass of new drives |
 """
@@ -23,6 +29,7 @@ Settings read from the environment (all optional):
 import os
 from pathlib import Path
 
+from jupyterhub_sessions import ssh
 from jupyterhub_sessions.hub_setup import configure_platform
 from jupyterhub_sessions.profiles import load_session_types
 from jupyterhub_sessions.service import configure_hub as _sessions_service
@@ -77,3 +84,19 @@ _sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://{bi
 for service in c.JupyterHub.services:
     if service.get("name") == "sessions":
         service["url"] = f"http://{host}:{port}"
+
+# -- the `ssh` hub service: key pages and the SSH gateway, run by the hub in its pod ---
+# Shells and commands reach session pods through the proxy (terminals API); sftp and
+# port forwarding need the drive and ports on the gateway's machine, so they are off.
+if env.get("JUPYTERHUB_SESSIONS_SSH", "1").lower() not in ("0", "false", "no", "off"):
+    ssh.configure_hub_for_cluster(
+        c,
+        data_dir=data_dir,  # the host key lives here, on the hub's volume: stable across restarts
+        service_host=host,
+        pages_port=int(env.get("JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT", "8282")),
+        ssh_port=int(env.get("JUPYTERHUB_SESSIONS_SSH_PORT", "2222")),
+        public_url=env.get("JUPYTERHUB_SESSIONS_PUBLIC_URL", "http://proxy-public/"),
+        public_host=env.get("JUPYTERHUB_SESSIONS_SSH_PUBLIC_HOST", ""),
+        public_port=int(env.get("JUPYTERHUB_SESSIONS_SSH_PUBLIC_PORT", "22")),
+        bind=bind,
+    )

@@ -84,6 +84,42 @@ def hub_service(
     return service, role
 
 
+def configure_hub_for_cluster(
+    c,
+    data_dir: str | Path,
+    *,
+    service_host: str,
+    pages_port: int,
+    ssh_port: int,
+    public_url: str,
+    public_host: str = "",
+    public_port: int = 0,
+    bind: str = "0.0.0.0",
+) -> None:
+    """Register the ssh service for a hub whose sessions run elsewhere (Kubernetes pods).
+
+    The service listens on `bind` (key pages on `pages_port`, gateway on a fixed
+    `ssh_port` behind a LoadBalancer that users reach at `public_host`:`public_port`)
+    and is found by the proxy at `http://{service_host}:{pages_port}`. Shells and
+    commands go through the hub's `public_url`; sftp and port forwarding are off,
+    because drives and ports are in the session pods.
+    """
+    args = [
+        f"--SSHService.bind_url=http://{bind}:{int(pages_port)}",
+        f"--SSHService.public_port={int(public_port)}",
+        "--SSHGateway.port_fallback=False",  # a LoadBalancer points at a fixed port
+    ]
+    if public_host:
+        args.append(f"--SSHService.public_host={public_host}")
+    configure_hub(
+        c, data_dir=data_dir, public_url=public_url, port=pages_port, ssh_port=ssh_port,
+        ssh_ip=bind, local=False, extra_args=args,
+    )
+    for service in c.JupyterHub.services:
+        if service.get("name") == SERVICE_NAME:
+            service["url"] = f"http://{service_host}:{int(pages_port)}"
+
+
 def _public_url(c) -> str:
     hub = c.JupyterHub
     if "bind_url" in hub:

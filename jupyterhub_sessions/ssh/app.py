@@ -61,6 +61,24 @@ class SSHService(Application):
         config=True,
         help="Host name shown in ssh commands and config snippets. Empty: the host the page was opened on.",
     )
+    public_port = Integer(
+        0,
+        config=True,
+        help="""Port shown in ssh commands and config snippets, when users reach the gateway
+        through a port mapping (a Kubernetes LoadBalancer on 22 in front of 2222). 0: the
+        port the gateway listens on.""",
+    )
+
+    bind_url = Unicode(
+        config=True,
+        help="""Where the key pages listen, e.g. http://0.0.0.0:8282 in a hub pod whose
+        service URL names a Kubernetes Service. Default: $JUPYTERHUB_SERVICE_URL.""",
+    )
+
+    @default("bind_url")
+    def _default_bind_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10202")
+
     max_keys_per_user = Integer(
         20,
         config=True,
@@ -90,7 +108,8 @@ class SSHService(Application):
 
     @property
     def ssh_port(self) -> int:
-        return self.gateway.bound_port or self.gateway.port
+        """The port users connect to."""
+        return self.public_port or self.gateway.bound_port or self.gateway.port
 
     # -- key actions (shared by pages and API) ------------------------------------
     async def add_key(self, user: str, name, text) -> StoredKey:
@@ -110,7 +129,7 @@ class SSHService(Application):
     async def run(self) -> None:
         await self.gateway.start()
         self.host_key_fingerprint = self.gateway.host_key_fingerprint
-        service_url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10202"))
+        service_url = urlsplit(self.bind_url)
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ssh/")
         hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/") + "hub/"
         server = HTTPServer(make_app(self, prefix, hub_prefix), xheaders=True)

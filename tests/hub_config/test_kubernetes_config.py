@@ -87,3 +87,65 @@ def test_values_yaml_matches_the_config_and_the_spawner():
     assert values["singleuser"]["cmd"] == "jupyterhub-singleuser"
     dockerfile = (CONFIG.parent / "Dockerfile").read_text()
     assert "hub_config/kubernetes/jupyterhub_config.py" in dockerfile and "/profiles" in dockerfile
+
+
+def _arg(command, name):
+    """The value of `--name=value` in a service command (None if absent)."""
+    prefix = f"--{name}="
+    values = [a[len(prefix):] for a in command if a.startswith(prefix)]
+    return values[-1] if values else None
+
+
+def test_ssh_service_runs_in_the_hub_pod_without_sftp_or_forwarding(monkeypatch, tmp_path):
+    c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_SSH_PUBLIC_HOST="ssh.example.org")
+    (svc,) = [s for s in c.JupyterHub.services if s["name"] == "ssh"]
+    cmd = svc["command"]
+    assert svc["url"] == "http://hub:8282"  # the proxy reaches the pages through z2jh's hub Service
+    assert _arg(cmd, "SSHService.bind_url") == "http://0.0.0.0:8282"
+    assert _arg(cmd, "SSHGateway.ip") == "0.0.0.0" and _arg(cmd, "SSHGateway.port") == "2222"
+    assert _arg(cmd, "SSHGateway.port_fallback") == "False"
+    assert _arg(cmd, "SSHGateway.sftp_drives_root") == "" and _arg(cmd, "SSHGateway.port_forwarding") == "False"
+    assert _arg(cmd, "SSHService.public_host") == "ssh.example.org"
+    assert _arg(cmd, "SSHService.public_port") == "22"
+    assert svc["environment"]["JUPYTERHUB_SESSIONS_PUBLIC_URL"] == "http://proxy-public/"
+    assert svc["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == str(tmp_path / "data")  # host key persists
+    (role,) = [r for r in c.JupyterHub.load_roles if "ssh" in r.get("services", [])]
+    assert set(role["scopes"]) >= {"read:servers", "start:servers", "access:servers"}
+    (user_role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
+    assert "access:services!service=ssh" in user_role["scopes"]
+
+
+def test_ssh_service_can_be_left_out(monkeypatch, tmp_path):
+    c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_SSH="0")
+    assert [s["name"] for s in c.JupyterHub.services] == ["sessions"]
+
+
+def test_values_and_ssh_service_manifest_expose_the_gateway():
+    import yaml
+
+    values = yaml.safe_load((CONFIG.parent / "values.yaml").read_text())
+    hub = values["hub"]
+    ssh_port = int(hub["extraEnv"]["JUPYTERHUB_SESSIONS_SSH_PORT"])
+    pages_port = int(hub["extraEnv"]["JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT"])
+    assert {"name": "ssh-pages", "port": pages_port, "targetPort": pages_port} in hub["service"]["extraPorts"]
+    ingress_ports = {p["port"] for rule in hub["networkPolicy"]["ingress"] for p in rule["ports"]}
+    assert {ssh_port, pages_port} <= ingress_ports
+    proxy_egress = {p["port"] for rule in values["proxy"]["chp"]["networkPolicy"]["egress"] for p in rule["ports"]}
+    assert pages_port in proxy_egress
+    manifest = yaml.safe_load((CONFIG.parent / "ssh-service.yaml").read_text())
+    assert manifest["kind"] == "Service" and manifest["spec"]["type"] == "LoadBalancer"
+    (port,) = manifest["spec"]["ports"]
+    assert port["targetPort"] == ssh_port and port["port"] == 22  # the config's default public port
+    assert manifest["spec"]["selector"]["component"] == "hub"  # z2jh's hub pod labels
+
+
+def test_ssh_service_manifest_is_a_valid_kubernetes_object():
+    import yaml
+
+    from tests.kube_fake.validation import validate_schema
+
+    manifest = yaml.safe_load((CONFIG.parent / "ssh-service.yaml").read_text())
+    validate_schema("Service", manifest)  # the real core/v1 schema (kubernetes-validate), strict
+    broken = {**manifest, "spec": {**manifest["spec"], "ports": [{"port": "twenty-two"}]}}
+    with pytest.raises(Exception, match="422|Invalid|twenty-two"):
+        validate_schema("Service", broken)

@@ -1,0 +1,127 @@
+"""The ssh service as the Kubernetes config runs it (`configure_hub_for_cluster`).
+
+The command and environment come from the same function the hub config calls;
+the process runs against the package's real hub, like the hub would run it in
+its pod: key pages on a bind address the service URL does not name, a public
+port that differs from the listening one (a LoadBalancer's mapping), shells and
+commands through the hub's URL, and no sftp or port forwarding.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+from traitlets.config import Config
+
+from jupyterhub_sessions import ssh
+from tests.hubtools import free_port, wait_for
+
+from .conftest import CLIENT_OPTS, SSHTarget, keygen
+from .test_gateway import register
+
+pytestmark = pytest.mark.hub
+
+PUBLIC_PORT = 2022
+
+
+@pytest.fixture(scope="module")
+def cluster_gateway(ssh_hub, keydir):
+    pages_port, ssh_port = free_port(), free_port()
+    c = Config()
+    c.JupyterHub.services = []
+    c.JupyterHub.load_roles = []
+    ssh.configure_hub_for_cluster(
+        c, ssh_hub.data_dir, service_host="localhost", pages_port=pages_port, ssh_port=ssh_port,
+        public_url=ssh_hub.url, public_host="ssh.example.org", public_port=PUBLIC_PORT, bind="127.0.0.1",
+    )
+    (service,) = c.JupyterHub.services
+    assert service["url"] == f"http://localhost:{pages_port}"
+    # what the hub adds when it runs a managed service
+    env = {
+        **service["environment"],
+        "JUPYTERHUB_API_TOKEN": ssh_hub.admin_token,
+        "JUPYTERHUB_API_URL": ssh_hub.api_url,
+        "JUPYTERHUB_SERVICE_NAME": "ssh",
+        "JUPYTERHUB_SERVICE_URL": service["url"],
+        "JUPYTERHUB_SERVICE_PREFIX": "/services/ssh/",
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_CLIENT_ID": "service-ssh",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": "/services/ssh/oauth_callback",
+        "JUPYTERHUB_SESSIONS_TEST_HUB": str(ssh_hub.data_dir),
+    }
+    log = open(keydir / "cluster-gw.log", "wb")
+    proc = subprocess.Popen(service["command"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for port in (ssh_port, pages_port):
+            wait_for(lambda p=port: proc.poll() is None and socket.create_connection(("127.0.0.1", p), timeout=1)
+                     .close() or True, timeout=60, what=f"cluster-mode ssh service on {port}")
+        yield SSHTarget(ssh_port), pages_port
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def erin(ssh_hub, keydir):
+    name = ssh_hub.new_user("erin")
+    device = keygen(keydir, "erin")
+    register(ssh_hub, name, device, "laptop")
+    return name, device
+
+
+@pytest.mark.timeout(600)
+def test_commands_run_in_the_session_through_the_hub(ssh_hub, cluster_gateway, erin):
+    target, _ = cluster_gateway
+    user, device = erin
+    r = target.ssh(device, user, "echo from-$((40+2)); pwd", timeout=360)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0] == "from-42" and lines[1].endswith("/home")
+    assert ssh_hub.user_model(user)["servers"][""]["ready"]
+
+
+def test_key_page_shows_the_public_host_and_port(ssh_hub, cluster_gateway, erin):
+    import requests
+
+    _, pages_port = cluster_gateway
+    user, _ = erin
+    # straight to the bind address, as the proxy reaches the hub pod
+    r = requests.get(f"http://127.0.0.1:{pages_port}/services/ssh/api/info",
+                     headers={"Authorization": f"token {ssh_hub.user_token(user)}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert (info["host"], info["port"]) == ("ssh.example.org", PUBLIC_PORT)
+    assert info["sessions"][0]["ssh_command"] == f"ssh -p {PUBLIC_PORT} {user}@ssh.example.org"
+
+
+def test_sftp_and_port_forwarding_are_refused(cluster_gateway, erin):
+    import requests
+
+    target, _ = cluster_gateway
+    user, device = erin
+    r = target.sftp(device, user, "ls\n", timeout=120)
+    assert r.returncode != 0
+    assert b"subsystem request failed" in r.stderr.lower() or b"connection closed" in r.stderr.lower(), r.stderr
+
+    # a web app really listening in the session (started over ssh), forwarded with -L: refused
+    port, local = free_port(), free_port()
+    app = subprocess.Popen(
+        ["/usr/bin/ssh", "-p", str(target.port), *CLIENT_OPTS, "-i", str(device.key),
+         "-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
+         f"exec python3 -m http.server {port} --bind 127.0.0.1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        # the app is up (the embedded session runs on this machine, so check it directly)
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200,
+                 timeout=120, interval=0.5, what="web app in the session")
+        wait_for(lambda: socket.create_connection(("127.0.0.1", local), timeout=1).close() or True,
+                 timeout=60, what="ssh -L listening")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{local}/", timeout=10)
+    finally:
+        app.kill()
+        app.wait()
