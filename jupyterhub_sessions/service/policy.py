@@ -17,7 +17,7 @@ reset the idle timer: activity does that. Renewal state is keyed by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from ..profiles import NEVER, Lifetime
@@ -76,6 +76,8 @@ class Verdict:
     renewals: int
     max_renewals: int | None
     renewable: bool
+    # every deadline that applies, by reason (expires_at is the earliest)
+    deadlines: dict[str, datetime] = field(default_factory=dict)
 
 
 def session_timeout(user_options, type_default: int | None, fallback: int) -> int:
@@ -137,6 +139,7 @@ def evaluate(
         renewals=record.renewals,
         max_renewals=lifetime.max_renewals if lifetime else None,
         renewable=renewable(lifetime, record),
+        deadlines={r: at for at, r in deadlines},
     )
 
 

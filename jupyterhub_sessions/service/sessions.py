@@ -114,6 +114,7 @@ class SessionPolicy:
             "mode": v.mode,
             "expires_at": policy.format_time(v.expires_at),
             "expiry_reason": v.reason,
+            "deadlines": {reason: policy.format_time(at) for reason, at in v.deadlines.items()},
             "renewals": v.renewals,
             "max_renewals": v.max_renewals,
             "renewable": v.renewable,

@@ -32,6 +32,7 @@ const TIMING = {
   last_activity: '2026-01-01T12:30:00Z',
   expires_at: '2026-01-01T13:30:00Z',
   expiry_reason: 'idle',
+  deadlines: { idle: '2026-01-01T13:30:00Z', max_age: '2026-01-03T12:00:00Z' },
   renewals: 1,
   max_renewals: 3,
   renewable: true,
@@ -140,4 +141,17 @@ test('error bodies yield their message, else the HTTP status', () => {
   assert.equal(errorMessage({ status: 409, message: 'no more renewals' }, 409), 'no more renewals');
   assert.equal(errorMessage({ reason: 'Forbidden' }, 403), 'Forbidden');
   assert.equal(errorMessage('<html>', 502), 'request failed with HTTP 502');
+});
+
+test('every deadline is parsed; an older service without them gives none', () => {
+  const s = parseSessionState(STATE);
+  assert.deepEqual(s.timing?.deadlines, { idle: '2026-01-01T13:30:00Z', max_age: '2026-01-03T12:00:00Z' });
+  const { deadlines: _unused, ...older } = TIMING;
+  assert.deepEqual(parseSessionState({ ...STATE, timing: older }).timing?.deadlines, {});
+});
+
+test('a deadline with an unknown reason or no timestamp is refused', () => {
+  for (const deadlines of [{ soon: '2026-01-01T13:30:00Z' }, { idle: 'tomorrow' }, ['idle']]) {
+    assert.throws(() => parseSessionState({ ...STATE, timing: { ...TIMING, deadlines } }), ResponseError);
+  }
 });

@@ -6,6 +6,7 @@ import {
   describeReason,
   formatDuration,
   formatTimeout,
+  laterDeadlines,
   secondsLeft
 } from '../src/core/time';
 
@@ -68,4 +69,22 @@ test('expiry reasons are described in words', () => {
   assert.equal(describeReason('idle'), 'when idle');
   assert.equal(describeReason('max_age'), 'maximum age');
   assert.equal(describeReason(null), '');
+});
+
+test('later deadlines leave out the first one and come in time order', () => {
+  const deadlines = {
+    max_age: '2026-01-02T12:00:00Z',
+    idle: '2026-01-01T13:00:00Z',
+    absolute: '2026-01-01T18:00:00Z'
+  };
+  assert.deepEqual(
+    laterDeadlines(deadlines, 'idle').map(d => [d.label, d.at]),
+    [
+      ['Timeout at', '2026-01-01T18:00:00Z'],
+      ['Maximum age at', '2026-01-02T12:00:00Z']
+    ]
+  );
+  assert.deepEqual(laterDeadlines({ max_age: '2026-01-02T12:00:00Z' }, 'max_age'), []);
+  assert.deepEqual(laterDeadlines({}, null), []);
+  assert.deepEqual(laterDeadlines({ bogus: '2026-01-02T12:00:00Z' } as Record<string, string>, null), []);
 });

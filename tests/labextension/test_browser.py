@@ -80,7 +80,8 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     hub = quick_hub
     alice = hub.new_user("alice")
     bob = hub.new_user("bob")
-    r = hub.start_session(alice, options={"collaborative": True, "timeout": -1}, timeout=180)
+    # idle timeout 15 min; the 500 s maximum age comes first until Renew moves it an hour out
+    r = hub.start_session(alice, options={"collaborative": True, "timeout": 900}, timeout=180)
     assert r.status_code in (201, 202), r.text
 
     # A web app started inside the session, on a port chosen now.
@@ -125,15 +126,28 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     assert panel.locator(".jp-SessionsPanel-renewals").inner_text() == "0"
     assert panel.locator("b").count() == 0
     ends_before = panel.locator(".jp-SessionsPanel-expires").inner_text()
+    # the maximum age ends it first; the later idle deadline is listed too
+    assert panel.locator(".jp-SessionsPanel-deadline").count() == 1
+    assert panel.locator(".jp-SessionsPanel-deadline.jp-mod-idle").is_visible()
 
     # Renew: the maximum age moves to an hour from now.
     panel.locator(".jp-SessionsPanel-renew").click()
     wait_for(lambda: panel.locator(".jp-SessionsPanel-renewals").inner_text() == "1",
              timeout=30, what="renewal shown")
     assert panel.locator(".jp-SessionsPanel-expires").inner_text() != ends_before
+    # now the idle timeout comes first, and the moved maximum age is shown too
+    wait_for(lambda: "when idle" in panel.locator(".jp-SessionsPanel-timeLeft").inner_text(),
+             timeout=30, what="idle timeout first")
     after = seconds_of(panel.locator(".jp-SessionsPanel-timeLeft").inner_text())
-    assert 55 * 60 <= after <= 3600, after
+    assert 0 < after <= 900, after
+    max_age_row = panel.locator(".jp-SessionsPanel-deadline.jp-mod-max_age")
     timing = hub.request("GET", f"services/sessions/api/sessions/{alice}/").json()
+    assert timing["expiry_reason"] == "idle"
+    # as the browser writes the service's deadline (local time)
+    shown = page.evaluate("iso => new Date(Date.parse(iso)).toLocaleString()", timing["deadlines"]["max_age"])
+    assert max_age_row.inner_text() == shown
+    max_age = datetime.fromisoformat(timing["deadlines"]["max_age"].replace("Z", "+00:00")).timestamp()
+    assert 55 * 60 <= max_age - time.time() <= 3600
     assert timing["renewals"] == 1
 
     # Ports: the web app is listed with a proxy link that opens it in a new tab.

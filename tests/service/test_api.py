@@ -137,6 +137,9 @@ def test_renew_extends_max_age_and_says_how(svc_hub, owner):
     assert after["renewals"] == before["renewals"] + 1
     # renew extends the max-age expiry only: the idle deadline still comes first
     assert after["expiry_reason"] == "idle" and after["expires_at"] == before["expires_at"]
+    # ... and the moved maximum age is visible
+    assert after["deadlines"]["idle"] == after["expires_at"]
+    assert after["deadlines"]["max_age"] > before["deadlines"]["max_age"]
     again = svc_hub.request("GET", path(owner, "work"), token=token).json()
     assert again["renewals"] == after["renewals"]
 

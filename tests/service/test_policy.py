@@ -64,6 +64,9 @@ def test_earliest_deadline_is_reported():
     # idle session: idle deadline comes first
     v = verdict(T0, last=T0, lifetime=FOUR_DAYS)
     assert v.reason == "idle" and v.expires_at == T0 + HOUR
+    # and every deadline is there to show
+    assert v.deadlines == {"idle": T0 + HOUR, "max_age": T0 + 4 * DAY}
+    assert verdict(T0, timeout=-1).deadlines == {}
 
 
 def renew(now, record=Record(), lifetime=FOUR_DAYS):

@@ -30,6 +30,8 @@ export interface ITiming {
   last_activity: string | null;
   expires_at: string | null;
   expiry_reason: ExpiryReason | null;
+  /** Every deadline that applies, by reason; `expires_at` is the earliest. */
+  deadlines: Partial<Record<ExpiryReason, string>>;
   renewable: boolean;
   renewals: number;
   max_renewals: number | null;
@@ -167,6 +169,24 @@ function parseInfo(o: Obj): ISessionInfo {
   };
 }
 
+function parseDeadlines(o: Obj, what: string): Partial<Record<ExpiryReason, string>> {
+  if (o.deadlines === undefined || o.deadlines === null) {
+    return {}; // an older sessions service
+  }
+  const d = obj(o.deadlines, what);
+  const out: Partial<Record<ExpiryReason, string>> = {};
+  for (const key of Object.keys(d)) {
+    if (!REASONS.includes(key)) {
+      throw new ResponseError(what, `deadline '${key}' is not one of ${REASONS.join(', ')}`);
+    }
+    const at = optTime(d, key, what);
+    if (at !== null) {
+      out[key as ExpiryReason] = at;
+    }
+  }
+  return out;
+}
+
 export function parseTiming(data: unknown): ITiming {
   const what = 'session timing';
   const o = obj(data, what);
@@ -179,6 +199,7 @@ export function parseTiming(data: unknown): ITiming {
     last_activity: optTime(o, 'last_activity', what),
     expires_at: optTime(o, 'expires_at', what),
     expiry_reason: reason as ExpiryReason | null,
+    deadlines: parseDeadlines(o, what),
     renewable: bool(o, 'renewable', what, false),
     renewals: int(o, 'renewals', what, 0),
     max_renewals: optInt(o, 'max_renewals', what)

@@ -102,3 +102,25 @@ export function formatTimestamp(iso: string | null, locale?: string): string {
   }
   return new Date(t).toLocaleString(locale);
 }
+
+const LATER_LABELS: Record<string, string> = {
+  idle: 'Idle timeout at',
+  absolute: 'Timeout at',
+  max_age: 'Maximum age at'
+};
+
+/**
+ * The deadlines other than the one that ends the session first, in time
+ * order: after a Renew, the moved maximum age shows even while the idle
+ * timeout comes first.
+ */
+export function laterDeadlines(
+  deadlines: Partial<Record<string, string>>,
+  firstReason: string | null
+): Array<{ reason: string; label: string; at: string }> {
+  return Object.entries(deadlines)
+    .filter((e): e is [string, string] => typeof e[1] === 'string' && e[0] !== firstReason)
+    .filter(([reason]) => reason in LATER_LABELS)
+    .sort((a, b) => Date.parse(a[1]) - Date.parse(b[1]))
+    .map(([reason, at]) => ({ reason, label: LATER_LABELS[reason], at }));
+}

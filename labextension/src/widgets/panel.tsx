@@ -9,7 +9,7 @@ import { Message } from '@lumino/messaging';
 import React from 'react';
 
 import { INewShareLink, IPort, IShare, ISharing } from '../core/parse';
-import { describeReason, formatDuration, formatTimeout, formatTimestamp } from '../core/time';
+import { describeReason, formatDuration, formatTimeout, formatTimestamp, laterDeadlines } from '../core/time';
 import { httpUrl, proxyLink } from '../core/urls';
 import { DEFAULT_THRESHOLDS } from '../core/warning';
 import { messageOf, SessionModel } from '../model';
@@ -84,6 +84,16 @@ function SessionSection(props: { model: SessionModel }): JSX.Element {
         {timing?.expires_at ? (
           <Row label="Ends at" value={formatTimestamp(timing.expires_at)} cls="jp-SessionsPanel-expires" />
         ) : null}
+        {timing
+          ? laterDeadlines(timing.deadlines, timing.expiry_reason).map(d => (
+              <Row
+                key={d.reason}
+                label={d.label}
+                value={formatTimestamp(d.at)}
+                cls={`jp-SessionsPanel-deadline jp-mod-${d.reason}`}
+              />
+            ))
+          : null}
         {renewals ? <Row label="Renewals" value={renewals} cls="jp-SessionsPanel-renewals" /> : null}
         {!state.is_owner && state.owner ? <Row label="Owner" value={state.owner} /> : null}
       </dl>
