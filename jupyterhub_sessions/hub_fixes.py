@@ -1,5 +1,8 @@
 """Fixes to the JupyterHub we run on, applied from the hub's config file.
 
+Both are applied by `serverext.hub_config.apply(c)` (and so by the shipped
+hub configs); each one is idempotent and only changes what it names.
+
 Group shares and tokens (JupyterHub 5.0 to 6.1.1 at least)
 ----------------------------------------------------------
 `jupyterhub.scopes.get_scopes_for(token)` adds what is shared with the
@@ -22,11 +25,24 @@ from the group or revoking the share takes effect at the next request.
 The wrapper only adds scopes, so it is harmless once JupyterHub counts group
 shares itself (upstream: `owner.all_shared_with_me` in place of
 `owner.shared_with_me`).
+
+Dead share links get a 403 page
+-------------------------------
+A share link that was revoked or has expired (or never existed) gets
+JupyterHub's 404 "Share not found or expired" when opened, and a 400
+"Invalid share code: <code>" when the invitation page is submitted after the
+owner revoked it. `refuse_dead_share_links()` turns both into one 403 page that
+says what happened and what to do, the same for every dead code (so codes
+cannot be probed) and without echoing the code.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+
+from tornado import web
 
 log = logging.getLogger("JupyterHub")
 
@@ -83,4 +99,47 @@ def include_group_shares_in_token_scopes() -> bool:
     if getattr(api_base, "get_scopes_for", None) is original:
         api_base.get_scopes_for = get_scopes_for
     log.info("jupyterhub-sessions: tokens now include their owner's group shares")
+    return True
+
+
+DEAD_SHARE_LINK = (
+    "This share link is no longer valid: the owner revoked it, or it has expired. "
+    "Ask the session's owner for a new link."
+)
+# what JupyterHub raises for a code it cannot find (expired codes are not found)
+_DEAD_CODE_ERRORS = {404: "Share not found", 400: "Invalid share code"}
+
+
+def _refusing_dead_codes(method):
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        except web.HTTPError as e:
+            prefix = _DEAD_CODE_ERRORS.get(e.status_code)
+            if prefix and (e.log_message or "").startswith(prefix):
+                user = getattr(self.current_user, "name", "?")
+                log.info("Refused a dead share link for user=%s (%s)", user, e.status_code)
+                raise web.HTTPError(403, DEAD_SHARE_LINK) from None
+            raise
+
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+def refuse_dead_share_links() -> bool:
+    """Answer revoked and expired share links with one clear 403; False if already done."""
+    from jupyterhub.handlers import pages
+
+    handler = getattr(pages, "AcceptShareHandler", None)
+    if handler is None:
+        log.warning("jupyterhub-sessions: no AcceptShareHandler in this JupyterHub; share-link pages unchanged")
+        return False
+    if getattr(handler.get, _MARK, False):
+        return False
+    handler.get = _refusing_dead_codes(handler.get)
+    handler.post = _refusing_dead_codes(handler.post)
     return True

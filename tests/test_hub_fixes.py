@@ -9,8 +9,13 @@ from __future__ import annotations
 import pytest
 from jupyterhub import orm, roles, scopes
 from jupyterhub.apihandlers import base as api_base
+from tornado import web
 
-from jupyterhub_sessions.hub_fixes import include_group_shares_in_token_scopes
+from jupyterhub_sessions.hub_fixes import (
+    DEAD_SHARE_LINK,
+    _refusing_dead_codes,
+    include_group_shares_in_token_scopes,
+)
 
 SHARED = "access:servers!server=alice/s1"
 
@@ -101,3 +106,41 @@ def test_only_share_scopes_are_added(db, fixed):
 def test_applying_twice_wraps_once(db, fixed):
     assert include_group_shares_in_token_scopes() is False
     assert scopes.get_scopes_for is fixed
+
+
+class _Handler:
+    current_user = None
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (web.HTTPError(404, "Share not found or expired"), 403),
+        (web.HTTPError(400, "Invalid share code: abcd1234"), 403),
+        (web.HTTPError(403, "You can't share with yourself!"), 403),
+        (web.HTTPError(400, "You can't share with yourself!"), 400),
+        (web.HTTPError(404, "No such user"), 404),
+    ],
+)
+async def test_only_dead_share_codes_become_the_403_page(error, expected):
+    async def get(self):
+        raise error
+
+    def post(self):  # JupyterHub's post is synchronous
+        raise error
+
+    for method in (get, post):
+        with pytest.raises(web.HTTPError) as e:
+            await _refusing_dead_codes(method)(_Handler())
+        assert e.value.status_code == expected
+        if error.log_message.startswith(("Share not found", "Invalid share code")):
+            assert e.value.log_message == DEAD_SHARE_LINK and "abcd1234" not in e.value.log_message
+        else:
+            assert e.value is error
+
+
+async def test_live_share_pages_are_untouched():
+    async def get(self):
+        return "page"
+
+    assert await _refusing_dead_codes(get)(_Handler()) == "page"

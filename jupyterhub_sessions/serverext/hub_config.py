@@ -12,7 +12,8 @@ and a session's own token (`JUPYTERHUB_API_TOKEN`) only gets the scopes in
 
 It also makes group shares reach group members' tokens
 (`hub_fixes.include_group_shares_in_token_scopes`): without it a session
-shared with a group lets none of the members in.
+shared with a group lets none of the members in; and answers revoked or
+expired share links with one clear 403 page (`hub_fixes.refuse_dead_share_links`).
 
 Call it once from `jupyterhub_config.py` (hub_setup.configure_platform does).
 It merges into what is already configured and can be called twice.
@@ -55,10 +56,11 @@ def _merge(existing, extra) -> list[str]:
 
 def apply(c, service: str = "sessions", share_by_name: bool = True, group_shares: bool = True) -> None:
     """Grant users and session tokens what sharing and the sessions API need."""
-    if group_shares:
-        from ..hub_fixes import include_group_shares_in_token_scopes
+    from .. import hub_fixes
 
-        include_group_shares_in_token_scopes()
+    if group_shares:
+        hub_fixes.include_group_shares_in_token_scopes()
+    hub_fixes.refuse_dead_share_links()
     roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
     for role in roles:
         if role.get("name") == "user":

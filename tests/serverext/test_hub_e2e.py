@@ -9,12 +9,15 @@ each other (link accepted -> co-edit -> proxy -> revoke).
 from __future__ import annotations
 
 import json
+import sqlite3
 from urllib.parse import quote
 
 import pytest
 import requests
 import websocket
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from jupyterhub_sessions.hub_fixes import DEAD_SHARE_LINK
 
 from .browsertools import (
     api_fetch,
@@ -240,15 +243,42 @@ def test_revoking_the_share_stops_the_collaborator(world, echo_app):
 def test_revoked_share_link_can_no_longer_be_used(world):
     r = world.api("POST", "sessions-api/share-codes", json={"expires_in": 600})
     link = r.json()
+    # the stranger has the invitation open when the owner revokes it
+    page = world.page(world.stranger)
+    response = page.goto(world.hub.url + link["accept_url"].lstrip("/"))
+    assert response.status == 200
     r = world.api("DELETE", "sessions-api/share-codes")
     assert r.status_code == 204
     assert world.api("GET", "sessions-api/shares").json()["share_codes"] == []
-    page = world.page(world.stranger)
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Accept invitation").click()
+    assert nav.value.status == 403
+    assert DEAD_SHARE_LINK in page.content()
+    assert link["code"] not in page.content()  # the code is not echoed
+    # opening it again: the same 403 page
     response = page.goto(world.hub.url + link["accept_url"].lstrip("/"))
-    assert response.status == 404
-    assert "not found or expired" in page.content()
+    assert response.status == 403
+    assert DEAD_SHARE_LINK in page.content()
     r = world.api("GET", "api/contents/shared.ipynb", name=world.stranger)
     assert r.status_code == 403
+
+
+def test_expired_share_link_gets_the_same_403_page(world):
+    r = world.api("POST", "sessions-api/share-codes", json={"expires_in": 60})
+    link = r.json()
+    # let the link expire now instead of in a minute: the hub filters codes by expires_at in SQL
+    db = sqlite3.connect(world.hub.data_dir / "jupyterhub.sqlite", timeout=30)
+    with db:
+        n = db.execute("UPDATE share_codes SET expires_at = '2000-01-01 00:00:00.000000' "
+                       "WHERE prefix = ?", (link["code"][:4],)).rowcount
+    db.close()
+    assert n == 1
+    page = world.page(world.stranger)
+    response = page.goto(world.hub.url + link["accept_url"].lstrip("/"))
+    assert response.status == 403
+    assert DEAD_SHARE_LINK in page.content()
+    never = world.hub.url + "hub/accept-share?code=" + "x" * 40
+    assert page.goto(never).status == 403  # a code that never existed: the same answer
 
 
 @pytest.fixture(scope="module")
