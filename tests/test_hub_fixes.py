@@ -22,9 +22,11 @@ SHARED = "access:servers!server=alice/s1"
 
 @pytest.fixture
 def fixed(monkeypatch):
-    # undo the wrapping after each test: it patches the jupyterhub modules
-    monkeypatch.setattr(scopes, "get_scopes_for", scopes.get_scopes_for)
-    monkeypatch.setattr(api_base, "get_scopes_for", api_base.get_scopes_for)
+    # start from stock JupyterHub (loading a hub config in this process already wraps it)
+    # and undo the wrapping after each test
+    stock = getattr(scopes.get_scopes_for, "__wrapped__", scopes.get_scopes_for)
+    monkeypatch.setattr(scopes, "get_scopes_for", stock)
+    monkeypatch.setattr(api_base, "get_scopes_for", stock)
     assert include_group_shares_in_token_scopes() is True
     return scopes.get_scopes_for
 
