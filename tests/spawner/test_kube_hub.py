@@ -89,6 +89,9 @@ def kube_hub(kube, pod_server, tmp_path):
         "JUPYTERHUB_SESSIONS_SERVICE_HOST": "127.0.0.1",
         "JUPYTERHUB_SESSIONS_SERVICE_BIND": "127.0.0.1",
         "JUPYTERHUB_SESSIONS_SERVICE_PORT": str(service_port),
+        "JUPYTERHUB_SESSIONS_SSH_PORT": str(free_port()),
+        "JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT": str(free_port()),
+        "JUPYTERHUB_SESSIONS_PUBLIC_URL": f"http://127.0.0.1:{port}/",
         "JUPYTERHUB_SESSIONS_TEST_HUB": str(data_dir),
     }
     for k in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL", "KUBERNETES_SERVICE_HOST"):
@@ -147,3 +150,11 @@ async def test_rest_api_sessions_on_kubernetes(kube, kube_hub):
     await asyncio.to_thread(hub.wait_ready, user, "b", 60)
     assert len(pods_of(kube, "b")) == 1
     assert len(kube.objects("persistentvolumeclaims")) == 1
+
+
+async def test_ssh_service_runs_beside_the_kube_spawner(kube_hub):
+    # the Kubernetes config's ssh service is up behind the proxy: it answers, and asks for login
+    r = await asyncio.to_thread(kube_hub.request, "GET", "services/ssh/api/info", token="")
+    assert r.status_code in (401, 403), r.text
+    r = await asyncio.to_thread(kube_hub.request, "GET", "services/ssh/")
+    assert r.status_code in (302, 403), r.text
