@@ -46,7 +46,7 @@ from tornado import web
 
 log = logging.getLogger("JupyterHub")
 
-_MARK = "_jupyterhub_sessions_group_shares"
+_MARK = "_jupyterhub_sessions_fix"  # set on our wrappers, so each fix applies once
 
 
 def group_share_scopes_for_token(token) -> frozenset[str]:
