@@ -78,3 +78,19 @@ def keydir(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")
     os.chmod(d, 0o700)
     return d
+
+
+def register(hub, user, device, name):
+    """Register `device`'s public key for `user` through the ssh service's API."""
+    r = hub.request("POST", "services/ssh/api/keys", token=hub.user_token(user),
+                    json={"name": name, "key": device.pub.read_text()})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def user_with_key(hub, keydir, prefix: str, key_name: str = "laptop") -> tuple[str, Device]:
+    """A new hub user with a fresh registered ed25519 key: (name, device)."""
+    name = hub.new_user(prefix)
+    device = keygen(keydir, prefix)
+    register(hub, name, device, key_name)
+    return name, device

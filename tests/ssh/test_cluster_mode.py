@@ -18,8 +18,7 @@ from traitlets.config import Config
 from jupyterhub_sessions import ssh
 from tests.hubtools import free_port, wait_for
 
-from .conftest import CLIENT_OPTS, SSHTarget, keygen
-from .test_gateway import register
+from .conftest import CLIENT_OPTS, SSHTarget, user_with_key
 
 pytestmark = pytest.mark.hub
 
@@ -66,10 +65,7 @@ def cluster_gateway(ssh_hub, keydir):
 
 @pytest.fixture(scope="module")
 def erin(ssh_hub, keydir):
-    name = ssh_hub.new_user("erin")
-    device = keygen(keydir, "erin")
-    register(ssh_hub, name, device, "laptop")
-    return name, device
+    return user_with_key(ssh_hub, keydir, "erin")
 
 
 @pytest.mark.timeout(600)

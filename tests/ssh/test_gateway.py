@@ -12,24 +12,15 @@ import pytest
 from jupyterhub_sessions.drives import user_slug
 from tests.hubtools import free_port, wait_for
 
-from .conftest import CLIENT_OPTS, SSHTarget, keygen
+from .conftest import CLIENT_OPTS, SSHTarget, keygen, register, user_with_key
 
 pytestmark = pytest.mark.hub
-
-
-def register(hub, user, device, name):
-    r = hub.request("POST", "services/ssh/api/keys", token=hub.user_token(user),
-                    json={"name": name, "key": device.pub.read_text()})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 @pytest.fixture(scope="module")
 def alice(ssh_hub, keydir):
     """alice with a registered key and her default session started over ssh (auto-start)."""
-    name = ssh_hub.new_user("alice")
-    device = keygen(keydir, "alice")
-    register(ssh_hub, name, device, "laptop")
+    name, device = user_with_key(ssh_hub, keydir, "alice")
     wait_for(lambda: socket.create_connection(("127.0.0.1", ssh_hub.ssh_port), timeout=1).close() or True,
              timeout=60, what="ssh gateway")
     return name, device
@@ -37,10 +28,7 @@ def alice(ssh_hub, keydir):
 
 @pytest.fixture(scope="module")
 def bob(ssh_hub, keydir):
-    name = ssh_hub.new_user("bob")
-    device = keygen(keydir, "bob")
-    register(ssh_hub, name, device, "desk")
-    return name, device
+    return user_with_key(ssh_hub, keydir, "bob", "desk")
 
 
 @pytest.fixture(scope="module")
