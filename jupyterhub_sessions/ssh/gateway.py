@@ -25,6 +25,7 @@ from .keys import fingerprint_of
 from .sftp import DriveSFTPServer, RefusingSFTPServer
 from .store import KeyStore
 from .terminal import TerminalClient, TerminalError
+from .tunnel import TunnelError, WebsocketTunnel, open_bridge
 
 MAX_NAME = 255
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -144,6 +145,13 @@ class _Connection(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"port {port} is not listening in this session"
             )
         self.log.info("ssh: forwarding to port %s of %s", port, self._label())
+        if self.gateway.forward_through_session:
+            try:
+                ws = await self.gateway.open_bridge(target, port)
+            except TunnelError as e:
+                self.log.info("ssh: forwarding to port %s of %s failed: %s", port, self._label(), e)
+                raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(e)) from None
+            return WebsocketTunnel(ws, f"{self._label()}:{port}")
         return await self.conn.forward_connection("127.0.0.1", port)
 
     # -- session -----------------------------------------------------------------------
@@ -214,10 +222,19 @@ class SSHGateway(LoggingConfigurable):
     port_forwarding = Bool(
         True,
         config=True,
-        help="""Allow `ssh -L`/`-D` to ports listening inside the session (embedded backend).
+        help="""Allow `ssh -L`/`-D` to ports listening inside the session.
 
         Only loopback destinations whose port the session's server extension lists as its own
-        (`sessions-api/ports`) are opened. Turn off where sessions do not run on this machine.
+        (`sessions-api/ports`) are opened.
+        """,
+    )
+    forward_through_session = Bool(
+        False,
+        config=True,
+        help="""Carry forwarded connections through the session's TCP bridge (a websocket of the
+        server extension, via the hub's proxy) instead of connecting to 127.0.0.1 here.
+
+        On where sessions do not run on the gateway's machine (Kubernetes pods).
         """,
     )
     sessions_service = Unicode(
@@ -343,6 +360,10 @@ class SSHGateway(LoggingConfigurable):
         except Exception:
             self.log.exception("ssh: error serving %s", conn._label())
             _fail(process, "internal error in the SSH gateway")
+
+    async def open_bridge(self, target: SessionTarget, port: int):
+        """A websocket to `port` inside the session, through its TCP bridge (raises TunnelError)."""
+        return await open_bridge(self.hub.server_url(target), port, self._token)
 
     async def _run(self, process: asyncssh.SSHServerProcess, conn: _Connection) -> None:
         if process.subsystem:

@@ -96,7 +96,7 @@ def _arg(command, name):
     return values[-1] if values else None
 
 
-def test_ssh_service_runs_in_the_hub_pod_without_sftp_or_forwarding(monkeypatch, tmp_path):
+def test_ssh_service_runs_in_the_hub_pod_forwarding_through_sessions(monkeypatch, tmp_path):
     c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_SSH_PUBLIC_HOST="ssh.example.org")
     (svc,) = [s for s in c.JupyterHub.services if s["name"] == "ssh"]
     cmd = svc["command"]
@@ -104,7 +104,8 @@ def test_ssh_service_runs_in_the_hub_pod_without_sftp_or_forwarding(monkeypatch,
     assert _arg(cmd, "SSHService.bind_url") == "http://0.0.0.0:8282"
     assert _arg(cmd, "SSHGateway.ip") == "0.0.0.0" and _arg(cmd, "SSHGateway.port") == "2222"
     assert _arg(cmd, "SSHGateway.port_fallback") == "False"
-    assert _arg(cmd, "SSHGateway.sftp_drives_root") == "" and _arg(cmd, "SSHGateway.port_forwarding") == "False"
+    assert _arg(cmd, "SSHGateway.sftp_drives_root") == ""
+    assert _arg(cmd, "SSHGateway.forward_through_session") == "True" and _arg(cmd, "SSHGateway.port_forwarding") is None
     assert _arg(cmd, "SSHService.public_host") == "ssh.example.org"
     assert _arg(cmd, "SSHService.public_port") == "22"
     assert svc["environment"]["JUPYTERHUB_SESSIONS_PUBLIC_URL"] == "http://proxy-public/"

@@ -47,6 +47,25 @@ asyncio.run(main())
 '''
 
 
+TCP_ECHO = r'''
+import asyncio, sys
+
+async def echo(reader, writer):
+    while data := await reader.read(65536):
+        if data.strip() == b"bye":
+            break
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+
+asyncio.run(main())
+'''
+
+
 def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
     """hubtools.wait_for with a shorter poll, for a local server."""
     return wait_for(predicate, timeout=timeout, interval=interval, what=what)
@@ -187,3 +206,12 @@ def start_ws_echo(tmp: Path) -> Proc:
     tmp.mkdir(parents=True, exist_ok=True)
     script.write_text(WS_ECHO)
     return start_process([sys.executable, str(script), str(port)], port, tmp, "ws-echo")
+
+
+def start_tcp_echo(tmp: Path) -> Proc:
+    """A raw TCP echo server on a free loopback port; it hangs up after a line `bye`."""
+    port = free_port()
+    script = tmp / "tcp_echo.py"
+    tmp.mkdir(parents=True, exist_ok=True)
+    script.write_text(TCP_ECHO)
+    return start_process([sys.executable, str(script), str(port)], port, tmp, "tcp-echo")

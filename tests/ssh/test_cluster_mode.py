@@ -3,12 +3,13 @@
 The command and environment come from the same function the hub config calls;
 the process runs against the package's real hub, like the hub would run it in
 its pod: key pages on a bind address the service URL does not name, a public
-port that differs from the listening one (a LoadBalancer's mapping), shells and
-commands through the hub's URL, and no sftp or port forwarding.
+port that differs from the listening one (a LoadBalancer's mapping), shells,
+commands and forwarded ports through the hub's URL, and no sftp.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 
@@ -16,6 +17,7 @@ import pytest
 from traitlets.config import Config
 
 from jupyterhub_sessions import ssh
+from jupyterhub_sessions.drives import user_slug
 from tests.hubtools import free_port, wait_for
 
 from .conftest import CLIENT_OPTS, SSHTarget, user_with_key
@@ -93,31 +95,46 @@ def test_key_page_shows_the_public_host_and_port(ssh_hub, cluster_gateway, erin)
     assert info["sessions"][0]["ssh_command"] == f"ssh -p {PUBLIC_PORT} {user}@ssh.example.org"
 
 
-def test_sftp_and_port_forwarding_are_refused(cluster_gateway, erin):
-    import requests
-
+def test_sftp_is_refused(cluster_gateway, erin):
     target, _ = cluster_gateway
     user, device = erin
     r = target.sftp(device, user, "ls\n", timeout=120)
     assert r.returncode != 0
     assert b"subsystem request failed" in r.stderr.lower() or b"connection closed" in r.stderr.lower(), r.stderr
 
-    # a web app really listening in the session (started over ssh), forwarded with -L: refused
-    port, local = free_port(), free_port()
-    app = subprocess.Popen(
-        ["/usr/bin/ssh", "-p", str(target.port), *CLIENT_OPTS, "-i", str(device.key),
-         "-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
-         f"exec python3 -m http.server {port} --bind 127.0.0.1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+
+def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin):
+    """`ssh -L` to a web app in the session works through the session's TCP bridge;
+    a port that is not the session's is refused."""
+    import requests
+
+    target, _ = cluster_gateway
+    user, device = erin
+    port, local, local2 = free_port(), free_port(), free_port()
+    base = ["/usr/bin/ssh", "-p", str(target.port), *CLIENT_OPTS, "-i", str(device.key)]
+    app = subprocess.Popen(base + ["-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
+                                   f"exec python3 -m http.server {port} --bind 127.0.0.1"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub_port = int(ssh_hub.url.rsplit(":", 1)[1].strip("/"))
+    other = subprocess.Popen(base + ["-N", "-L", f"{local2}:127.0.0.1:{hub_port}", f"{user}@127.0.0.1"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # the app is up (the embedded session runs on this machine, so check it directly)
-        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200,
-                 timeout=120, interval=0.5, what="web app in the session")
-        wait_for(lambda: socket.create_connection(("127.0.0.1", local), timeout=1).close() or True,
-                 timeout=60, what="ssh -L listening")
+        r = wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5), timeout=120,
+                     interval=0.5, what="forwarded web app")
+        assert r.status_code == 200 and "Directory listing" in r.text
+        # a bigger answer, byte-exact, through ssh -> gateway -> proxy -> session -> app
+        blob = os.urandom(3 * 1024 * 1024)
+        drive = ssh_hub.data_dir / "drives" / user_slug(user) / "home"
+        (drive / "blob.bin").write_bytes(blob)
+        assert requests.get(f"http://127.0.0.1:{local}/blob.bin", timeout=60).content == blob
+        # carried by the session's TCP bridge (the session logs it), not a local connection
+        assert f"TCP bridge open for user=test-admin to port {port} of {user}/(default)" in \
+            ssh_hub.log_path.read_text(errors="replace")
+        wait_for(lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
+                 timeout=60, what="second forward listening")
         with pytest.raises(requests.ConnectionError):
-            requests.get(f"http://127.0.0.1:{local}/", timeout=10)
+            requests.get(f"http://127.0.0.1:{local2}/hub/api/", timeout=10)
     finally:
-        app.kill()
-        app.wait()
+        for p in (app, other):
+            p.kill()
+            p.wait()

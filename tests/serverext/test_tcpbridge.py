@@ -1,0 +1,73 @@
+"""`sessions-api/tcp/<port>`: one TCP connection into the session over a websocket.
+
+A `jupyter server` with the extension, scoped like a pod (every listening port
+is the session's), and a raw TCP echo server beside it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import websocket
+
+from .servertools import start_jupyter_server, start_tcp_echo
+from .test_extension import LAB_INFO
+
+
+@pytest.fixture(scope="module")
+def pod_like_server(tmp_path_factory):
+    server = start_jupyter_server(tmp_path_factory.mktemp("bridge"), LAB_INFO,
+                                  extra_args=["--SessionsServerExtension.ports_scope=all"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tcp_echo(tmp_path_factory):
+    proc = start_tcp_echo(tmp_path_factory.mktemp("tcp"))
+    yield proc
+    proc.stop()
+
+
+def bridge(server, port, token=None):
+    url = server.url.replace("http://", "ws://") + f"sessions-api/tcp/{port}"
+    header = [] if token == "" else [f"Authorization: token {server.token if token is None else token}"]
+    return websocket.create_connection(url, header=header, timeout=15)
+
+
+def test_bytes_go_both_ways_and_the_port_hanging_up_closes_it(pod_like_server, tcp_echo):
+    ws = bridge(pod_like_server, tcp_echo.port)
+    try:
+        payload = os.urandom(200_000)
+        ws.send_binary(payload)
+        got = b""
+        while len(got) < len(payload):
+            opcode, data = ws.recv_data()
+            assert opcode == websocket.ABNF.OPCODE_BINARY
+            got += data
+        assert got == payload
+        ws.send_binary(b"bye\n")
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("token", ["", "not-the-token"])
+def test_no_bridge_without_the_sessions_auth(pod_like_server, tcp_echo, token):
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        bridge(pod_like_server, tcp_echo.port, token=token)
+    assert e.value.status_code in (302, 401, 403)
+
+
+def test_only_ports_listening_in_the_session(pod_like_server, tcp_echo):
+    from tests.hubtools import free_port
+
+    for port, status in [(free_port(), 403), (pod_like_server.port, 403), ("0", 400), ("99999", 400),
+                         ("abc", 400), ("1e3", 400)]:
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            bridge(pod_like_server, port)
+        assert e.value.status_code == status, port
+    r = pod_like_server.get("sessions-api/tcp/abc")
+    assert r.status_code == 400  # also over plain HTTP: never a page
