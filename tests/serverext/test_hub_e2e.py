@@ -208,6 +208,18 @@ def test_proxy_websocket_needs_the_sessions_auth(world, echo_app):
         assert e.value.status_code in (302, 401, 403)
 
 
+def test_tcp_bridge_needs_the_sessions_auth_and_a_port_of_the_session(world, echo_app):
+    url = world.hub.url.replace("http://", "ws://") + world.base + f"sessions-api/tcp/{echo_app.port}"
+    for token, status in [("", (302, 401, 403)), (world.token(world.stranger), (403,)),
+                          # the owner may use the bridge, but the echo app is not in the session's
+                          # process tree (embedded backend): another process on this machine
+                          (world.token(world.owner), (403,))]:
+        header = [f"Authorization: token {token}"] if token else []
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            websocket.create_connection(url, header=header, timeout=30).close()
+        assert e.value.status_code in status, token
+
+
 def test_revoking_the_share_stops_the_collaborator(world, echo_app):
     # the guest is connected: notebook open (collaboration room) and a proxied websocket
     guest_ws = _ws(world, echo_app, world.token(world.guest))
