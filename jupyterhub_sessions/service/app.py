@@ -270,7 +270,9 @@ class SessionsService(Application):
         if self._types_error:
             self.log.error("Starting without session types: max-age culling and renewals are off")
         url = urlparse(self.bind_url)
-        server = HTTPServer(self.make_app(), max_body_size=1024 * 1024, xheaders=True)
+        # bodies are streamed and capped by the handlers (413); the server-wide cap only stops
+        # absurd uploads, which it can only answer by closing the connection
+        server = HTTPServer(self.make_app(), max_body_size=1024 * 1024 * 1024, xheaders=True)
         server.listen(url.port or 80, url.hostname or "127.0.0.1")
         self.log.info(
             "Sessions service %s listening on %s%s (cull every %ss, state %s)",

@@ -36,12 +36,28 @@ MAX_REQUEST_BODY = 64 * 1024
 MAX_NAME = 255
 
 
+@web.stream_request_body
 class APIHandler(HubOAuthenticated, web.RequestHandler):
-    """JSON errors, hub authentication in async `prepare`, and session lookup."""
+    """JSON errors, hub authentication in async `prepare`, and session lookup.
+
+    Bodies are streamed and kept only up to MAX_REQUEST_BODY; the rest of an
+    oversized one is read and dropped, so the request still gets its 413
+    through the proxy (answering before the upload ends makes the proxy
+    report a 503 instead).
+    """
 
     def initialize(self, service):
         self.service = service
         self.hub_auth = service.hub_auth
+        self._body = bytearray()
+        self._body_too_large = False
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body_too_large or len(self._body) + len(chunk) > MAX_REQUEST_BODY:
+            self._body_too_large = True
+            self._body.clear()
+            return
+        self._body += chunk
 
     def set_default_headers(self):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -67,11 +83,6 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         return getattr(self, "_caller", None)
 
     async def prepare(self):
-        length = self.request.headers.get("Content-Length")
-        if (length and length.isdigit() and int(length) > MAX_REQUEST_BODY) or len(
-            self.request.body or b""
-        ) > MAX_REQUEST_BODY:
-            raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
         model = await self.hub_auth.get_user(self, sync=False)
         if not model:
             raise web.HTTPError(
@@ -119,7 +130,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def json_body(self) -> dict:
         """The request body: empty or a JSON object without fields (no endpoint takes options)."""
-        raw = self.request.body or b""
+        if self._body_too_large:
+            raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
+        raw = bytes(self._body)
         if not raw.strip():
             return {}
         try:

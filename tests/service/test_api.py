@@ -4,7 +4,6 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-import requests
 
 from jupyterhub_sessions.service.policy import parse_time
 
@@ -118,11 +117,9 @@ def test_malformed_and_oversized_bodies_change_nothing(svc_hub, owner):
     assert r.status_code == 400
     r = svc_hub.request("POST", renew, token=token, data=b"{" + b" " * 200_000 + b"}")
     assert r.status_code == 413 and r.json()["status"] == 413
-    try:
-        r = svc_hub.request("DELETE", path(owner, "work"), token=token, data=b"x" * (8 * 1024 * 1024))
-        assert r.status_code >= 400
-    except requests.ConnectionError:
-        pass  # refused mid-upload: also fine
+    # bigger than the proxy's and tornado's usual limits: still a clear 413, nothing stopped
+    r = svc_hub.request("DELETE", path(owner, "work"), token=token, data=b"x" * (8 * 1024 * 1024))
+    assert r.status_code == 413 and r.json()["status"] == 413, r.text
     assert running(svc_hub, owner)
     s = svc_hub.request("GET", path(owner, "work"), token=token).json()
     assert s["renewals"] == 0
