@@ -38,7 +38,7 @@ install_run() {
 
 install_test() {
   install_base
-  apt_install chromium openssh-client fonts-liberation
+  apt_install chromium openssh-client openssh-sftp-server fonts-liberation
   echo ">> pip install -e .[test]"
   "$VENV/bin/python" -m pip install -q -e ".[test]"
 }

@@ -86,8 +86,8 @@ for service in c.JupyterHub.services:
         service["url"] = f"http://{host}:{port}"
 
 # -- the `ssh` hub service: key pages and the SSH gateway, run by the hub in its pod ---
-# Shells, commands and forwarded ports reach session pods through the proxy (terminals
-# and the sessions' TCP bridge); sftp needs the drive on the gateway's machine, so it is off.
+# Shells, commands, sftp and forwarded ports reach session pods through the proxy
+# (terminals and the sessions' TCP and SFTP bridges).
 if env.get("JUPYTERHUB_SESSIONS_SSH", "1").lower() not in ("0", "false", "no", "off"):
     ssh.configure_hub_for_cluster(
         c,

@@ -17,7 +17,7 @@ from tornado import web
 from .hubclient import HubError
 from .ports import listening_ports
 from .revoke import close_revoked_connections, forget_identities
-from .tcpbridge import TCPBridgeHandler
+from .tcpbridge import SFTPBridgeHandler, TCPBridgeHandler
 
 SHARE_CODE_MIN_SECONDS = 60
 SHARE_CODE_MAX_SECONDS = 365 * 24 * 3600
@@ -249,4 +249,5 @@ def make_handlers(base_url: str) -> list:
         (url_path_join(prefix, "share-codes"), ShareCodesHandler),
         (url_path_join(prefix, "ports"), PortsHandler),
         (url_path_join(prefix, "tcp", "([^/]+)"), TCPBridgeHandler),
+        (url_path_join(prefix, "sftp"), SFTPBridgeHandler),
     ]

@@ -47,7 +47,7 @@ def hub_service(
     """The `c.JupyterHub.services` entry and the `c.JupyterHub.load_roles` role of the ssh service.
 
     `public_url` is the hub's public URL (the proxy), through which the gateway
-    reaches sessions. `local=False` on Kubernetes: no sftp to drives; port forwarding through the session.
+    reaches sessions. `local=False` on Kubernetes: sftp and port forwarding through the session.
     """
     port = port or int(os.environ.get("JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT", 0) or _free_port())
     args = [
@@ -57,9 +57,10 @@ def hub_service(
     if ssh_port is not None:
         args.append(f"--SSHGateway.port={int(ssh_port)}")
     if not local:
-        # sessions elsewhere (Kubernetes): their drives are not on this machine, and
-        # forwarded connections go through the session's own TCP bridge
-        args += ["--SSHGateway.sftp_drives_root=", "--SSHGateway.forward_through_session=True"]
+        # sessions elsewhere (Kubernetes): their drives and ports are not on this machine, so
+        # sftp and forwarded connections go through the session's own bridges
+        args += ["--SSHGateway.sftp_drives_root=", "--SSHGateway.sftp_through_session=True",
+                 "--SSHGateway.forward_through_session=True"]
     env = {
         "JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir),
         "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url,
@@ -102,8 +103,8 @@ def configure_hub_for_cluster(
     The service listens on `bind` (key pages on `pages_port`, gateway on a fixed
     `ssh_port` behind a LoadBalancer that users reach at `public_host`:`public_port`)
     and is found by the proxy at `http://{service_host}:{pages_port}`. Shells,
-    commands and forwarded ports go through the hub's `public_url` (terminals and
-    the session's TCP bridge); sftp is off, because drives are in the session pods.
+    commands, sftp and forwarded ports go through the hub's `public_url`
+    (terminals and the session's bridges), because drives and ports are in the pods.
     """
     args = [
         f"--SSHService.bind_url=http://{bind}:{int(pages_port)}",

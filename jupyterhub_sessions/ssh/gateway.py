@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import asyncssh
+from asyncssh.constants import EXTENDED_DATA_STDERR
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
@@ -25,7 +26,7 @@ from .keys import fingerprint_of
 from .sftp import DriveSFTPServer, RefusingSFTPServer
 from .store import KeyStore
 from .terminal import TerminalClient, TerminalError
-from .tunnel import TunnelError, WebsocketTunnel, open_bridge
+from .tunnel import TunnelError, WebsocketTunnel, open_bridge, open_sftp_bridge, pump_process
 
 MAX_NAME = 255
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -126,6 +127,11 @@ class _Connection(asyncssh.SSHServer):
         except (SessionUnavailable, OSError) as e:
             self.log.warning("ssh: could not look up %s: %s", self._label(), e)
 
+    # -- sessions (shell, exec, subsystems) ------------------------------------------------
+    def session_requested(self):
+        """Only called with `sftp_through_session`: a process that may also take `sftp`."""
+        return _ProcessWithSFTPBridge(self.gateway._handle_process, None, 0, False)
+
     # -- port forwarding (ssh -L, ssh -D) ----------------------------------------------
     def connection_requested(self, dest_host, dest_port, orig_host, orig_port):
         if not self.gateway.port_forwarding or dest_host not in LOOPBACK_NAMES:
@@ -164,6 +170,22 @@ class _Connection(asyncssh.SSHServer):
             self._notified = True
             await self.gateway.hub.notify_ssh(self.gateway.sessions_service, target)
         return target
+
+
+class _ProcessWithSFTPBridge(asyncssh.SSHServerProcess):
+    """An SSH process that takes the `sftp` subsystem as a plain byte stream, which the
+    gateway bridges to the session's sftp-server (asyncssh would serve sftp itself)."""
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "sftp"
+
+    def session_started(self) -> None:
+        if self._chan.get_subsystem() != "sftp":
+            return super().session_started()
+        stdin = asyncssh.SSHReader(self, self._chan)
+        stdout = asyncssh.SSHWriter(self, self._chan)
+        stderr = asyncssh.SSHWriter(self, self._chan, EXTENDED_DATA_STDERR)
+        self._sftp_task = asyncio.ensure_future(self._start_process(stdin, stdout, stderr))
 
 
 class SSHGateway(LoggingConfigurable):
@@ -228,6 +250,15 @@ class SSHGateway(LoggingConfigurable):
         (`sessions-api/ports`) are opened.
         """,
     )
+    sftp_through_session = Bool(
+        False,
+        config=True,
+        help="""Serve `sftp` by OpenSSH's sftp-server inside the session, through its SFTP bridge
+        (a websocket of the server extension, via the hub's proxy), instead of from the drive
+        directory here (`sftp_drives_root`). On where drives are not on the gateway's machine
+        (Kubernetes PVCs); the session's image needs sftp-server (openssh-sftp-server).
+        """,
+    )
     forward_through_session = Bool(
         False,
         config=True,
@@ -286,8 +317,10 @@ class SSHGateway(LoggingConfigurable):
         self.host_key_fingerprint = host_key.get_fingerprint()
         opts = dict(
             server_host_keys=[host_key],
-            process_factory=self._handle_process,
-            sftp_factory=self._sftp_factory if self.sftp_drives_root else None,
+            # with sftp through the session, _Connection.session_requested makes the processes
+            # (asyncssh only lets a process take the sftp subsystem when it serves sftp itself)
+            process_factory=None if self.sftp_through_session else self._handle_process,
+            sftp_factory=self._sftp_factory if self.sftp_drives_root and not self.sftp_through_session else None,
             allow_scp=False,
             encoding=None,
             line_editor=False,
@@ -361,11 +394,24 @@ class SSHGateway(LoggingConfigurable):
             self.log.exception("ssh: error serving %s", conn._label())
             _fail(process, "internal error in the SSH gateway")
 
+    async def _sftp_through_session(self, process: asyncssh.SSHServerProcess, conn: _Connection) -> None:
+        try:
+            target = await conn.ready_session()
+            ws = await open_sftp_bridge(self.hub.server_url(target), self._token)
+        except (SessionUnavailable, TunnelError) as e:
+            self.log.info("ssh: sftp refused for %s: %s", conn._label(), e)
+            return _fail(process, str(e))
+        self.log.info("ssh: sftp for %s through the session", conn._label())
+        await pump_process(process, ws)
+        process.exit(0)
+
     async def open_bridge(self, target: SessionTarget, port: int):
         """A websocket to `port` inside the session, through its TCP bridge (raises TunnelError)."""
         return await open_bridge(self.hub.server_url(target), port, self._token)
 
     async def _run(self, process: asyncssh.SSHServerProcess, conn: _Connection) -> None:
+        if process.subsystem == "sftp" and self.sftp_through_session:
+            return await self._sftp_through_session(process, conn)
         if process.subsystem:
             return _fail(process, f"subsystem {process.subsystem[:40]!r} is not available here")
         try:

@@ -106,6 +106,7 @@ def test_ssh_service_runs_in_the_hub_pod_forwarding_through_sessions(monkeypatch
     assert _arg(cmd, "SSHGateway.port_fallback") == "False"
     assert _arg(cmd, "SSHGateway.sftp_drives_root") == ""
     assert _arg(cmd, "SSHGateway.forward_through_session") == "True" and _arg(cmd, "SSHGateway.port_forwarding") is None
+    assert _arg(cmd, "SSHGateway.sftp_through_session") == "True"
     assert _arg(cmd, "SSHService.public_host") == "ssh.example.org"
     assert _arg(cmd, "SSHService.public_port") == "22"
     assert svc["environment"]["JUPYTERHUB_SESSIONS_PUBLIC_URL"] == "http://proxy-public/"

@@ -71,3 +71,40 @@ def test_only_ports_listening_in_the_session(pod_like_server, tcp_echo):
         assert e.value.status_code == status, port
     r = pod_like_server.get("sessions-api/tcp/abc")
     assert r.status_code == 400  # also over plain HTTP: never a page
+
+
+def test_sftp_bridge_needs_the_sessions_auth(pod_like_server):
+    url = pod_like_server.url.replace("http://", "ws://") + "sessions-api/sftp"
+    for header in ([], ["Authorization: token not-the-token"]):
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            websocket.create_connection(url, header=header, timeout=15)
+        assert e.value.status_code in (302, 401, 403)
+
+
+def test_sftp_bridge_speaks_sftp_from_the_servers_root(pod_like_server):
+    """SSH_FXP_INIT → SSH_FXP_VERSION from the session's sftp-server, then the root dir is its cwd."""
+    import struct
+
+    ws = websocket.create_connection(pod_like_server.url.replace("http://", "ws://") + "sessions-api/sftp",
+                                     header=[f"Authorization: token {pod_like_server.token}"], timeout=15)
+    try:
+        ws.send_binary(struct.pack(">IBI", 5, 1, 3))  # INIT, version 3
+        reply = ws.recv()
+        length, kind, version = struct.unpack(">IBI", reply[:9])
+        assert kind == 2 and version == 3  # VERSION
+        path = b"."
+        ws.send_binary(struct.pack(">IBII", 1 + 4 + 4 + len(path), 16, 7, len(path)) + path)  # REALPATH
+        reply = ws.recv()
+        assert reply[4] == 104  # NAME
+        (name_len,) = struct.unpack(">I", reply[13:17])
+        assert reply[17:17 + name_len].decode() == str(pod_like_server.root)
+    finally:
+        ws.close()
+
+
+def test_no_sftp_server_is_a_clear_404(monkeypatch):
+    from jupyterhub_sessions.serverext import tcpbridge
+
+    monkeypatch.setattr(tcpbridge, "SFTP_SERVER_PATHS", ("/nonexistent/sftp-server",))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert tcpbridge.find_sftp_server() is None

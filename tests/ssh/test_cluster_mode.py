@@ -4,7 +4,7 @@ The command and environment come from the same function the hub config calls;
 the process runs against the package's real hub, like the hub would run it in
 its pod: key pages on a bind address the service URL does not name, a public
 port that differs from the listening one (a LoadBalancer's mapping), shells,
-commands and forwarded ports through the hub's URL, and no sftp.
+commands, sftp and forwarded ports through the hub's URL (the session's bridges).
 """
 
 from __future__ import annotations
@@ -95,12 +95,21 @@ def test_key_page_shows_the_public_host_and_port(ssh_hub, cluster_gateway, erin)
     assert info["sessions"][0]["ssh_command"] == f"ssh -p {PUBLIC_PORT} {user}@ssh.example.org"
 
 
-def test_sftp_is_refused(cluster_gateway, erin):
+def test_sftp_round_trip_through_the_session(ssh_hub, cluster_gateway, erin, tmp_path):
+    """sftp is OpenSSH's sftp-server inside the session, reached through its SFTP bridge."""
     target, _ = cluster_gateway
     user, device = erin
-    r = target.sftp(device, user, "ls\n", timeout=120)
-    assert r.returncode != 0
-    assert b"subsystem request failed" in r.stderr.lower() or b"connection closed" in r.stderr.lower(), r.stderr
+    payload = os.urandom(300_000)
+    (tmp_path / "up.bin").write_bytes(payload)
+    r = target.sftp(device, user, f"put {tmp_path}/up.bin up.bin\nget up.bin {tmp_path}/down.bin\nls -1\n",
+                    timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "down.bin").read_bytes() == payload
+    assert "up.bin" in r.stdout.decode()
+    # the file is in the session's drive (the server's root directory), written by the session
+    drive = ssh_hub.data_dir / "drives" / user_slug(user) / "home"
+    assert (drive / "up.bin").read_bytes() == payload
+    assert "SFTP bridge open for user=test-admin session=" + user in ssh_hub.log_path.read_text(errors="replace")
 
 
 def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin):
@@ -128,7 +137,7 @@ def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin
         (drive / "blob.bin").write_bytes(blob)
         assert requests.get(f"http://127.0.0.1:{local}/blob.bin", timeout=60).content == blob
         # carried by the session's TCP bridge (the session logs it), not a local connection
-        assert f"TCP bridge open for user=test-admin to port {port} of {user}/(default)" in \
+        assert f"TCP bridge open for user=test-admin session={user}/(default) to port {port}" in \
             ssh_hub.log_path.read_text(errors="replace")
         wait_for(lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
                  timeout=60, what="second forward listening")

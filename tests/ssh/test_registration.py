@@ -17,10 +17,11 @@ def test_hub_service_role_is_least_privilege(tmp_path):
     assert role["services"] == ["ssh"]
 
 
-def test_kubernetes_switches_off_sftp_and_forwards_through_sessions(tmp_path):
+def test_kubernetes_serves_sftp_and_forwards_through_sessions(tmp_path):
     service, _ = hub_service(tmp_path, "http://hub/", port=1, local=False)
     assert "--SSHGateway.sftp_drives_root=" in service["command"]
     assert "--SSHGateway.forward_through_session=True" in service["command"]
+    assert "--SSHGateway.sftp_through_session=True" in service["command"]
     assert not any(a.startswith("--SSHGateway.port_forwarding") for a in service["command"])
 
 
