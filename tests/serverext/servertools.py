@@ -199,19 +199,20 @@ def start_http_server(tmp: Path) -> Proc:
                           "--directory", str(www)], port, tmp, "http-server")
 
 
+def _start_script(tmp: Path, name: str, source: str) -> Proc:
+    """Run a Python `source` with a free loopback port as its argument."""
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    script = tmp / f"{name.replace('-', '_')}.py"
+    script.write_text(source)
+    return start_process([sys.executable, str(script), str(port)], port, tmp, name)
+
+
 def start_ws_echo(tmp: Path) -> Proc:
     """A tornado app on a free port: JSON on any path and a websocket echo at any path ending in /ws."""
-    port = free_port()
-    script = tmp / "ws_echo.py"
-    tmp.mkdir(parents=True, exist_ok=True)
-    script.write_text(WS_ECHO)
-    return start_process([sys.executable, str(script), str(port)], port, tmp, "ws-echo")
+    return _start_script(tmp, "ws-echo", WS_ECHO)
 
 
 def start_tcp_echo(tmp: Path) -> Proc:
     """A raw TCP echo server on a free loopback port; it hangs up after a line `bye`."""
-    port = free_port()
-    script = tmp / "tcp_echo.py"
-    tmp.mkdir(parents=True, exist_ok=True)
-    script.write_text(TCP_ECHO)
-    return start_process([sys.executable, str(script), str(port)], port, tmp, "tcp-echo")
+    return _start_script(tmp, "tcp-echo", TCP_ECHO)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,24 @@ def user_with_key(hub, keydir, prefix: str, key_name: str = "laptop") -> tuple[s
     device = keygen(keydir, prefix)
     register(hub, name, device, key_name)
     return name, device
+
+
+@contextmanager
+def forwards_to_app_and_hub(gateway_port: int, device: Device, user: str, hub_url: str):
+    """Two `ssh -L` clients: one starts `python -m http.server` in the session and forwards to it,
+    the other forwards to the hub's own port. Yields (app port, local app port, local hub port)."""
+    port, local, local2 = free_port(), free_port(), free_port()
+    hub_port = int(hub_url.rsplit(":", 1)[1].strip("/"))
+    base = [SSH, "-p", str(gateway_port), *CLIENT_OPTS, "-i", str(device.key), "-o", "ExitOnForwardFailure=yes"]
+    quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [
+        subprocess.Popen(base + ["-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
+                                 f"exec python3 -m http.server {port} --bind 127.0.0.1"], **quiet),
+        subprocess.Popen(base + ["-N", "-L", f"{local2}:127.0.0.1:{hub_port}", f"{user}@127.0.0.1"], **quiet),
+    ]
+    try:
+        yield port, local, local2
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

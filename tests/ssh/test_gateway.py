@@ -12,7 +12,7 @@ import pytest
 from jupyterhub_sessions.drives import user_slug
 from tests.hubtools import free_port, wait_for
 
-from .conftest import CLIENT_OPTS, SSHTarget, keygen, register, user_with_key
+from .conftest import CLIENT_OPTS, SSHTarget, forwards_to_app_and_hub, keygen, register, user_with_key
 
 pytestmark = pytest.mark.hub
 
@@ -249,16 +249,7 @@ def test_port_forwarding_only_to_ports_of_the_session(ssh_hub, gateway, alice):
     import requests
 
     user, device = alice
-    port, local, local2 = free_port(), free_port(), free_port()
-    base = ["/usr/bin/ssh", "-p", str(gateway.port), *CLIENT_OPTS, "-i", str(device.key),
-            "-o", "ExitOnForwardFailure=yes"]
-    app = subprocess.Popen(base + ["-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
-                                   f"exec python3 -m http.server {port} --bind 127.0.0.1"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hub_port = int(ssh_hub.url.rsplit(":", 1)[1].strip("/"))
-    other = subprocess.Popen(base + ["-N", "-L", f"{local2}:127.0.0.1:{hub_port}", f"{user}@127.0.0.1"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with forwards_to_app_and_hub(gateway.port, device, user, ssh_hub.url) as (port, local, local2):
         r = wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5), timeout=120,
                      interval=0.5, what="forwarded web app")
         assert r.status_code == 200 and "Directory listing" in r.text
@@ -266,7 +257,3 @@ def test_port_forwarding_only_to_ports_of_the_session(ssh_hub, gateway, alice):
                  timeout=60, what="second forward listening")
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{local2}/hub/api/", timeout=10)
-    finally:
-        for p in (app, other):
-            p.kill()
-            p.wait()
