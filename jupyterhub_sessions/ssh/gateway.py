@@ -144,21 +144,24 @@ class _Connection(asyncssh.SSHServer):
             target = await self.ready_session()
         except SessionUnavailable as e:
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(e)) from None
-        if port not in await self.gateway.hub.session_ports(target):
-            self.log.info("ssh: refused forwarding to port %s for %s (not listening in the session)",
-                          port, self._label())
-            raise asyncssh.ChannelOpenError(
-                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"port {port} is not listening in this session"
-            )
-        self.log.info("ssh: forwarding to port %s of %s", port, self._label())
         if self.gateway.forward_through_session:
+            # the session's bridge checks the port itself: one round trip, not two
             try:
                 ws = await self.gateway.open_bridge(target, port)
             except TunnelError as e:
-                self.log.info("ssh: forwarding to port %s of %s failed: %s", port, self._label(), e)
-                raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(e)) from None
-            return WebsocketTunnel(ws, f"{self._label()}:{port}")
+                self._refuse_forward(port, e.refused, str(e))
+            self.log.info("ssh: forwarding to port %s of %s through the session", port, self._label())
+            return WebsocketTunnel(ws)
+        if port not in await self.gateway.hub.session_ports(target):
+            self._refuse_forward(port, True, f"port {port} is not listening in this session")
+        self.log.info("ssh: forwarding to port %s of %s", port, self._label())
         return await self.conn.forward_connection("127.0.0.1", port)
+
+    def _refuse_forward(self, port: int, refused: bool, reason: str):
+        self.log.info("ssh: %s forwarding to port %s for %s: %s",
+                      "refused" if refused else "failed", port, self._label(), reason)
+        code = asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED if refused else asyncssh.OPEN_CONNECT_FAILED
+        raise asyncssh.ChannelOpenError(code, reason)
 
     # -- session -----------------------------------------------------------------------
     async def ready_session(self) -> SessionTarget:
@@ -185,6 +188,7 @@ class _ProcessWithSFTPBridge(asyncssh.SSHServerProcess):
         stdin = asyncssh.SSHReader(self, self._chan)
         stdout = asyncssh.SSHWriter(self, self._chan)
         stderr = asyncssh.SSHWriter(self, self._chan, EXTENDED_DATA_STDERR)
+        # kept on the process so the task is not garbage-collected while it runs
         self._sftp_task = asyncio.ensure_future(self._start_process(stdin, stdout, stderr))
 
 

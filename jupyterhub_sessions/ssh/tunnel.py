@@ -11,17 +11,18 @@ token. That is the same path as terminals, so it works wherever shells do
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import asyncssh
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-log = logging.getLogger(__name__)
-
 
 class TunnelError(Exception):
-    """The session refused or could not open the connection; safe to show."""
+    """The session refused (`refused`) or could not open the connection; safe to show."""
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
 
 
 async def open_bridge(server_url: str, port: int, token: str, timeout: float = 30) -> WebSocketClientConnection:
@@ -47,7 +48,7 @@ async def _connect(server_url: str, path: str, token: str, timeout: float, refus
         )
     except HTTPClientError as e:
         if e.code == 403 and refused:
-            raise TunnelError(refused) from None
+            raise TunnelError(refused, refused=True) from None
         if e.code == 404 and missing:
             raise TunnelError(missing) from None
         raise TunnelError(f"the session refused the connection (HTTP {e.code})") from None
@@ -58,9 +59,8 @@ async def _connect(server_url: str, path: str, token: str, timeout: float, refus
 class WebsocketTunnel(asyncssh.SSHTCPSession):
     """Bytes of one forwarded SSH channel to and from the session's TCP bridge."""
 
-    def __init__(self, ws: WebSocketClientConnection, label: str):
+    def __init__(self, ws: WebSocketClientConnection):
         self._ws = ws
-        self._label = label
         self._chan = None
         self._pump: asyncio.Task | None = None
 
