@@ -54,8 +54,9 @@ case "${1:-help}" in
     install_test
     shift
     export PATH="$VENV/bin:$PATH"
-    echo ">> ruff check"
+    echo ">> ruff check + ruff format --check"
     ruff check .
+    ruff format --check .
     echo ">> pytest"
     exec python -m pytest "$@"
     ;;

@@ -63,9 +63,12 @@ def main():
             r.raise_for_status()
             base = f"user/{owner}/bench/"
             token = hub.user_token(owner)
-            hub.request("PUT", base + "api/contents/bench.ipynb", token=token,
-                        json={"type": "notebook", "format": "json", "content": empty_notebook("# bench\n")}
-                        ).raise_for_status()
+            hub.request(
+                "PUT",
+                base + "api/contents/bench.ipynb",
+                token=token,
+                json={"type": "notebook", "format": "json", "content": empty_notebook("# bench\n")},
+            ).raise_for_status()
             r = hub.request("POST", base + "sessions-api/shares", token=token, json={"user": guest})
             assert r.status_code == 201, r.text
 
@@ -95,8 +98,9 @@ def main():
                     pages[dst].evaluate(WATCH_JS, [CELL_EDITOR, marker])
                     t0 = time.time() * 1000  # same machine: same clock as the page's Date.now()
                     pages[src].keyboard.insert_text(marker)
-                    pages[dst].wait_for_function("t => window.__seen && window.__seen[t]", arg=marker,
-                                                 timeout=60_000)
+                    pages[dst].wait_for_function(
+                        "t => window.__seen && window.__seen[t]", arg=marker, timeout=60_000
+                    )
                     seen = pages[dst].evaluate("t => window.__seen[t]", marker)
                     results[key].append(seen - t0)
                 browser.close()

@@ -132,10 +132,22 @@ def populate(db_path: Path, n: int, idle_fraction: float, dummy_port: int, now: 
         user.roles.append(role)
         server = orm.Server(ip="127.0.0.1", port=dummy_port, base_url=f"/user/{name}/")
         spawner = orm.Spawner(
-            user=user, name="", server=server, state={"running": True},
-            started=now - timedelta(seconds=3 * TIMEOUT), last_activity=last,
-            user_options={"session_type": "notebook", "image": "x", "cpu": 1.0, "memory": "2G",
-                          "gpu": 0, "drive": "home", "timeout": TIMEOUT, "collaborative": False},
+            user=user,
+            name="",
+            server=server,
+            state={"running": True},
+            started=now - timedelta(seconds=3 * TIMEOUT),
+            last_activity=last,
+            user_options={
+                "session_type": "notebook",
+                "image": "x",
+                "cpu": 1.0,
+                "memory": "2G",
+                "gpu": 0,
+                "drive": "home",
+                "timeout": TIMEOUT,
+                "collaborative": False,
+            },
         )
         session.add_all([user, server, spawner])
     session.commit()
@@ -153,11 +165,17 @@ class CountingProxy(web.RequestHandler):
 
     async def _forward(self):
         self.counts[self.request.method] = self.counts.get(self.request.method, 0) + 1
-        headers = {k: v for k, v in self.request.headers.items() if k.lower() not in ("host", "content-length")}
+        headers = {
+            k: v for k, v in self.request.headers.items() if k.lower() not in ("host", "content-length")
+        }
         resp = await self.client.fetch(
-            self.target + self.request.uri, method=self.request.method, headers=headers,
+            self.target + self.request.uri,
+            method=self.request.method,
+            headers=headers,
             body=self.request.body if self.request.method in ("POST", "PATCH", "PUT") else None,
-            allow_nonstandard_methods=True, raise_error=False, request_timeout=300,
+            allow_nonstandard_methods=True,
+            raise_error=False,
+            request_timeout=300,
         )
         self.set_status(resp.code if resp.code != 599 else 502)
         for k in ("Content-Type",):
@@ -224,14 +242,35 @@ async def run_one(label: str, template: Path, workdir: Path, dummy_port: int, cu
     env = {**os.environ, "BENCH_DUMMY_IP": "127.0.0.1", "BENCH_DUMMY_PORT": str(dummy_port)}
     log = open(run_dir / "hub.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(cfg), "--db", f"sqlite:///{run_dir / 'jupyterhub.sqlite'}"],
-        cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyterhub",
+            "-f",
+            str(cfg),
+            "--db",
+            f"sqlite:///{run_dir / 'jupyterhub.sqlite'}",
+        ],
+        cwd=run_dir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     counts: dict[str, int] = {}
     proxy_client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=64)
     proxy_port = free_port()
-    proxy = HTTPServer(web.Application([(r".*", CountingProxy, {
-        "target": f"http://127.0.0.1:{hub_port}", "counts": counts, "client": proxy_client})]))
+    proxy = HTTPServer(
+        web.Application(
+            [
+                (
+                    r".*",
+                    CountingProxy,
+                    {"target": f"http://127.0.0.1:{hub_port}", "counts": counts, "client": proxy_client},
+                )
+            ]
+        )
+    )
     proxy.listen(proxy_port, "127.0.0.1")
     try:
         t = time.monotonic()
@@ -241,8 +280,14 @@ async def run_one(label: str, template: Path, workdir: Path, dummy_port: int, cu
         t = time.perf_counter()
         stopped = await culler(api, token)
         wall = time.perf_counter() - t
-        return {"label": label, "wall": wall, "requests": sum(counts.values()), "counts": dict(counts),
-                "stopped": stopped, "expected": expected}
+        return {
+            "label": label,
+            "wall": wall,
+            "requests": sum(counts.values()),
+            "counts": dict(counts),
+            "stopped": stopped,
+            "expected": expected,
+        }
     except Exception:
         log.flush()
         print((run_dir / "hub.log").read_text(errors="replace")[-3000:], file=sys.stderr)
@@ -294,9 +339,14 @@ def make_idle_culler(concurrency: int, page_size: int):
 
         ic.HTTPRequest = counting_request
         try:
-            await ic.cull_idle(url=api, api_token=token, inactive_limit=TIMEOUT,
-                               logger=logging.getLogger("idle-culler"), concurrency=concurrency,
-                               api_page_size=page_size)
+            await ic.cull_idle(
+                url=api,
+                api_token=token,
+                inactive_limit=TIMEOUT,
+                logger=logging.getLogger("idle-culler"),
+                concurrency=concurrency,
+                api_page_size=page_size,
+            )
         finally:
             ic.HTTPRequest = original
         return stopped
@@ -318,8 +368,10 @@ async def main_async(args) -> None:
         template = workdir / "template.sqlite"
         t = time.monotonic()
         expected = populate(template, args.servers, args.idle_fraction, dummy_port, now)
-        print(f"populated {args.servers} running servers ({expected} idle) in {time.monotonic() - t:.1f}s",
-              flush=True)
+        print(
+            f"populated {args.servers} running servers ({expected} idle) in {time.monotonic() - t:.1f}s",
+            flush=True,
+        )
         results = []
         for label, culler in [
             ("idle-culler", make_idle_culler(args.concurrency, args.page_size)),
@@ -330,15 +382,19 @@ async def main_async(args) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"one cull pass, {args.servers} running servers, {expected} idle > {TIMEOUT}s, "
-          f"concurrency {args.concurrency}, page size {args.page_size}")
+    print(
+        f"one cull pass, {args.servers} running servers, {expected} idle > {TIMEOUT}s, "
+        f"concurrency {args.concurrency}, page size {args.page_size}"
+    )
     print(f"{'culler':<14}{'wall (s)':>10}{'requests':>10}{'stopped':>9}   requests by method")
     for r in results:
         by = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()))
         print(f"{r['label']:<14}{r['wall']:>10.2f}{r['requests']:>10}{r['stopped']:>9}   {by}")
     base, ours = results
-    print(f"{'ratio':<14}{ours['wall'] / base['wall']:>10.2f}{ours['requests'] / base['requests']:>10.2f}"
-          "            (sessions / idle-culler)")
+    print(
+        f"{'ratio':<14}{ours['wall'] / base['wall']:>10.2f}{ours['requests'] / base['requests']:>10.2f}"
+        "            (sessions / idle-culler)"
+    )
     for r in results:
         if r["stopped"] != expected:
             print(f"WARNING: {r['label']} stopped {r['stopped']}, expected {expected}")

@@ -33,8 +33,12 @@ def start_app(directory: Path) -> tuple[subprocess.Popen, int, bytes]:
     body = secrets.token_hex(512).encode()
     (directory / "payload.txt").write_bytes(body)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                            cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def up():
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -56,8 +60,12 @@ async def blast(url: str, token: str, expected: bytes, n: int, concurrency: int,
     async def one(i):
         async with sem:
             t0 = time.monotonic()
-            req = HTTPRequest(url + f"?i={i}", headers={"Authorization": f"token {token}"},
-                              request_timeout=timeout, connect_timeout=timeout)
+            req = HTTPRequest(
+                url + f"?i={i}",
+                headers={"Authorization": f"token {token}"},
+                request_timeout=timeout,
+                connect_timeout=timeout,
+            )
             try:
                 r = await client.fetch(req, raise_error=False)
                 if r.code != 200 or r.body != expected:
@@ -103,8 +111,10 @@ def report(fig: dict) -> None:
     print(f"errors                {len(fig['errors'])}")
     for e in fig["errors"][:10]:
         print(f"  {e}")
-    print(f"latency ms            p50 {1000 * pct(lat, .5):.0f}  p95 {1000 * pct(lat, .95):.0f}"
-          f"  p99 {1000 * pct(lat, .99):.0f}  max {1000 * max(lat, default=0):.0f}")
+    print(
+        f"latency ms            p50 {1000 * pct(lat, 0.5):.0f}  p95 {1000 * pct(lat, 0.95):.0f}"
+        f"  p99 {1000 * pct(lat, 0.99):.0f}  max {1000 * max(lat, default=0):.0f}"
+    )
     print(f"wall s                {fig['wall']:.2f}  ({fig['requests'] / fig['wall']:.0f} req/s)")
 
 

@@ -40,7 +40,10 @@ def session_processes(hub, users) -> list:
             if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
                 continue
             env = p.environ()
-            if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(hub.data_dir) and env.get("JUPYTERHUB_USER") in users:
+            if (
+                env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(hub.data_dir)
+                and env.get("JUPYTERHUB_USER") in users
+            ):
                 out.append(p)
         except Exception:  # noqa: BLE001 - process went away
             continue
@@ -150,10 +153,14 @@ def report(fig: dict) -> None:
         print(f"  {e}")
     print(f"users over the limit  {len(fig['over_limit'])}")
     print(f"peak session procs    {fig['peak_session_processes']}")
-    print(f"request latency s     p50 {pct(lat, .5):.2f}  p95 {pct(lat, .95):.2f}  max {max(lat, default=0):.2f}")
+    print(
+        f"request latency s     p50 {pct(lat, 0.5):.2f}  p95 {pct(lat, 0.95):.2f}  max {max(lat, default=0):.2f}"
+    )
     if rdy:
-        print(f"time to ready s       p50 {pct(rdy, .5):.1f}  p95 {pct(rdy, .95):.1f}  all {max(rdy):.1f}"
-              f"  (mean {statistics.mean(rdy):.1f})")
+        print(
+            f"time to ready s       p50 {pct(rdy, 0.5):.1f}  p95 {pct(rdy, 0.95):.1f}  all {max(rdy):.1f}"
+            f"  (mean {statistics.mean(rdy):.1f})"
+        )
     print(f"stop all s            {fig['stop_all_seconds']:.1f}")
     print(f"leaked processes      {len(fig['leaked_pids'])}")
 
@@ -164,8 +171,11 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--limit", type=int, default=3, help="named servers per user")
     ap.add_argument("--deadline", type=float, default=600, help="seconds for the whole run")
-    ap.add_argument("--no-retry", action="store_true",
-                    help="take a 429 (hub busy) as the answer instead of retrying like a user")
+    ap.add_argument(
+        "--no-retry",
+        action="store_true",
+        help="take a 429 (hub busy) as the answer instead of retrying like a user",
+    )
     args = ap.parse_args(argv)
     if not (1 <= args.spawns <= 200 and 1 <= args.users <= 100):
         ap.error("keep it bounded: at most 200 spawns and 100 users")

@@ -31,7 +31,7 @@ from tests.serverext.servertools import (  # noqa: E402
     start_process,
 )
 
-APP = r'''
+APP = r"""
 import asyncio, sys
 from tornado import web, websocket
 
@@ -55,7 +55,7 @@ async def main():
     await asyncio.Event().wait()
 
 asyncio.run(main())
-'''
+"""
 
 SESSION = {
     "session_type": "bench",
@@ -121,8 +121,9 @@ def main():
         tmp = Path(tmp)
         app_port = free_port()
         (tmp / "app.py").write_text(APP)
-        app = start_process([sys.executable, str(tmp / "app.py"), str(app_port), str(args.size_mb)],
-                            app_port, tmp, "app")
+        app = start_process(
+            [sys.executable, str(tmp / "app.py"), str(app_port), str(args.size_mb)], app_port, tmp, "app"
+        )
         server = start_jupyter_server(tmp / "server", SESSION)
         try:
             direct = f"http://127.0.0.1:{app_port}/"
@@ -136,19 +137,24 @@ def main():
                 mbps = measure_throughput(s, base + "big", args.size_mb, args.repeats)
                 ws_url = base.replace("http://", "ws://") + "ws"
                 ws = measure_ws(ws_url, [f"{k}: {v}" for k, v in headers.items()], args.requests)
-                rows.append((name, statistics.median(lat), pct(lat, 0.95), mbps,
-                             statistics.median(ws), pct(ws, 0.95)))
+                rows.append(
+                    (name, statistics.median(lat), pct(lat, 0.95), mbps, statistics.median(ws), pct(ws, 0.95))
+                )
         finally:
             server.stop()
             app.stop()
 
     print(f"{args.requests} small GETs, {args.repeats} x {args.size_mb} MB, {args.requests} websocket echoes")
-    print(f"{'path':<8} {'GET p50 ms':>11} {'GET p95 ms':>11} {'MB/s':>8} {'WS p50 ms':>10} {'WS p95 ms':>10}")
+    print(
+        f"{'path':<8} {'GET p50 ms':>11} {'GET p95 ms':>11} {'MB/s':>8} {'WS p50 ms':>10} {'WS p95 ms':>10}"
+    )
     for name, p50, p95, mbps, w50, w95 in rows:
         print(f"{name:<8} {p50:>11.2f} {p95:>11.2f} {mbps:>8.1f} {w50:>10.2f} {w95:>10.2f}")
     d, p = rows
-    print(f"proxy overhead: +{p[1] - d[1]:.2f} ms per GET (p50), throughput x{p[3] / d[3]:.2f}, "
-          f"+{p[4] - d[4]:.2f} ms per websocket round trip (p50)")
+    print(
+        f"proxy overhead: +{p[1] - d[1]:.2f} ms per GET (p50), throughput x{p[3] / d[3]:.2f}, "
+        f"+{p[4] - d[4]:.2f} ms per websocket round trip (p50)"
+    )
 
 
 if __name__ == "__main__":

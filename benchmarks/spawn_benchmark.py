@@ -54,10 +54,22 @@ class BareLab:
         workdir.mkdir(parents=True, exist_ok=True)
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={workdir}",
-             *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])],
-            cwd=workdir, env=bare_lab_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={workdir}",
+                *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+            ],
+            cwd=workdir,
+            env=bare_lab_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
 
@@ -87,9 +99,17 @@ def hub_rest_run(hub) -> float:
     r = hub.api("POST", hub.server_path(user, "b"), token=token, json={"session_type": "notebook"})
     assert r.status_code in (201, 202), r.text
     status = hub.session_url(user, "b") + "api/status"
-    wait_for(lambda: requests.get(status, headers={"Authorization": f"token {token}"}, timeout=2,
-                                  allow_redirects=False).status_code == 200,
-             timeout=180, interval=POLL, what="session api/status")
+    wait_for(
+        lambda: (
+            requests.get(
+                status, headers={"Authorization": f"token {token}"}, timeout=2, allow_redirects=False
+            ).status_code
+            == 200
+        ),
+        timeout=180,
+        interval=POLL,
+        what="session api/status",
+    )
     elapsed = time.monotonic() - t0
     hub.stop_session(user, "b")
     return elapsed
@@ -148,11 +168,14 @@ def main() -> int:
             lab.wait_status()
             lab.stop()
             for i in range(args.runs):
-                results.setdefault("hub: REST POST → session /api/status answers", []).append(hub_rest_run(hub))
+                results.setdefault("hub: REST POST → session /api/status answers", []).append(
+                    hub_rest_run(hub)
+                )
                 lab = BareLab(tmp / f"bare-{i}")
                 try:
                     results.setdefault("bare: `jupyter lab` start → /api/status answers", []).append(
-                        lab.wait_status())
+                        lab.wait_status()
+                    )
                 finally:
                     lab.stop()
                 print(f"run {i + 1}/{args.runs} done", flush=True)
@@ -164,9 +187,11 @@ def main() -> int:
                     try:
                         for i in range(args.runs):
                             results.setdefault("hub: click Start → JupyterLab shell visible", []).append(
-                                hub_browser_run(hub, browser))
+                                hub_browser_run(hub, browser)
+                            )
                             results.setdefault("bare: `jupyter lab` start → shell visible", []).append(
-                                bare_browser_run(browser, tmp / f"bare-b{i}"))
+                                bare_browser_run(browser, tmp / f"bare-b{i}")
+                            )
                     finally:
                         browser.close()
         finally:
@@ -176,8 +201,18 @@ def main() -> int:
     print(f"{'':<52} {'median':>9} {'min':>9} {'max':>9} {'runs':>5}")
     for name, xs in results.items():
         print(summary(name, xs))
-    pairs = [("REST", "hub: REST POST → session /api/status answers", "bare: `jupyter lab` start → /api/status answers"),
-             ("browser", "hub: click Start → JupyterLab shell visible", "bare: `jupyter lab` start → shell visible")]
+    pairs = [
+        (
+            "REST",
+            "hub: REST POST → session /api/status answers",
+            "bare: `jupyter lab` start → /api/status answers",
+        ),
+        (
+            "browser",
+            "hub: click Start → JupyterLab shell visible",
+            "bare: `jupyter lab` start → shell visible",
+        ),
+    ]
     for label, hub_key, bare_key in pairs:
         if hub_key in results:
             ratio = statistics.median(results[hub_key]) / statistics.median(results[bare_key])

@@ -52,29 +52,61 @@ def start_cluster_gateway(hub, log_dir: Path) -> tuple[subprocess.Popen, int]:
     c = Config()
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
-    ssh.configure_hub_for_cluster(c, hub.data_dir, service_host="127.0.0.1", pages_port=pages_port,
-                                  ssh_port=ssh_port, public_url=hub.url, bind="127.0.0.1")
+    ssh.configure_hub_for_cluster(
+        c,
+        hub.data_dir,
+        service_host="127.0.0.1",
+        pages_port=pages_port,
+        ssh_port=ssh_port,
+        public_url=hub.url,
+        bind="127.0.0.1",
+    )
     (service,) = c.JupyterHub.services
-    env = {**service["environment"], "JUPYTERHUB_API_TOKEN": hub.admin_token, "JUPYTERHUB_API_URL": hub.api_url,
-           "JUPYTERHUB_SERVICE_NAME": "ssh", "JUPYTERHUB_SERVICE_URL": service["url"],
-           "JUPYTERHUB_SERVICE_PREFIX": "/services/ssh/", "JUPYTERHUB_BASE_URL": "/",
-           "JUPYTERHUB_SESSIONS_TEST_HUB": str(hub.data_dir)}
+    env = {
+        **service["environment"],
+        "JUPYTERHUB_API_TOKEN": hub.admin_token,
+        "JUPYTERHUB_API_URL": hub.api_url,
+        "JUPYTERHUB_SERVICE_NAME": "ssh",
+        "JUPYTERHUB_SERVICE_URL": service["url"],
+        "JUPYTERHUB_SERVICE_PREFIX": "/services/ssh/",
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_SESSIONS_TEST_HUB": str(hub.data_dir),
+    }
     log = open(log_dir / "cluster-gateway.log", "wb")
     proc = subprocess.Popen(service["command"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_for(lambda: socket.create_connection(("127.0.0.1", ssh_port), timeout=1).close() or True,
-             timeout=60, what="cluster gateway")
+    wait_for(
+        lambda: socket.create_connection(("127.0.0.1", ssh_port), timeout=1).close() or True,
+        timeout=60,
+        what="cluster gateway",
+    )
     return proc, ssh_port
 
 
 def forward(gateway_port: int, device, user: str, app_port: int) -> tuple[subprocess.Popen, int]:
     local = free_port()
     proc = subprocess.Popen(
-        ["/usr/bin/ssh", "-p", str(gateway_port), *CLIENT_OPTS, "-i", str(device.key), "-N",
-         "-L", f"{local}:127.0.0.1:{app_port}", f"{user}@127.0.0.1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "/usr/bin/ssh",
+            "-p",
+            str(gateway_port),
+            *CLIENT_OPTS,
+            "-i",
+            str(device.key),
+            "-N",
+            "-L",
+            f"{local}:127.0.0.1:{app_port}",
+            f"{user}@127.0.0.1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5).status_code == 200,
-             timeout=120, interval=0.5, what="forward")
+    wait_for(
+        lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5).status_code == 200,
+        timeout=120,
+        interval=0.5,
+        what="forward",
+    )
     return proc, local
 
 
@@ -114,23 +146,39 @@ def main() -> None:
             procs.append(cluster)
             app_port = free_port()
             app = subprocess.Popen(
-                ["/usr/bin/ssh", "-p", str(ssh_port), *CLIENT_OPTS, "-i", str(device.key), f"{user}@127.0.0.1",
-                 f"exec python3 -m http.server {app_port} --bind 127.0.0.1"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "/usr/bin/ssh",
+                    "-p",
+                    str(ssh_port),
+                    *CLIENT_OPTS,
+                    "-i",
+                    str(device.key),
+                    f"{user}@127.0.0.1",
+                    f"exec python3 -m http.server {app_port} --bind 127.0.0.1",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             procs.append(app)
             drive = hub.data_dir / "drives" / user_slug(user) / "home"
             wait_for(lambda: drive.is_dir(), timeout=300, what="session drive")
             (drive / "big.bin").write_bytes(os.urandom(size))
             (drive / "small.txt").write_text("hello\n")
-            wait_for(lambda: requests.get(f"http://127.0.0.1:{app_port}/", timeout=5).status_code == 200,
-                     timeout=300, interval=0.5, what="web app in the session")
+            wait_for(
+                lambda: requests.get(f"http://127.0.0.1:{app_port}/", timeout=5).status_code == 200,
+                timeout=300,
+                interval=0.5,
+                what="web app in the session",
+            )
             rows = [("direct", app_port)]
             for label, gw in (("gateway, local forward", ssh_port), ("gateway, TCP bridge", cluster_port)):
                 proc, local = forward(gw, device, user, app_port)
                 procs.append(proc)
                 rows.append((label, local))
-            print(f"{args.mb} MB download (median of 3), {args.requests} small GETs (median), new connection each")
+            print(
+                f"{args.mb} MB download (median of 3), {args.requests} small GETs (median), new connection each"
+            )
             print(f"{'path':26} {'small GET (ms)':>15} {'download (MB/s)':>16}")
             for label, port in rows:
                 ms, rate = measure(port, size, args.requests)

@@ -37,9 +37,7 @@ env = os.environ
 data_dir = Path(env.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data")).resolve()
 data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 os.environ["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
-profiles_dir = env.get(
-    "JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[1] / "profiles")
-)
+profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[1] / "profiles"))
 # a bad session-type file stops start-up here, naming file, field and reason
 load_session_types(profiles_dir)
 

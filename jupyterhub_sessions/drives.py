@@ -39,9 +39,7 @@ _slugs = _kubespawner_slugs()
 multi_slug, safe_slug = _slugs.multi_slug, _slugs.safe_slug
 
 DRIVE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-DRIVE_NAME_RULE = (
-    "1-40 characters: letters, digits, '-' and '_', starting with a letter or digit"
-)
+DRIVE_NAME_RULE = "1-40 characters: letters, digits, '-' and '_', starting with a letter or digit"
 DEFAULT_DRIVE = "home"
 
 # labels and annotations put on Kubernetes drive objects
@@ -65,8 +63,7 @@ class DriveInUse(DriveError):
         self.server_name = server_name
         label = f"'{server_name}'" if server_name else "your default session"
         super().__init__(
-            f"Drive '{drive}' is in use by {label}. Stop that session first, "
-            "or pick another drive."
+            f"Drive '{drive}' is in use by {label}. Stop that session first, or pick another drive."
         )
 
 
@@ -145,7 +142,5 @@ class DriveBackend(abc.ABC):
         if drive is not None:
             return drive
         if not create:
-            raise DriveError(
-                f"You have no drive named '{name}'. Create it from the spawn form first."
-            )
+            raise DriveError(f"You have no drive named '{name}'. Create it from the spawn form first.")
         return await self.create_drive(username, name)

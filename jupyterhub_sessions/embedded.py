@@ -57,12 +57,22 @@ def main(argv: list[str]) -> int:
         prog="jupyterhub-sessions local",
         description="Run JupyterHub with jupyterhub-sessions on this machine (127.0.0.1).",
     )
-    parser.add_argument("--data-dir", default=os.environ.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data"),
-                        help="all state: hub database, drives, service state (default ./data)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("JUPYTERHUB_SESSIONS_PORT", "8000")),
-                        help="public port on 127.0.0.1 (default 8000)")
-    parser.add_argument("--profiles", default=os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"),
-                        help="directory of session-type YAML files (default: the shipped profiles/)")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data"),
+        help="all state: hub database, drives, service state (default ./data)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("JUPYTERHUB_SESSIONS_PORT", "8000")),
+        help="public port on 127.0.0.1 (default 8000)",
+    )
+    parser.add_argument(
+        "--profiles",
+        default=os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"),
+        help="directory of session-type YAML files (default: the shipped profiles/)",
+    )
     parser.add_argument("--config", default=str(CONFIG), help="hub config file")
     args, extra = parser.parse_known_args(argv[1:])
     data_dir = Path(args.data_dir).resolve()

@@ -69,9 +69,7 @@ def group_share_scopes_for_token(token) -> frozenset[str]:
     if token.client_id != "jupyterhub":
         # an OAuth token may be used on the server it was issued for
         requested |= scopes.access_scopes(token.oauth_client)
-    return frozenset(
-        scopes._intersect_expanded_scopes(requested, shared, db=sa.inspect(token).session)
-    )
+    return frozenset(scopes._intersect_expanded_scopes(requested, shared, db=sa.inspect(token).session))
 
 
 def include_group_shares_in_token_scopes() -> bool:
@@ -136,7 +134,9 @@ def refuse_dead_share_links() -> bool:
 
     handler = getattr(pages, "AcceptShareHandler", None)
     if handler is None:
-        log.warning("jupyterhub-sessions: no AcceptShareHandler in this JupyterHub; share-link pages unchanged")
+        log.warning(
+            "jupyterhub-sessions: no AcceptShareHandler in this JupyterHub; share-link pages unchanged"
+        )
         return False
     if getattr(handler.get, _MARK, False):
         return False

@@ -57,4 +57,3 @@ def redact_tokens_in_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactTokens) for f in logger.filters):
             logger.addFilter(_RedactTokens())
-

@@ -19,8 +19,15 @@ ENV_SESSION = "JUPYTERHUB_SESSIONS_SESSION"
 """Environment variable carrying the session's normalized options as JSON."""
 
 KNOWN_KEYS = {
-    "session_type", "image", "cpu", "memory", "gpu", "drive", "new_drive",
-    "timeout", "collaborative",
+    "session_type",
+    "image",
+    "cpu",
+    "memory",
+    "gpu",
+    "drive",
+    "new_drive",
+    "timeout",
+    "collaborative",
 }
 MAX_STRING = 256
 
@@ -103,9 +110,7 @@ def _bool(raw: dict, key: str) -> bool | None:
     raise OptionsError(key, "must be true or false")
 
 
-def visible_types(
-    types: dict[str, SessionType], username: str, groups
-) -> dict[str, SessionType]:
+def visible_types(types: dict[str, SessionType], username: str, groups) -> dict[str, SessionType]:
     """The session types this user may see and start."""
     return {s: t for s, t in types.items() if t.access.permits(username, groups)}
 

@@ -45,8 +45,15 @@ def memory_bytes(value: str) -> int:
     if not m:
         raise ValueError(f"not a memory quantity: {value!r}")
     units = {
-        None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+        None: 1,
+        "K": 10**3,
+        "M": 10**6,
+        "G": 10**9,
+        "T": 10**12,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+        "Ti": 2**40,
     }
     number = float(value[: len(value) - len(m.group(2) or "")])
     return int(number * units[m.group(2)])
@@ -340,7 +347,8 @@ def _check_expanded_size(path: Path, data: object) -> None:
         count += 1
         if count > MAX_PROFILE_VALUES:
             raise ProfileError(
-                path, "(file)",
+                path,
+                "(file)",
                 f"more than {MAX_PROFILE_VALUES} values once YAML aliases (*name) are expanded",
             )
         if depth > MAX_PROFILE_DEPTH:

@@ -29,8 +29,12 @@ _user_counter = itertools.count(1)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -52,7 +56,9 @@ def wait_for(predicate, timeout=30.0, interval=0.1, what="condition"):
         except Exception as e:  # noqa: BLE001 - keep polling, report the last one
             last_exc = e
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f": {last_exc!r}" if last_exc else ""))
+    raise TimeoutError(
+        f"timed out after {timeout}s waiting for {what}" + (f": {last_exc!r}" if last_exc else "")
+    )
 
 
 @dataclass
@@ -77,8 +83,16 @@ class Hub:
         if token == "":
             h = {}
         h.update(headers or {})
-        return requests.request(method, self.url + path.lstrip("/"), headers=h, json=json, data=data,
-                                timeout=kw.pop("timeout", 30), allow_redirects=kw.pop("allow_redirects", False), **kw)
+        return requests.request(
+            method,
+            self.url + path.lstrip("/"),
+            headers=h,
+            json=json,
+            data=data,
+            timeout=kw.pop("timeout", 30),
+            allow_redirects=kw.pop("allow_redirects", False),
+            **kw,
+        )
 
     def api(self, method, path, token=None, **kw):
         return self.request(method, "hub/api/" + path.lstrip("/"), token=token, **kw)
@@ -139,10 +153,15 @@ class Hub:
     def stop_session(self, name, server="", wait=True, timeout=60):
         r = self.api("DELETE", self.server_path(name, server))
         if wait and r.status_code < 400:
-            wait_for(lambda: server not in self.user_model(name)["servers"]
-                     or not self.user_model(name)["servers"][server]["ready"]
-                     and not self.user_model(name)["servers"][server]["pending"],
-                     timeout=timeout, what=f"{name}/{server} stopped")
+            wait_for(
+                lambda: (
+                    server not in self.user_model(name)["servers"]
+                    or not self.user_model(name)["servers"][server]["ready"]
+                    and not self.user_model(name)["servers"][server]["pending"]
+                ),
+                timeout=timeout,
+                what=f"{name}/{server} stopped",
+            )
         return r
 
     def session_url(self, name, server=""):
@@ -182,7 +201,10 @@ class Hub:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
-            cwd=self.data_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
@@ -260,8 +282,7 @@ def start_hub(tmp_dir: Path, extra_config: str = "", env: dict | None = None, ti
         "c.JupyterHub.log_level = 'DEBUG'\n"
         # sessions carry the marker too, so kill_processes_of() finds them if the hub dies
         f"c.Spawner.environment = {{'JUPYTERHUB_SESSIONS_TEST_HUB': {str(data_dir)!r}}}\n"
-        "c.Spawner.debug = False\n"
-        + extra_config
+        "c.Spawner.debug = False\n" + extra_config
     )
     full_env = {
         **os.environ,
@@ -275,6 +296,12 @@ def start_hub(tmp_dir: Path, extra_config: str = "", env: dict | None = None, ti
     }
     for k in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL"):
         full_env.pop(k, None)
-    hub = Hub(url=f"http://127.0.0.1:{port}/", data_dir=data_dir, admin_token=admin_token,
-              config_file=config_file, env=full_env, log_path=data_dir / "hub.log")
+    hub = Hub(
+        url=f"http://127.0.0.1:{port}/",
+        data_dir=data_dir,
+        admin_token=admin_token,
+        config_file=config_file,
+        env=full_env,
+        log_path=data_dir / "hub.log",
+    )
     return hub.launch(timeout=timeout)

@@ -28,7 +28,7 @@ def test_invalid_drive_names(name):
 @pytest.mark.parametrize("user", HOSTILE_USERS)
 def test_names_are_valid_kubernetes_names(user):
     name = pvc_name(user, "home")
-    assert is_valid_object_name(name[len("drive-"):]) and len(name) <= 63
+    assert is_valid_object_name(name[len("drive-") :]) and len(name) <= 63
     for value in drive_labels(user, "home").values():
         assert is_valid_label(value)
     assert "/" not in user_slug(user) and ".." not in user_slug(user)

@@ -55,13 +55,27 @@ class Platform:
 
     def start(self, timeout=180):
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
-        env.update(JUPYTERHUB_SESSIONS_DEMO_PASSWORD=PASSWORD, JUPYTERHUB_SESSIONS_ADMINS="boss",
-                   JUPYTERHUB_SESSIONS_TEST_HUB=str(self.data_dir))
+        env.update(
+            JUPYTERHUB_SESSIONS_DEMO_PASSWORD=PASSWORD,
+            JUPYTERHUB_SESSIONS_ADMINS="boss",
+            JUPYTERHUB_SESSIONS_TEST_HUB=str(self.data_dir),
+        )
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(COMMAND), "local", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                 "--profiles", str(self.profiles)],
-                env=env, cwd=self.data_dir.parent, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(COMMAND),
+                    "local",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--profiles",
+                    str(self.profiles),
+                ],
+                env=env,
+                cwd=self.data_dir.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -94,8 +108,12 @@ class Platform:
         s = requests.Session()
         s.get(self.url + "hub/login", timeout=30).raise_for_status()
         xsrf = s.cookies.get("_xsrf")
-        r = s.post(self.url + "hub/login", data={"username": name, "password": password, "_xsrf": xsrf},
-                   allow_redirects=False, timeout=30)
+        r = s.post(
+            self.url + "hub/login",
+            data={"username": name, "password": password, "_xsrf": xsrf},
+            allow_redirects=False,
+            timeout=30,
+        )
         # the hub sets a fresh XSRF cookie for the logged-in user; API calls echo it
         s.headers["X-XSRFToken"] = [c.value for c in s.cookies if c.name == "_xsrf"][-1]
         s.login_status = r.status_code
@@ -139,8 +157,11 @@ def test_local_command_serves_stops_cleanly_and_keeps_state(platform, browser):
     assert boss.get(platform.url + "hub/api/user", timeout=30).json()["admin"] is True
 
     # a session on a new drive, started through the REST API with the browser's cookie
-    r = alice.post(platform.url + "hub/api/users/alice/servers/work", timeout=30,
-                   json={"session_type": "notebook", "drive": "__new__", "new_drive": "thesis"})
+    r = alice.post(
+        platform.url + "hub/api/users/alice/servers/work",
+        timeout=30,
+        json={"session_type": "notebook", "drive": "__new__", "new_drive": "thesis"},
+    )
     assert r.status_code in (201, 202), r.text
 
     def ready():

@@ -15,10 +15,22 @@ def test_defaults(shipped_types):
 
 
 def test_form_style_and_json_style_agree(shipped_types):
-    form = {"session_type": ["notebook"], "cpu": ["2"], "memory": ["4G"], "timeout": ["-1"],
-            "collaborative": ["on"], "drive": ["work"]}
-    js = {"session_type": "notebook", "cpu": 2, "memory": "4G", "timeout": -1,
-          "collaborative": True, "drive": "work"}
+    form = {
+        "session_type": ["notebook"],
+        "cpu": ["2"],
+        "memory": ["4G"],
+        "timeout": ["-1"],
+        "collaborative": ["on"],
+        "drive": ["work"],
+    }
+    js = {
+        "session_type": "notebook",
+        "cpu": 2,
+        "memory": "4G",
+        "timeout": -1,
+        "collaborative": True,
+        "drive": "work",
+    }
     assert parse(shipped_types, form) == parse(shipped_types, js)
     assert parse(shipped_types, js).timeout == -1
 

@@ -49,9 +49,7 @@ class SessionsServerExtension(LoggingConfigurable):
         help="Lifetime in seconds of a share link when the owner does not give one.",
     )
 
-    hub_request_timeout = Int(
-        10, config=True, help="Seconds to wait for the hub or the sessions service."
-    )
+    hub_request_timeout = Int(10, config=True, help="Seconds to wait for the hub or the sessions service.")
 
 
 class SessionExtensionState:
@@ -164,4 +162,3 @@ def load(serverapp):
         info.get("drive", "-"),
         collaborative,
     )
-

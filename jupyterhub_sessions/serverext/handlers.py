@@ -154,7 +154,9 @@ class SharesHandler(SessionsAPIHandler):
         shares, codes = await self.hub_call(
             asyncio.gather(self.ext.hub.list_shares(), self.ext.hub.list_share_codes())
         )
-        self.finish_json({"shares": [_share_entry(s) for s in shares], "share_codes": [_code_entry(c) for c in codes]})
+        self.finish_json(
+            {"shares": [_share_entry(s) for s in shares], "share_codes": [_code_entry(c) for c in codes]}
+        )
 
     @web.authenticated
     async def post(self):

@@ -85,7 +85,9 @@ class HubClient:
             if e.code == 599 or e.response is None:
                 raise HubError(502, f"The {what} is unreachable: {e}") from None
             body_bytes = e.response.body if e.response is not None else None
-            raise HubError(e.code, _error_message(body_bytes, f"The {what} refused the request ({e.code})")) from None
+            raise HubError(
+                e.code, _error_message(body_bytes, f"The {what} refused the request ({e.code})")
+            ) from None
         except OSError as e:
             raise HubError(502, f"The {what} is unreachable: {e}") from None
         if resp.code == 204 or not resp.body:
@@ -118,19 +120,23 @@ class HubClient:
             offset = nxt.get("offset", offset + len(batch))
 
     async def grant_share(self, kind: str, name: str) -> dict:
-        return await self._fetch(
-            f"{self.api_url}/shares/{self._server_path}", method="POST", body={kind: name}
-        ) or {}
+        return (
+            await self._fetch(f"{self.api_url}/shares/{self._server_path}", method="POST", body={kind: name})
+            or {}
+        )
 
     async def revoke_share(self, kind: str, name: str) -> None:
         await self._fetch(f"{self.api_url}/shares/{self._server_path}", method="PATCH", body={kind: name})
 
     async def create_share_code(self, expires_in: int) -> dict:
-        return await self._fetch(
-            f"{self.api_url}/share-codes/{self._server_path}",
-            method="POST",
-            body={"expires_in": expires_in},
-        ) or {}
+        return (
+            await self._fetch(
+                f"{self.api_url}/share-codes/{self._server_path}",
+                method="POST",
+                body={"expires_in": expires_in},
+            )
+            or {}
+        )
 
     async def revoke_share_codes(self, code_id: str | None = None) -> None:
         url = f"{self.api_url}/share-codes/{self._server_path}"
@@ -147,7 +153,9 @@ class HubClient:
             model = model or {}
             url = model.get("url") or ""
             if not url:
-                raise HubError(502, f"The hub does not tell this server where service {self.service_name!r} is")
+                raise HubError(
+                    502, f"The hub does not tell this server where service {self.service_name!r} is"
+                )
             prefix = model.get("prefix") or f"/services/{quote(self.service_name, safe='')}/"
             self._service_url = url.rstrip("/") + "/" + prefix.strip("/")
         return self._service_url

@@ -43,8 +43,10 @@ def app_default_url(interface: dict) -> str:
 
 
 def is_app_interface(interface: dict) -> bool:
-    return interface.get("kind") in ("webapp", "desktop") and bool(interface.get("name")) and bool(
-        interface.get("command")
+    return (
+        interface.get("kind") in ("webapp", "desktop")
+        and bool(interface.get("name"))
+        and bool(interface.get("command"))
     )
 
 

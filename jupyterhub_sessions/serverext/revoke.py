@@ -22,7 +22,8 @@ POLICY_VIOLATION = 1008
 
 def open_websockets() -> list[WebSocketHandler]:
     return [
-        o for o in gc.get_objects()
+        o
+        for o in gc.get_objects()
         if isinstance(o, WebSocketHandler) and getattr(o, "ws_connection", None) is not None
     ]
 
@@ -68,6 +69,10 @@ async def close_revoked_connections(serverapp, owner: str, who: str = "") -> int
             handler.close(POLICY_VIOLATION, "access to this session was revoked")
             closed += 1
     if closed:
-        log.info("Closed %d connection(s) of revoked user(s) %s in %s",
-                 closed, ", ".join(sorted(n for n, ok in verdicts.items() if not ok)), who)
+        log.info(
+            "Closed %d connection(s) of revoked user(s) %s in %s",
+            closed,
+            ", ".join(sorted(n for n, ok in verdicts.items() if not ok)),
+            who,
+        )
     return closed

@@ -111,7 +111,9 @@ class TCPBridgeHandler(StreamBridgeHandler):
         ext = self.ext
         listening = await asyncio.to_thread(listening_ports, ext.root_pid, ext.ports_scope, ext.own_ports())
         if number not in {p.port for p in listening}:
-            self.log.info("TCP bridge refused for %s: port %s is not listening in the session", self.who, number)
+            self.log.info(
+                "TCP bridge refused for %s: port %s is not listening in the session", self.who, number
+            )
             raise web.HTTPError(403, f"Port {number} is not listening in this session")
         self._port = number
         await ensure_async(super().get(port))
@@ -143,8 +145,11 @@ class SFTPBridgeHandler(StreamBridgeHandler):
         root = self.settings.get("server_root_dir") or os.getcwd()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                self._command, "-e", cwd=root,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                self._command,
+                "-e",
+                cwd=root,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
             )
         except OSError as e:

@@ -56,7 +56,11 @@ def hub_service(
         "name": name,
         "url": f"http://127.0.0.1:{port or free_port()}",
         "command": [
-            sys.executable, "-m", "jupyterhub_sessions.service", f"--cull-every={int(cull_every)}", *args,
+            sys.executable,
+            "-m",
+            "jupyterhub_sessions.service",
+            f"--cull-every={int(cull_every)}",
+            *args,
         ],
         "environment": env,
         "oauth_no_confirm": True,

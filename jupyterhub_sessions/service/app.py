@@ -43,17 +43,13 @@ class SessionsService(Application):
     name = "jupyterhub-sessions-service"
     description = "JupyterHub service: cull, renew and list interactive sessions."
 
-    service_name = Unicode(
-        config=True, help="This service's name in the hub (its URL is /services/<name>/)."
-    )
+    service_name = Unicode(config=True, help="This service's name in the hub (its URL is /services/<name>/).")
 
     @default("service_name")
     def _default_service_name(self):
         return os.environ.get("JUPYTERHUB_SERVICE_NAME", "sessions")
 
-    hub_api_url = Unicode(
-        config=True, help="The hub REST API URL, e.g. http://127.0.0.1:8081/hub/api."
-    )
+    hub_api_url = Unicode(config=True, help="The hub REST API URL, e.g. http://127.0.0.1:8081/hub/api.")
 
     @default("hub_api_url")
     def _default_hub_api_url(self):
@@ -238,8 +234,12 @@ class SessionsService(Application):
         level = logging.INFO if status < 400 else logging.WARNING
         if handler.request.uri.startswith(self.service_prefix + "api/") or status >= 400:
             self.log.log(
-                level, "%d %s %s %.1fms", status, handler.request.method,
-                handler.request.path, 1000 * handler.request.request_time(),
+                level,
+                "%d %s %s %.1fms",
+                status,
+                handler.request.method,
+                handler.request.path,
+                1000 * handler.request.request_time(),
             )
 
     # ---- culling -------------------------------------------------------------------
@@ -276,7 +276,11 @@ class SessionsService(Application):
         server.listen(url.port or 80, url.hostname or "127.0.0.1")
         self.log.info(
             "Sessions service %s listening on %s%s (cull every %ss, state %s)",
-            self.service_name, self.bind_url.rstrip("/"), self.service_prefix, self.cull_every, self.state_file,
+            self.service_name,
+            self.bind_url.rstrip("/"),
+            self.service_prefix,
+            self.cull_every,
+            self.state_file,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

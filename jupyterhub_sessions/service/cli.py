@@ -118,7 +118,8 @@ def format_session(s: dict) -> str:
         f"  drive:       {s.get('drive') or '-'}",
         f"  state:       {s.get('pending') or ('running' if s.get('ready') else 'not ready')}",
         f"  mode:        {s.get('mode')} (timeout {'never' if s.get('timeout') == -1 else s.get('timeout')})",
-        f"  expires:     {_when(s.get('expires_at'))}" + (f" ({s['expiry_reason']})" if s.get("expiry_reason") else ""),
+        f"  expires:     {_when(s.get('expires_at'))}"
+        + (f" ({s['expiry_reason']})" if s.get("expiry_reason") else ""),
         f"  renewals:    {s.get('renewals', 0)}{limit}" + ("" if s.get("renewable") else " (not renewable)"),
         f"  url:         {s.get('url')}",
     ]
@@ -130,23 +131,37 @@ def format_table(sessions: list[dict]) -> str:
         return "No sessions."
     rows = [("USER", "SESSION", "TYPE", "DRIVE", "STATE", "EXPIRES", "REASON", "RENEWALS")]
     for s in sessions:
-        rows.append((
-            s["user"], s["name"] or "(default)", s.get("session_type") or "-", s.get("drive") or "-",
-            s.get("pending") or ("running" if s.get("ready") else "not ready"),
-            _when(s.get("expires_at")), s.get("expiry_reason") or "-", str(s.get("renewals", 0)),
-        ))
+        rows.append(
+            (
+                s["user"],
+                s["name"] or "(default)",
+                s.get("session_type") or "-",
+                s.get("drive") or "-",
+                s.get("pending") or ("running" if s.get("ready") else "not ready"),
+                _when(s.get("expires_at")),
+                s.get("expiry_reason") or "-",
+                str(s.get("renewals", 0)),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"jupyterhub-sessions {command}")
-    p.add_argument("--url", default=os.environ.get("JUPYTERHUB_URL"),
-                   help="hub public URL (default $JUPYTERHUB_URL)")
-    p.add_argument("--token", default=os.environ.get("JUPYTERHUB_API_TOKEN"),
-                   help="API token (default $JUPYTERHUB_API_TOKEN)")
-    p.add_argument("--service", default=os.environ.get("JUPYTERHUB_SESSIONS_SERVICE", "sessions"),
-                   help="name of the sessions hub service (default sessions)")
+    p.add_argument(
+        "--url", default=os.environ.get("JUPYTERHUB_URL"), help="hub public URL (default $JUPYTERHUB_URL)"
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("JUPYTERHUB_API_TOKEN"),
+        help="API token (default $JUPYTERHUB_API_TOKEN)",
+    )
+    p.add_argument(
+        "--service",
+        default=os.environ.get("JUPYTERHUB_SESSIONS_SERVICE", "sessions"),
+        help="name of the sessions hub service (default sessions)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     if command == "list":
         p.add_argument("--user", help="only this user's sessions (admins)")
@@ -154,8 +169,14 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     p.add_argument("--user", help="the session's owner (default: you)")
     p.add_argument("name", nargs="?", default="", help="session (server) name; empty = default server")
     if command == "start":
-        p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="session option, e.g. -o session_type=notebook -o timeout=3600 (repeatable)")
+        p.add_argument(
+            "-o",
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="session option, e.g. -o session_type=notebook -o timeout=3600 (repeatable)",
+        )
         p.add_argument("--options-json", help="all options as one JSON object")
     return p
 
@@ -180,15 +201,24 @@ def run(command: str, args: argparse.Namespace) -> int:
             out = s if args.json else format_session(s)
         elif command == "renew":
             s = c.check(*c.request("POST", c.session_path(user, args.name, "renew")), f"cannot renew {label}")
-            out = s if args.json else f"Renewed {label}: expires {_when(s.get('expires_at'))}" + (
-                f" ({s['expiry_reason']})" if s.get("expiry_reason") else "")
+            out = (
+                s
+                if args.json
+                else f"Renewed {label}: expires {_when(s.get('expires_at'))}"
+                + (f" ({s['expiry_reason']})" if s.get("expiry_reason") else "")
+            )
         elif command == "delete":
             s = c.check(*c.request("DELETE", c.session_path(user, args.name)), f"cannot stop {label}")
-            out = s if args.json else f"{'Stopping' if s.get('result') == 'stopping' else 'Stopped'} {label} (drive {s.get('drive') or '-'} kept)"
+            out = (
+                s
+                if args.json
+                else f"{'Stopping' if s.get('result') == 'stopping' else 'Stopped'} {label} (drive {s.get('drive') or '-'} kept)"
+            )
         elif command == "start":
             options = parse_options(args.option, args.options_json)
             hub_path = f"hub/api/users/{quote(user, safe='')}/" + (
-                f"servers/{quote(args.name, safe='')}" if args.name else "server")
+                f"servers/{quote(args.name, safe='')}" if args.name else "server"
+            )
             status, payload = c.request("POST", hub_path, body=options)
             c.check(status, payload, f"cannot start {label}")
             state = "starting" if status == 202 else "started"

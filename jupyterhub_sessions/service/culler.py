@@ -39,7 +39,10 @@ async def _cull_one(
     age = verdict.reason or "expired"
     log.info(
         "Culling %s: %s deadline %s passed (timeout=%s)",
-        label, age, policy.format_time(verdict.expires_at), verdict.timeout,
+        label,
+        age,
+        policy.format_time(verdict.expires_at),
+        verdict.timeout,
     )
     try:
         result = await client.stop_server(session.user, session.name, remove=remove_named)
@@ -110,9 +113,7 @@ async def cull_pass(
             verdict = sessions.verdict(session, now)
             if verdict.expired:
                 expired.append((session, verdict))
-    await asyncio.gather(
-        *(_cull_one(client, s, v, remove_named_servers, report) for s, v in expired)
-    )
+    await asyncio.gather(*(_cull_one(client, s, v, remove_named_servers, report) for s, v in expired))
     missing = {k for k in known_before if k not in alive}
     if missing:
         gone = await _confirm_gone(client, missing)
@@ -120,6 +121,9 @@ async def cull_pass(
     await sessions.store.save()
     log.info(
         "Cull pass: %d running sessions checked, %d stopped, %d starting/stopping skipped, %d errors",
-        report.checked, len(report.stopped), report.skipped_pending, len(report.errors),
+        report.checked,
+        len(report.stopped),
+        report.skipped_pending,
+        len(report.errors),
     )
     return report

@@ -69,7 +69,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif status_code >= 500:
-            message = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
+            message = (
+                HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
+            )
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": status_code, "message": message}))
 
@@ -180,13 +182,18 @@ class SessionListHandler(APIHandler):
             raise web.HTTPError(400, "Query argument 'user' must be a user name")
         sessions: list[Session] = []
         if self.has_scope("read:servers") and wanted is None:
+
             async def collect():
                 async for user in self.service.client.iter_users(state="active"):
                     sessions.extend(sessions_of(user))
 
             await self.hub(collect())
         else:
-            name = wanted if wanted is not None else (self.caller["name"] if self.is_owner(self.caller["name"]) else None)
+            name = (
+                wanted
+                if wanted is not None
+                else (self.caller["name"] if self.is_owner(self.caller["name"]) else None)
+            )
             if name is not None:
                 if not (self.is_owner(name) or self.has_scope(f"read:servers!user={name}")):
                     raise web.HTTPError(403, f"You may not see sessions of user {name!r}")
@@ -213,7 +220,9 @@ class SessionHandler(APIHandler):
             self.finish(json.dumps({**self.session_json(session), "result": "stopping"}))
             return
         result = await self.hub(self.service.client.stop_server(user, server))
-        self.service.log.info("Stopped %s at the request of %s (%s)", session.label, self.caller_label, result)
+        self.service.log.info(
+            "Stopped %s at the request of %s (%s)", session.label, self.caller_label, result
+        )
         self.set_status(202 if result == "stopping" else 200)
         self.finish(json.dumps({**self.session_json(session), "result": result}))
 
@@ -226,16 +235,23 @@ class RenewHandler(APIHandler):
         self.check_may("delete", user, server)
         session = await self.find_session(user, server)
         if session.server.get("pending") or not session.server.get("ready"):
-            raise web.HTTPError(409, f"Session is {session.server.get('pending') or 'not ready'}; renew it once it runs")
+            raise web.HTTPError(
+                409, f"Session is {session.server.get('pending') or 'not ready'}; renew it once it runs"
+            )
         try:
             record = self.service.policy.renew(session, self.service.now())
         except RenewError as e:
-            self.service.log.info("Refused renewal of %s by %s: %s", session.label, self.caller_label, e.message)
+            self.service.log.info(
+                "Refused renewal of %s by %s: %s", session.label, self.caller_label, e.message
+            )
             raise web.HTTPError(e.status, e.message) from None
         await self.service.store.save()
         self.service.log.info(
             "Renewed %s by %s: renewal %d, max-age expiry now %s",
-            session.label, self.caller_label, record.renewals, record.max_age_expires_at,
+            session.label,
+            self.caller_label,
+            record.renewals,
+            record.max_age_expires_at,
         )
         self.finish(json.dumps(self.session_json(session)))
 
@@ -267,7 +283,11 @@ class InfoHandler(web.RequestHandler):
 
     def get(self):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"service": self.service.service_name, "api": self.service.service_prefix + "api/sessions"}))
+        self.finish(
+            json.dumps(
+                {"service": self.service.service_name, "api": self.service.service_prefix + "api/sessions"}
+            )
+        )
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):

@@ -39,10 +39,21 @@ ACCESS_MODES = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce
 
 # KubeSpawner traits a session sets; their configured values are the base.
 SESSION_TRAITS = (
-    "image", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee",
-    "extra_resource_limits", "extra_resource_guarantees", "node_selector", "tolerations",
-    "extra_pod_config", "extra_container_config", "volumes", "volume_mounts",
-    "extra_labels", "extra_annotations",
+    "image",
+    "cpu_limit",
+    "cpu_guarantee",
+    "mem_limit",
+    "mem_guarantee",
+    "extra_resource_limits",
+    "extra_resource_guarantees",
+    "node_selector",
+    "tolerations",
+    "extra_pod_config",
+    "extra_container_config",
+    "volumes",
+    "volume_mounts",
+    "extra_labels",
+    "extra_annotations",
 )
 
 
@@ -61,7 +72,6 @@ def _as_list(value) -> list:
     if isinstance(value, dict):
         return [copy.deepcopy(value[k]) for k in sorted(value)]
     return copy.deepcopy(list(value or []))
-
 
 
 class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
@@ -134,7 +144,9 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     def _check_quantity(self, proposal):
         value = proposal["value"]
         if value is not None and not QUANTITY_RE.match(value):
-            raise ValueError(f"{proposal['trait'].name}: {value!r} is not a Kubernetes quantity such as '10Gi'")
+            raise ValueError(
+                f"{proposal['trait'].name}: {value!r} is not a Kubernetes quantity such as '10Gi'"
+            )
         return value
 
     @validate("drive_access_modes")
@@ -142,7 +154,9 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         modes = proposal["value"]
         bad = [m for m in modes if m not in ACCESS_MODES]
         if bad or not modes:
-            raise ValueError(f"drive_access_modes must be a non-empty list of {sorted(ACCESS_MODES)}, got {modes}")
+            raise ValueError(
+                f"drive_access_modes must be a non-empty list of {sorted(ACCESS_MODES)}, got {modes}"
+            )
         return modes
 
     @validate("guarantee_fraction")
@@ -211,7 +225,9 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             if pod.metadata.name != self.pod_name:
                 holder = (pod.metadata.annotations or {}).get("hub.jupyter.org/servername", "")
                 err = DriveInUse(opts.drive, holder)
-                self.log.warning("Refused %s drive=%s: pod %s holds it", self._log_who, opts.drive, pod.metadata.name)
+                self.log.warning(
+                    "Refused %s drive=%s: pod %s holds it", self._log_who, opts.drive, pod.metadata.name
+                )
                 raise user_error(409, str(err))
 
     async def apply_session(self, opts: SessionOptions, st: SessionType) -> None:
@@ -249,7 +265,10 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         if self.scratch_size_limit:
             scratch["emptyDir"]["sizeLimit"] = self.scratch_size_limit
         self.volumes = _as_list(base["volumes"]) + [
-            {"name": DRIVE_VOLUME, "persistentVolumeClaim": {"claimName": pvc_name(self.user.name, opts.drive)}},
+            {
+                "name": DRIVE_VOLUME,
+                "persistentVolumeClaim": {"claimName": pvc_name(self.user.name, opts.drive)},
+            },
             scratch,
         ]
         self.volume_mounts = _as_list(base["volume_mounts"]) + [
@@ -270,7 +289,13 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         self._applied = {name: copy.deepcopy(getattr(self, name)) for name in SESSION_TRAITS}
         self.log.info(
             "Pod for %s: type=%s image=%s cpu=%s memory=%s gpu=%s drive=%s pvc=%s",
-            self._log_who, st.slug, opts.image, opts.cpu, opts.memory, opts.gpu, opts.drive,
+            self._log_who,
+            st.slug,
+            opts.image,
+            opts.cpu,
+            opts.memory,
+            opts.gpu,
+            opts.drive,
             pvc_name(self.user.name, opts.drive),
         )
 
@@ -280,10 +305,14 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         Raising here makes the hub forget a session whose pod keeps running.
         """
         try:
-            return await super()._make_delete_pod_request(pod_name, delete_options, grace_seconds, request_timeout)
+            return await super()._make_delete_pod_request(
+                pod_name, delete_options, grace_seconds, request_timeout
+            )
         except ApiException as e:
             if e.status in RETRY_STATUS or e.status == 409:
-                self.log.warning("Deleting pod %s of %s failed with %s; retrying", pod_name, self._log_who, e.status)
+                self.log.warning(
+                    "Deleting pod %s of %s failed with %s; retrying", pod_name, self._log_who, e.status
+                )
                 return False
             raise
 
@@ -298,7 +327,10 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             return await super()._start()
         except BaseException as e:  # also a start cancelled by the hub's start_timeout
             self.log.warning(
-                "Start failed for %s (%s); removing pod %s if it exists", self._log_who, type(e).__name__, self.pod_name
+                "Start failed for %s (%s); removing pod %s if it exists",
+                self._log_who,
+                type(e).__name__,
+                self.pod_name,
             )
             try:
                 await self.stop(now=True)

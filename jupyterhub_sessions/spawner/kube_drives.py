@@ -60,7 +60,9 @@ async def api_call(spawner, what: str, call: Callable[[], Awaitable]):
                 spawner.log.warning("Kubernetes API error %s on %s, retrying", e.status, what)
                 return False
             spawner.log.error("Kubernetes API refused %s: %s %s", what, e.status, e.reason)
-            err = web.HTTPError(500, f"The cluster refused {what} ({e.status} {e.reason}). Ask an administrator.")
+            err = web.HTTPError(
+                500, f"The cluster refused {what} ({e.status} {e.reason}). Ask an administrator."
+            )
             err.jupyterhub_message = err.log_message
             raise err from None
 
@@ -121,7 +123,9 @@ class KubeDriveBackend(DriveBackend):
         api = self.spawner.api
 
         async def call():
-            listed = await api.list_namespaced_persistent_volume_claim(self.namespace, label_selector=selector)
+            listed = await api.list_namespaced_persistent_volume_claim(
+                self.namespace, label_selector=selector
+            )
             return self._plain(listed)
 
         listed = await self._call(f"list drives of user={username}", call)
@@ -147,10 +151,13 @@ class KubeDriveBackend(DriveBackend):
         if drive is None or drive.name != name:
             self.log.error(
                 "PVC %s exists but does not belong to user=%s drive=%s; refusing to use it",
-                pvc["metadata"].get("name"), username, name,
+                pvc["metadata"].get("name"),
+                username,
+                name,
             )
-            raise DriveError(f"Drive '{name}' cannot be used: its storage belongs to something else. "
-                             "Ask an administrator.")
+            raise DriveError(
+                f"Drive '{name}' cannot be used: its storage belongs to something else. Ask an administrator."
+            )
         return drive
 
     async def get_drive(self, username: str, name: str) -> Drive | None:
@@ -192,7 +199,9 @@ class KubeDriveBackend(DriveBackend):
                     return None
                 if e.status == 422:
                     self.log.error("Drive PVC rejected for user=%s drive=%s: %s", username, name, e.body)
-                    raise DriveError(f"Drive '{name}' could not be created: the cluster refused it.") from None
+                    raise DriveError(
+                        f"Drive '{name}' could not be created: the cluster refused it."
+                    ) from None
                 raise
 
         created = await self._call(f"create drive={name} of user={username}", call)
@@ -200,7 +209,9 @@ class KubeDriveBackend(DriveBackend):
             created = await self._read(username, name)
             if created is None:
                 raise _unavailable(f"Drive '{name}' could not be created; please try again.")
-            self.log.info("Drive already existed: user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
+            self.log.info(
+                "Drive already existed: user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"]
+            )
         else:
             self.log.info("Created drive user=%s drive=%s pvc=%s", username, name, body["metadata"]["name"])
         return self._checked(created, username, name)

@@ -158,9 +158,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         types = visible_types(self.session_types, self.user.name, self.user_groups)
         drives = await self.list_drives_for_form()
         previous = self._take_refused_choices() or self.user_options or {}
-        return render_spawn_form(
-            types, drives, previous=previous, default_drive=self.default_drive_name
-        )
+        return render_spawn_form(types, drives, previous=previous, default_drive=self.default_drive_name)
 
     def options_from_form(self, formdata):
         """Form fields → user_options, checked now so the hub re-renders the form
@@ -226,7 +224,11 @@ class SessionSpawnerMixin(LoggingConfigurable):
             raise
         self.log.info(
             "Starting %s type=%s drive=%s timeout=%s collaborative=%s",
-            who, opts.session_type, opts.drive, opts.timeout, opts.collaborative,
+            who,
+            opts.session_type,
+            opts.drive,
+            opts.timeout,
+            opts.collaborative,
         )
 
     def _who(self) -> str:

@@ -59,8 +59,11 @@ def hub_service(
     if not local:
         # sessions elsewhere (Kubernetes): their drives and ports are not on this machine, so
         # sftp and forwarded connections go through the session's own bridges
-        args += ["--SSHGateway.sftp_drives_root=", "--SSHGateway.sftp_through_session=True",
-                 "--SSHGateway.forward_through_session=True"]
+        args += [
+            "--SSHGateway.sftp_drives_root=",
+            "--SSHGateway.sftp_through_session=True",
+            "--SSHGateway.forward_through_session=True",
+        ]
     env = {
         "JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir),
         "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url,
@@ -114,8 +117,14 @@ def configure_hub_for_cluster(
     if public_host:
         args.append(f"--SSHService.public_host={public_host}")
     configure_hub(
-        c, data_dir=data_dir, public_url=public_url, port=pages_port, ssh_port=ssh_port,
-        ssh_ip=bind, local=False, extra_args=args,
+        c,
+        data_dir=data_dir,
+        public_url=public_url,
+        port=pages_port,
+        ssh_port=ssh_port,
+        ssh_ip=bind,
+        local=False,
+        extra_args=args,
     )
     for service in c.JupyterHub.services:
         if service.get("name") == SERVICE_NAME:

@@ -100,7 +100,9 @@ class SSHService(Application):
         self.store = KeyStore(Path(self.data_dir) / "ssh" / "keys.sqlite", self.max_keys_per_user)
         self._token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
         self.hub = HubClient(
-            os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"), self._token, self.public_url
+            os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
+            self._token,
+            self.public_url,
         )
         self.gateway = SSHGateway(self.store, self.hub, self._token, self.data_dir, parent=self)
         self.cookie_secret = os.urandom(32)

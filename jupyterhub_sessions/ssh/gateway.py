@@ -90,8 +90,12 @@ class _Connection(asyncssh.SSHServer):
             return False
         stored = await self.gateway.store.find(self.login[0], fingerprint_of(key))
         if stored is None:
-            self.log.info("ssh: refused key %s for %s from %s (not registered to that user)",
-                          fingerprint_of(key), self._label(), self.peer)
+            self.log.info(
+                "ssh: refused key %s for %s from %s (not registered to that user)",
+                fingerprint_of(key),
+                self._label(),
+                self.peer,
+            )
             return False
         self.key_id = stored.id
         self.how = f"key '{stored.name}' {stored.fingerprint}"
@@ -113,8 +117,9 @@ class _Connection(asyncssh.SSHServer):
         return True
 
     async def auth_completed(self) -> None:
-        self.log.info("ssh: %s logged in to %s with %s from %s",
-                      self.login[0], self._label(), self.how, self.peer)
+        self.log.info(
+            "ssh: %s logged in to %s with %s from %s", self.login[0], self._label(), self.how, self.peer
+        )
         if self.key_id is not None:
             await self.gateway.store.touch(self.key_id)
 
@@ -158,8 +163,13 @@ class _Connection(asyncssh.SSHServer):
         return await self.conn.forward_connection("127.0.0.1", port)
 
     def _refuse_forward(self, port: int, refused: bool, reason: str):
-        self.log.info("ssh: %s forwarding to port %s for %s: %s",
-                      "refused" if refused else "failed", port, self._label(), reason)
+        self.log.info(
+            "ssh: %s forwarding to port %s for %s: %s",
+            "refused" if refused else "failed",
+            port,
+            self._label(),
+            reason,
+        )
         code = asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED if refused else asyncssh.OPEN_CONNECT_FAILED
         raise asyncssh.ChannelOpenError(code, reason)
 
@@ -324,7 +334,9 @@ class SSHGateway(LoggingConfigurable):
             # with sftp through the session, _Connection.session_requested makes the processes
             # (asyncssh only lets a process take the sftp subsystem when it serves sftp itself)
             process_factory=None if self.sftp_through_session else self._handle_process,
-            sftp_factory=self._sftp_factory if self.sftp_drives_root and not self.sftp_through_session else None,
+            sftp_factory=self._sftp_factory
+            if self.sftp_drives_root and not self.sftp_through_session
+            else None,
             allow_scp=False,
             encoding=None,
             line_editor=False,
@@ -334,9 +346,7 @@ class SSHGateway(LoggingConfigurable):
             keepalive_interval=30,
         )
         try:
-            self._server = await asyncssh.create_server(
-                lambda: _Connection(self), self.ip, self.port, **opts
-            )
+            self._server = await asyncssh.create_server(lambda: _Connection(self), self.ip, self.port, **opts)
         except OSError as e:
             if e.errno != errno.EADDRINUSE or not self.port_fallback:
                 raise
@@ -362,9 +372,7 @@ class SSHGateway(LoggingConfigurable):
         if target.ready and not target.pending:
             return target
         if not target.exists and server:
-            raise SessionUnavailable(
-                f"{user} has no session named {server!r}; create it from the hub first"
-            )
+            raise SessionUnavailable(f"{user} has no session named {server!r}; create it from the hub first")
         if not target.pending:
             if not self.auto_start:
                 raise SessionUnavailable(
@@ -461,7 +469,9 @@ def _fail(process: asyncssh.SSHServerProcess, message: str, status: int = 1) -> 
     process.exit(status)
 
 
-async def _bridge(process: asyncssh.SSHServerProcess, term: TerminalClient, wrapper: ExecWrapper | None) -> int:
+async def _bridge(
+    process: asyncssh.SSHServerProcess, term: TerminalClient, wrapper: ExecWrapper | None
+) -> int:
     """Pump data both ways until the shell or command ends; returns the exit status."""
     started = asyncio.Event()
     if wrapper is None:

@@ -61,8 +61,9 @@ class HubClient:
             body = json.dumps(body)
         elif method in ("POST", "PUT", "PATCH"):
             body = ""
-        req = HTTPRequest(url, method=method, headers=headers, body=body,
-                          request_timeout=self.request_timeout)
+        req = HTTPRequest(
+            url, method=method, headers=headers, body=body, request_timeout=self.request_timeout
+        )
         return await AsyncHTTPClient().fetch(req, raise_error=raise_error)
 
     async def token_owner(self, token: str) -> str | None:
@@ -111,8 +112,15 @@ class HubClient:
             return []
         servers = json.loads(r.body).get("servers") or {}
         out = [
-            SessionTarget(user, name, True, bool(s.get("ready")), s.get("pending"), s.get("url") or "",
-                          s.get("user_options") or {})
+            SessionTarget(
+                user,
+                name,
+                True,
+                bool(s.get("ready")),
+                s.get("pending"),
+                s.get("url") or "",
+                s.get("user_options") or {},
+            )
             for name, s in servers.items()
         ]
         return sorted(out, key=lambda t: (t.server != "", t.server))
@@ -134,7 +142,9 @@ class HubClient:
             message = ""
         raise SessionUnavailable(f"the hub could not start {target.label}: {message or r.code}")
 
-    async def wait_ready(self, user: str, server: str, timeout: float, interval: float = 0.5) -> SessionTarget:
+    async def wait_ready(
+        self, user: str, server: str, timeout: float, interval: float = 0.5
+    ) -> SessionTarget:
         """Poll until the server is ready; SessionUnavailable if it stops or times out."""
         deadline = time.monotonic() + timeout
         while True:
@@ -180,5 +190,9 @@ class HubClient:
             log.warning("ssh: could not tell the %s service about %s: %s", service, target.label, e)
             return
         if r.code >= 300:
-            log.warning("ssh: the %s service answered %s for %s (ssh mode not recorded)",
-                        service, r.code, target.label)
+            log.warning(
+                "ssh: the %s service answered %s for %s (ssh mode not recorded)",
+                service,
+                r.code,
+                target.label,
+            )

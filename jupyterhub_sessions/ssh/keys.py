@@ -17,7 +17,9 @@ MAX_KEY_TEXT = 8192
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:+()-]{0,63}$")
-KEY_NAME_RULE = "1-64 characters: letters, digits, spaces and . _ @ : + ( ) -, starting with a letter or digit"
+KEY_NAME_RULE = (
+    "1-64 characters: letters, digits, spaces and . _ @ : + ( ) -, starting with a letter or digit"
+)
 
 # algorithm name -> (type shown to users, fixed bit size or None)
 ALLOWED_ALGORITHMS = {
@@ -55,7 +57,9 @@ def _bits(key: asyncssh.SSHKey, fixed: int | None) -> int:
 def parse_public_key(text: object) -> PublicKey:
     """Validate `text` (one OpenSSH public key line); raise KeyValidationError if unusable."""
     if not isinstance(text, str) or not text.strip():
-        raise KeyValidationError("Paste a public key (the contents of a .pub file, e.g. ~/.ssh/id_ed25519.pub).")
+        raise KeyValidationError(
+            "Paste a public key (the contents of a .pub file, e.g. ~/.ssh/id_ed25519.pub)."
+        )
     if len(text) > MAX_KEY_TEXT:
         raise KeyValidationError(f"That key is too long (more than {MAX_KEY_TEXT} characters).")
     if "PRIVATE KEY" in text:

@@ -107,9 +107,7 @@ class KeyStore:
                 "SELECT 1 FROM ssh_keys WHERE username = ? AND name = ?", (username, name)
             ).fetchone():
                 raise KeyConflict(f"You already have a key named '{name}'; pick another name.")
-            (count,) = db.execute(
-                "SELECT COUNT(*) FROM ssh_keys WHERE username = ?", (username,)
-            ).fetchone()
+            (count,) = db.execute("SELECT COUNT(*) FROM ssh_keys WHERE username = ?", (username,)).fetchone()
             if count >= self.max_keys_per_user:
                 raise KeyLimit(
                     f"You already have {count} keys (the limit); remove one before adding another."

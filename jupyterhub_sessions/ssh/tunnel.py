@@ -25,25 +25,42 @@ class TunnelError(Exception):
         self.refused = refused
 
 
-async def open_bridge(server_url: str, port: int, token: str, timeout: float = 30) -> WebSocketClientConnection:
+async def open_bridge(
+    server_url: str, port: int, token: str, timeout: float = 30
+) -> WebSocketClientConnection:
     """Connect to `port` inside the session at `server_url` (ends with /)."""
-    return await _connect(server_url, f"sessions-api/tcp/{int(port)}", token, timeout,
-                          refused=f"port {port} is not listening in this session")
+    return await _connect(
+        server_url,
+        f"sessions-api/tcp/{int(port)}",
+        token,
+        timeout,
+        refused=f"port {port} is not listening in this session",
+    )
 
 
 async def open_sftp_bridge(server_url: str, token: str, timeout: float = 30) -> WebSocketClientConnection:
     """Start sftp-server inside the session at `server_url` and connect to it."""
-    return await _connect(server_url, "sessions-api/sftp", token, timeout,
-                          missing="sftp is not available in this session (its image has no sftp-server)")
+    return await _connect(
+        server_url,
+        "sessions-api/sftp",
+        token,
+        timeout,
+        missing="sftp is not available in this session (its image has no sftp-server)",
+    )
 
 
-async def _connect(server_url: str, path: str, token: str, timeout: float, refused: str = "",
-                   missing: str = "") -> WebSocketClientConnection:
+async def _connect(
+    server_url: str, path: str, token: str, timeout: float, refused: str = "", missing: str = ""
+) -> WebSocketClientConnection:
     ws_url = server_url.replace("http", "ws", 1) + path
     try:
         return await websocket_connect(
-            HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}, connect_timeout=timeout,
-                        request_timeout=timeout),
+            HTTPRequest(
+                ws_url,
+                headers={"Authorization": f"token {token}"},
+                connect_timeout=timeout,
+                request_timeout=timeout,
+            ),
             max_message_size=16 * 1024 * 1024,
         )
     except HTTPClientError as e:

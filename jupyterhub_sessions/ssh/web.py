@@ -79,7 +79,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         for t in targets:
             info = connection_info(host, port, user, t.server)
             info.update(
-                ready=t.ready, pending=t.pending, drive=t.drive,
+                ready=t.ready,
+                pending=t.pending,
+                drive=t.drive,
                 state="running" if t.ready else (t.pending or "stopped"),
             )
             out.append(info)
@@ -209,13 +211,15 @@ class InfoAPIHandler(APIHandler):
     @web.authenticated
     async def get(self):
         user = self.user_name()
-        self.write_json({
-            "host": self.ssh_host(),
-            "port": self.service.ssh_port,
-            "host_key_fingerprint": self.service.host_key_fingerprint,
-            "auto_start": self.service.gateway.auto_start,
-            "sessions": await self.sessions_info(user),
-        })
+        self.write_json(
+            {
+                "host": self.ssh_host(),
+                "port": self.service.ssh_port,
+                "host_key_fingerprint": self.service.host_key_fingerprint,
+                "auto_start": self.service.gateway.auto_start,
+                "sessions": await self.sessions_info(user),
+            }
+        )
 
 
 def make_app(service, prefix: str, hub_prefix: str) -> web.Application:

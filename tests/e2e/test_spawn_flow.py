@@ -55,7 +55,12 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     page.wait_for_url(re.compile(rf"/user/{user}/one/lab"), timeout=START_TIMEOUT)
     page.wait_for_selector(LAB_SHELL, timeout=START_TIMEOUT)
     opts = hub.user_model(user)["servers"]["one"]["user_options"]
-    assert (opts["session_type"], opts["cpu"], opts["timeout"], opts["drive"]) == ("notebook", 2.0, -1, "thesis")
+    assert (opts["session_type"], opts["cpu"], opts["timeout"], opts["drive"]) == (
+        "notebook",
+        2.0,
+        -1,
+        "thesis",
+    )
     drive_dir = hub.data_dir / "drives" / user_slug(user) / "thesis"
     assert drive_dir.is_dir()
 
@@ -68,7 +73,8 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
         other.get_by_role("button", name="Start").click()
     assert nav.value.status == 409
     expect(other.locator(".spawn-error-msg")).to_have_text(
-        "Error: Drive 'thesis' is in use by 'one'. Stop that session first, or pick another drive.")
+        "Error: Drive 'thesis' is in use by 'one'. Stop that session first, or pick another drive."
+    )
     assert "two" not in hub.user_model(user)["servers"]
     # the refused form keeps the user's choices, and still starts server "two"
     expect(other.get_by_label("Desktop", exact=True)).to_be_checked()
@@ -143,8 +149,15 @@ def test_form_works_without_javascript(hub, browser, stop_all):
 
         hub.wait_ready(user, "plain", timeout=START_TIMEOUT / 1000)
         opts = hub.user_model(user)["servers"]["plain"]["user_options"]
-        assert opts == {**opts, "session_type": "notebook", "cpu": 0.5, "memory": "1G", "timeout": 900,
-                        "drive": "home", "collaborative": False}
+        assert opts == {
+            **opts,
+            "session_type": "notebook",
+            "cpu": 0.5,
+            "memory": "1G",
+            "timeout": 900,
+            "drive": "home",
+            "collaborative": False,
+        }
         # the browser reaches the session through the hub's OAuth redirects, no script needed
         r = page.goto(hub.session_url(user, "plain"))
         assert r.status == 200 and re.search(rf"/user/{user}/plain/lab", page.url)
@@ -155,8 +168,12 @@ def test_form_works_without_javascript(hub, browser, stop_all):
 def test_rest_started_session_opens_in_the_browser(hub, context, stop_all):
     user = hub.new_user("rest")
     stop_all(user)
-    r = hub.start_session(user, "api", {"session_type": "notebook", "drive": "__new__", "new_drive": "data",
-                                        "timeout": 14400}, token=hub.user_token(user))
+    r = hub.start_session(
+        user,
+        "api",
+        {"session_type": "notebook", "drive": "__new__", "new_drive": "data", "timeout": 14400},
+        token=hub.user_token(user),
+    )
     assert r.status_code in (201, 202), r.text
     page = context.new_page()
     hub.login(page, user)

@@ -47,7 +47,9 @@ def test_default_server_limit_is_three(monkeypatch, tmp_path):
 def test_a_bad_profile_stops_start_up(monkeypatch, tmp_path):
     bad = tmp_path / "profiles"
     bad.mkdir()
-    (bad / "broken.yaml").write_text("display_name: Broken\nimage: {default: x}\nresources: {cpu: {default: -1}}\n")
+    (bad / "broken.yaml").write_text(
+        "display_name: Broken\nimage: {default: x}\nresources: {cpu: {default: -1}}\n"
+    )
     with pytest.raises(ProfileError) as e:
         load(monkeypatch, tmp_path, profiles=bad)
     assert "broken.yaml" in str(e.value) and "resources.cpu" in str(e.value)
@@ -75,7 +77,9 @@ def test_values_yaml_matches_the_config_and_the_spawner():
 
     values = yaml.safe_load((CONFIG.parent / "values.yaml").read_text())
     hub = values["hub"]
-    assert hub["config"]["JupyterHub"]["spawner_class"] == "jupyterhub_sessions.spawner.kube.SessionKubeSpawner"
+    assert (
+        hub["config"]["JupyterHub"]["spawner_class"] == "jupyterhub_sessions.spawner.kube.SessionKubeSpawner"
+    )
     # every spawner setting in values is a real configurable trait (a typo would be ignored by the hub)
     traits = SessionKubeSpawner.class_traits(config=True)
     for name, value in hub["config"]["SessionKubeSpawner"].items():
@@ -92,7 +96,7 @@ def test_values_yaml_matches_the_config_and_the_spawner():
 def _arg(command, name):
     """The value of `--name=value` in a service command (None if absent)."""
     prefix = f"--{name}="
-    values = [a[len(prefix):] for a in command if a.startswith(prefix)]
+    values = [a[len(prefix) :] for a in command if a.startswith(prefix)]
     return values[-1] if values else None
 
 
@@ -105,7 +109,10 @@ def test_ssh_service_runs_in_the_hub_pod_forwarding_through_sessions(monkeypatch
     assert _arg(cmd, "SSHGateway.ip") == "0.0.0.0" and _arg(cmd, "SSHGateway.port") == "2222"
     assert _arg(cmd, "SSHGateway.port_fallback") == "False"
     assert _arg(cmd, "SSHGateway.sftp_drives_root") == ""
-    assert _arg(cmd, "SSHGateway.forward_through_session") == "True" and _arg(cmd, "SSHGateway.port_forwarding") is None
+    assert (
+        _arg(cmd, "SSHGateway.forward_through_session") == "True"
+        and _arg(cmd, "SSHGateway.port_forwarding") is None
+    )
     assert _arg(cmd, "SSHGateway.sftp_through_session") == "True"
     assert _arg(cmd, "SSHService.public_host") == "ssh.example.org"
     assert _arg(cmd, "SSHService.public_port") == "22"
@@ -132,7 +139,9 @@ def test_values_and_ssh_service_manifest_expose_the_gateway():
     assert {"name": "ssh-pages", "port": pages_port, "targetPort": pages_port} in hub["service"]["extraPorts"]
     ingress_ports = {p["port"] for rule in hub["networkPolicy"]["ingress"] for p in rule["ports"]}
     assert {ssh_port, pages_port} <= ingress_ports
-    proxy_egress = {p["port"] for rule in values["proxy"]["chp"]["networkPolicy"]["egress"] for p in rule["ports"]}
+    proxy_egress = {
+        p["port"] for rule in values["proxy"]["chp"]["networkPolicy"]["egress"] for p in rule["ports"]
+    }
     assert pages_port in proxy_egress
     manifest = yaml.safe_load((CONFIG.parent / "ssh-service.yaml").read_text())
     assert manifest["kind"] == "Service" and manifest["spec"]["type"] == "LoadBalancer"

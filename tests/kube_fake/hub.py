@@ -97,8 +97,13 @@ class HubUser:
             self.db.add(orm_spawner)
             self.db.commit()
         sp = self.hub.spawner_class(
-            hub=Hub(), user=self, orm_spawner=orm_spawner, db=self.db, config=self.hub.config,
-            api_token=f"token-{self.id}-{name}", oauth_client_id=f"jupyterhub-user-{self.id}-{name}",
+            hub=Hub(),
+            user=self,
+            orm_spawner=orm_spawner,
+            db=self.db,
+            config=self.hub.config,
+            api_token=f"token-{self.id}-{name}",
+            oauth_client_id=f"jupyterhub-user-{self.id}-{name}",
             **kwargs,
         )
         if orm_spawner.state:

@@ -68,14 +68,23 @@ class Kubelet:
         ns, name = meta["namespace"], meta["name"]
         if ch.type == "ADDED" and self.auto:
             self.fake.call_later(self.start_delay, self._auto_run, ns, name, meta["uid"])
-        elif ch.type == "MODIFIED" and meta.get("deletionTimestamp") and not (ch.old or {}).get("metadata", {}).get("deletionTimestamp"):
+        elif (
+            ch.type == "MODIFIED"
+            and meta.get("deletionTimestamp")
+            and not (ch.old or {}).get("metadata", {}).get("deletionTimestamp")
+        ):
             grace = meta.get("deletionGracePeriodSeconds") or 0
             if ch.obj["spec"].get("nodeName") == self.node_name:
                 self.fake.call_later(min(grace, self.shutdown_seconds), self._finalize, ns, name, meta["uid"])
 
     def _auto_run(self, ns: str, name: str, uid: str) -> None:
         pod = self.store.find("pods", ns, name)
-        if self._closed or pod is None or pod["metadata"]["uid"] != uid or pod["metadata"].get("deletionTimestamp"):
+        if (
+            self._closed
+            or pod is None
+            or pod["metadata"]["uid"] != uid
+            or pod["metadata"].get("deletionTimestamp")
+        ):
             return
         self.run_pod(ns, name)
 
@@ -90,29 +99,42 @@ class Kubelet:
 
     # ---- what a node does ------------------------------------------------
 
-    def event(self, pod: dict, reason: str, message: str, type_: str = "Normal", component: str = "kubelet") -> None:
+    def event(
+        self, pod: dict, reason: str, message: str, type_: str = "Normal", component: str = "kubelet"
+    ) -> None:
         if not self.emit_events:
             return
         meta = pod["metadata"]
         stamp = now_iso()
-        self.store.create("events", meta["namespace"], {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
-                "uid": meta["uid"], "apiVersion": "v1", "resourceVersion": meta["resourceVersion"],
+        self.store.create(
+            "events",
+            meta["namespace"],
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": f"{meta['name']}.{secrets.token_hex(8)}",
+                    "namespace": meta["namespace"],
+                },
+                "involvedObject": {
+                    "kind": "Pod",
+                    "namespace": meta["namespace"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "apiVersion": "v1",
+                    "resourceVersion": meta["resourceVersion"],
+                },
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "source": {"component": component, "host": self.node_name},
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+                "reportingComponent": component,
+                "reportingInstance": self.node_name,
             },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "source": {"component": component, "host": self.node_name},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "reportingComponent": component,
-            "reportingInstance": self.node_name,
-        })
+        )
 
     def schedule(self, ns: str, name: str) -> bool:
         """Bind the pod to this node (the scheduler's job); False if it does not fit."""
@@ -121,17 +143,28 @@ class Kubelet:
             return True
         selector = pod["spec"].get("nodeSelector") or {}
         if self.node_labels is not None and any(self.node_labels.get(k) != v for k, v in selector.items()):
-            self.event(pod, "FailedScheduling",
-                       "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
-                       "Warning", "default-scheduler")
+            self.event(
+                pod,
+                "FailedScheduling",
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+                "Warning",
+                "default-scheduler",
+            )
             return False
 
         def bind(p):
             p["spec"]["nodeName"] = self.node_name
-            p["status"]["conditions"] = [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}]
+            p["status"]["conditions"] = [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_iso()}
+            ]
 
         self.store.mutate("pods", ns, name, bind)
-        self.event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {self.node_name}", component="default-scheduler")
+        self.event(
+            pod,
+            "Scheduled",
+            f"Successfully assigned {ns}/{name} to {self.node_name}",
+            component="default-scheduler",
+        )
         return True
 
     def _ip_for(self, pod: dict) -> str:
@@ -153,29 +186,37 @@ class Kubelet:
             self.event(pod, "Started", f"Started container {c['name']}")
         stamp = now_iso()
         status = dict(pod["status"])
-        status.update({
-            "phase": "Running",
-            "hostIP": "192.168.49.2",
-            "podIP": ip or self._ip_for(pod),
-            "startTime": stamp,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": stamp}
-                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
-            "containerStatuses": [
-                {
-                    "name": c["name"], "image": c["image"], "imageID": f"{c['image']}@sha256:{secrets.token_hex(32)}",
-                    "ready": True, "started": True, "restartCount": 0,
-                    "state": {"running": {"startedAt": stamp}},
-                    "containerID": f"containerd://{secrets.token_hex(32)}",
-                }
-                for c in pod["spec"]["containers"]
-            ],
-        })
+        status.update(
+            {
+                "phase": "Running",
+                "hostIP": "192.168.49.2",
+                "podIP": ip or self._ip_for(pod),
+                "startTime": stamp,
+                "conditions": [
+                    {"type": t, "status": "True", "lastTransitionTime": stamp}
+                    for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c["name"],
+                        "image": c["image"],
+                        "imageID": f"{c['image']}@sha256:{secrets.token_hex(32)}",
+                        "ready": True,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": stamp}},
+                        "containerID": f"containerd://{secrets.token_hex(32)}",
+                    }
+                    for c in pod["spec"]["containers"]
+                ],
+            }
+        )
         status["podIPs"] = [{"ip": status["podIP"]}]
         return self.store.update_status("pods", ns, name, status)
 
-    def fail_pod(self, ns: str, name: str, exit_code: int = 1, reason: str = "Error", message: str = "") -> dict:
+    def fail_pod(
+        self, ns: str, name: str, exit_code: int = 1, reason: str = "Error", message: str = ""
+    ) -> dict:
         """Every container exits with `exit_code`; the pod is Failed (or Succeeded on 0)."""
         pod = self.store.get("pods", ns, name)
         stamp = now_iso()
@@ -186,19 +227,31 @@ class Kubelet:
         ]
         status["containerStatuses"] = [
             {
-                "name": c["name"], "image": c["image"], "imageID": "", "ready": False, "started": False,
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": "",
+                "ready": False,
+                "started": False,
                 "restartCount": 0,
-                "state": {"terminated": {"exitCode": exit_code, "reason": reason, "message": message,
-                                         "startedAt": status.get("startTime", stamp), "finishedAt": stamp}},
+                "state": {
+                    "terminated": {
+                        "exitCode": exit_code,
+                        "reason": reason,
+                        "message": message,
+                        "startedAt": status.get("startTime", stamp),
+                        "finishedAt": stamp,
+                    }
+                },
             }
             for c in pod["spec"]["containers"]
         ]
         if exit_code:
-            self.event(pod, "BackOff", f"Back-off restarting failed container: {message or reason}", "Warning")
+            self.event(
+                pod, "BackOff", f"Back-off restarting failed container: {message or reason}", "Warning"
+            )
         return self.store.update_status("pods", ns, name, status)
 
     def terminate(self, ns: str, name: str) -> None:
         """Finish a pending graceful deletion now."""
         pod = self.store.get("pods", ns, name)
         self._finalize(ns, name, pod["metadata"]["uid"])
-

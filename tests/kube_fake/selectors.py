@@ -84,7 +84,7 @@ def parse_field_selector(selector: str | None, supported: set[str], resource: st
             raise bad_request(f"invalid selector: {part!r}; can't understand {part.strip()!r}")
         key, op, value = m.groups()
         if key not in supported and key not in ("metadata.name", "metadata.namespace"):
-            raise bad_request(f'field label not supported: {key}')
+            raise bad_request(f"field label not supported: {key}")
         if op == "!=":
             reqs.append(lambda o, k=key, v=value: _get_field(o, k) != v)
         else:

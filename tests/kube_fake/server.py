@@ -68,8 +68,11 @@ class BaseHandler(web.RequestHandler):
         if isinstance(exc, ApiError):
             err = exc
         elif isinstance(exc, web.HTTPError):
-            err = ApiError(status_code, "NotFound" if status_code == 404 else "BadRequest",
-                           exc.log_message or "the server could not find the requested resource")
+            err = ApiError(
+                status_code,
+                "NotFound" if status_code == 404 else "BadRequest",
+                exc.log_message or "the server could not find the requested resource",
+            )
         else:
             err = ApiError(500, "InternalError", f"Internal error occurred: {exc!r}")
         self.set_status(err.code)
@@ -121,7 +124,6 @@ class BaseHandler(web.RequestHandler):
         return RESOURCES[resource]
 
 
-
 class CollectionHandler(BaseHandler):
     """/api/v1/namespaces/{ns}/{resource}, /api/v1/namespaces, /api/v1/{resource}."""
 
@@ -164,7 +166,9 @@ class CollectionHandler(BaseHandler):
         if limit and int(limit) > 0 and len(items) > int(limit):
             items = items[: int(limit)]
             meta["continue"] = str(start + int(limit))
-        await self.write_json({"kind": f"{info.kind}List", "apiVersion": "v1", "metadata": meta, "items": items})
+        await self.write_json(
+            {"kind": f"{info.kind}List", "apiVersion": "v1", "metadata": meta, "items": items}
+        )
 
     async def watch(self, resource, namespace, labels, fields, rv):
         timeout = self.q("timeoutSeconds")
@@ -187,7 +191,11 @@ class CollectionHandler(BaseHandler):
                     item = await asyncio.wait_for(w.queue.get(), remaining)
                 except asyncio.TimeoutError:
                     break
-                if item is None or self.request.connection.stream is None or self.request.connection.stream.closed():
+                if (
+                    item is None
+                    or self.request.connection.stream is None
+                    or self.request.connection.stream.closed()
+                ):
                     break
                 type_, obj = item
                 self.write(json.dumps({"type": type_, "object": obj}) + "\n")
@@ -208,7 +216,9 @@ class CollectionHandler(BaseHandler):
         info = self.resource_info(resource)
         ns = unquote(namespace) if namespace is not None else ""
         if info.namespaced and namespace is None:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise ApiError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
         obj = self.store.create(resource, ns, self.body)
         await self.write_json(obj, 201)
 
@@ -237,7 +247,9 @@ class ItemHandler(BaseHandler):
 
     async def delete(self, namespace=None, resource="namespaces", name="", sub=""):
         if sub:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise ApiError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
         ns, name = self._args(namespace, resource, name)
         opts = self.body if isinstance(self.body, dict) else {}
         grace = self.q("gracePeriodSeconds")
@@ -254,16 +266,33 @@ class ItemHandler(BaseHandler):
 class InfoHandler(BaseHandler):
     async def get(self, what):
         if what == "version":
-            await self.write_json({"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"})
+            await self.write_json(
+                {"major": "1", "minor": "33", "gitVersion": "v1.33.0-fake", "platform": "linux/amd64"}
+            )
         elif what == "api":
-            await self.write_json({"kind": "APIVersions", "versions": ["v1"],
-                             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+            await self.write_json(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+                }
+            )
         elif what == "api/v1":
-            await self.write_json({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                {"name": r, "namespaced": k.namespaced, "kind": k.kind,
-                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-                for r, k in RESOURCES.items()
-            ]})
+            await self.write_json(
+                {
+                    "kind": "APIResourceList",
+                    "groupVersion": "v1",
+                    "resources": [
+                        {
+                            "name": r,
+                            "namespaced": k.namespaced,
+                            "kind": k.kind,
+                            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                        }
+                        for r, k in RESOURCES.items()
+                    ],
+                }
+            )
         else:
             self.set_header("Content-Type", "text/plain")
             self.finish("ok")
@@ -302,14 +331,17 @@ class FakeKubernetes:
 
     def make_app(self) -> web.Application:
         ns = r"/api/v1/namespaces/([^/]+)"
-        return web.Application([
-            (r"/(version|api|api/v1|healthz|readyz|livez)/?", InfoHandler),
-            (ns + r"/([a-z]+)/([^/]+)/(status)", ItemHandler),
-            (ns + r"/([a-z]+)/([^/]+)", ItemHandler),
-            (ns + r"/([a-z]+)/?", CollectionHandler),
-            (r"/api/v1/(?P<resource>namespaces)/(?P<name>[^/]+)", ItemHandler),
-            (r"/api/v1/(?P<resource>[a-z]+)/?", CollectionHandler),
-        ], fake=self)
+        return web.Application(
+            [
+                (r"/(version|api|api/v1|healthz|readyz|livez)/?", InfoHandler),
+                (ns + r"/([a-z]+)/([^/]+)/(status)", ItemHandler),
+                (ns + r"/([a-z]+)/([^/]+)", ItemHandler),
+                (ns + r"/([a-z]+)/?", CollectionHandler),
+                (r"/api/v1/(?P<resource>namespaces)/(?P<name>[^/]+)", ItemHandler),
+                (r"/api/v1/(?P<resource>[a-z]+)/?", CollectionHandler),
+            ],
+            fake=self,
+        )
 
     def start(self) -> FakeKubernetes:
         ready = threading.Event()
@@ -387,12 +419,16 @@ class FakeKubernetes:
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
             "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+            "contexts": [
+                {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
+            ],
             "current-context": "fake",
         }
 
     # convenient, synchronous access for tests
-    def objects(self, resource: str, namespace: str | None = "default", label_selector: str | None = None) -> list[dict]:
+    def objects(
+        self, resource: str, namespace: str | None = "default", label_selector: str | None = None
+    ) -> list[dict]:
         return self.store.list(resource, namespace, label_selector)[0]
 
     def get(self, resource: str, name: str, namespace: str = "default") -> dict | None:

@@ -37,16 +37,39 @@ class Kind:
 
 
 RESOURCES: dict[str, Kind] = {
-    "pods": Kind("Pod", fields=frozenset({
-        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-        "status.phase", "status.podIP", "status.nominatedNodeName",
-    })),
+    "pods": Kind(
+        "Pod",
+        fields=frozenset(
+            {
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            }
+        ),
+    ),
     "persistentvolumeclaims": Kind("PersistentVolumeClaim"),
-    "events": Kind("Event", fields=frozenset({
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type",
-    })),
+    "events": Kind(
+        "Event",
+        fields=frozenset(
+            {
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            }
+        ),
+    ),
     "secrets": Kind("Secret", fields=frozenset({"type"})),
     "configmaps": Kind("ConfigMap"),
     "services": Kind("Service", name_rule="dns1035"),
@@ -90,7 +113,11 @@ class Watcher:
     def event_for(self, change: Change) -> tuple[str, dict] | None:
         """The event this watcher sees: objects moving out of the selector are DELETED."""
         new_in = change.type != "DELETED" and self.matches(change.obj)
-        old_in = self.matches(change.old) if change.type == "MODIFIED" else change.type == "DELETED" and self.matches(change.obj)
+        old_in = (
+            self.matches(change.old)
+            if change.type == "MODIFIED"
+            else change.type == "DELETED" and self.matches(change.obj)
+        )
         if change.type == "ADDED":
             return ("ADDED", change.obj) if new_in else None
         if change.type == "DELETED":
@@ -152,7 +179,11 @@ def _json_patch(doc, ops):
                     parent[idx] = op.get("value")
             else:
                 if kind == "replace" and last not in parent:
-                    raise ApiError(422, "Invalid", f"jsonpatch replace operation does not apply: doc is missing key: {op['path']}")
+                    raise ApiError(
+                        422,
+                        "Invalid",
+                        f"jsonpatch replace operation does not apply: doc is missing key: {op['path']}",
+                    )
                 parent[last] = op.get("value")
         elif kind == "remove":
             try:
@@ -161,7 +192,11 @@ def _json_patch(doc, ops):
                 else:
                     del parent[last]
             except (KeyError, IndexError):
-                raise ApiError(422, "Invalid", f"jsonpatch remove operation does not apply: doc is missing path: {op['path']}") from None
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"jsonpatch remove operation does not apply: doc is missing path: {op['path']}",
+                ) from None
         elif kind == "test":
             cur = parent[int(last)] if isinstance(parent, list) else parent.get(last)
             if cur != op.get("value"):
@@ -219,10 +254,17 @@ class Store:
             self._watchers.clear()
             self.listeners.clear()
             for ns in ("default", "kube-system", "kube-public"):
-                self._insert("namespaces", "", {
-                    "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns},
-                    "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"},
-                })
+                self._insert(
+                    "namespaces",
+                    "",
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": ns},
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    },
+                )
 
     def compact(self) -> int:
         """Drop all history, like etcd compaction; watches from older versions get 410."""
@@ -283,7 +325,8 @@ class Store:
     ) -> Watcher:
         """Open a watch; initial events (replayed history or current state) are queued first."""
         w = Watcher(
-            resource, namespace,
+            resource,
+            namespace,
             parse_label_selector(label_selector),
             parse_field_selector(field_selector, RESOURCES[resource].fields, resource),
             loop,
@@ -299,9 +342,7 @@ class Store:
                 except ValueError:
                     raise bad_request(f"invalid resource version: {resource_version!r}") from None
                 if since < self._compacted:
-                    w.push(("ERROR", gone(
-                        f"too old resource version: {since} ({self._compacted})"
-                    ).status()))
+                    w.push(("ERROR", gone(f"too old resource version: {since} ({self._compacted})").status()))
                     w.push(None)
                     return w
                 for ch in self._history:
@@ -355,7 +396,11 @@ class Store:
                 raise not_found("namespaces", namespace)
             ns = self._objects["namespaces"].get(("", namespace))
             if must_exist and ns and ns["status"].get("phase") == "Terminating":
-                raise ApiError(403, "Forbidden", f'{resource} is forbidden: unable to create new content in namespace {namespace} because it is being terminated')
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"{resource} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                )
 
     def _check_body(self, resource: str, namespace: str, body) -> dict:
         kind = RESOURCES[resource].kind
@@ -391,7 +436,9 @@ class Store:
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
             if not meta.get("name"):
-                raise validation.invalid(info.kind, "", [("metadata.name", "Required value: name or generateName is required")])
+                raise validation.invalid(
+                    info.kind, "", [("metadata.name", "Required value: name or generateName is required")]
+                )
             obj.pop("status", None)
             validation.validate_object(info.kind, obj, info.name_rule)
             if (namespace if info.namespaced else "", meta["name"]) in self._objects[resource]:
@@ -400,11 +447,16 @@ class Store:
             self._insert(resource, namespace if info.namespaced else "", obj)
             created = copy.deepcopy(obj)
         if resource == "persistentvolumeclaims" and self.bind_pvcs:
-            self.update_status(resource, namespace, meta["name"], {
-                "phase": "Bound",
-                "accessModes": obj["spec"]["accessModes"],
-                "capacity": {"storage": obj["spec"]["resources"]["requests"]["storage"]},
-            })
+            self.update_status(
+                resource,
+                namespace,
+                meta["name"],
+                {
+                    "phase": "Bound",
+                    "accessModes": obj["spec"]["accessModes"],
+                    "capacity": {"storage": obj["spec"]["resources"]["requests"]["storage"]},
+                },
+            )
         return created
 
     def _apply_defaults(self, resource: str, obj: dict) -> None:
@@ -420,7 +472,10 @@ class Store:
             for c in spec.get("containers", []):
                 image = c.get("image", "")
                 tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
-                c.setdefault("imagePullPolicy", "IfNotPresent" if tagged and not image.endswith(":latest") else "Always")
+                c.setdefault(
+                    "imagePullPolicy",
+                    "IfNotPresent" if tagged and not image.endswith(":latest") else "Always",
+                )
                 c.setdefault("terminationMessagePath", "/dev/termination-log")
             obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
         elif resource == "persistentvolumeclaims":
@@ -461,20 +516,32 @@ class Store:
             meta["name"] = name
             rv = meta.get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
-                raise conflict(resource, name, "the object has been modified; please apply your changes to the latest version and try again")
+                raise conflict(
+                    resource,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                )
             if subresource == "status":
                 new = copy.deepcopy(old)
                 new["status"] = obj.get("status", {})
             else:
                 new = obj
-                for keep in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                for keep in (
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                ):
                     if keep in old["metadata"]:
                         meta[keep] = old["metadata"][keep]
                     else:
                         meta.pop(keep, None)
                 if "status" in old:
                     new["status"] = old["status"]
-                validation.validate_object(info.kind, {k: v for k, v in new.items() if k != "status"}, info.name_rule)
+                validation.validate_object(
+                    info.kind, {k: v for k, v in new.items() if k != "status"}, info.name_rule
+                )
                 self._check_immutable(resource, old, new)
             return self._commit_update(resource, old, new)
 
@@ -489,26 +556,58 @@ class Store:
                 spec.pop("activeDeadlineSeconds", None)
                 spec.pop("tolerations", None)
             if o != n:
-                raise validation.invalid(kind, name, [("spec", "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` (only additions to existing tolerations)")])
+                raise validation.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec",
+                            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` (only additions to existing tolerations)",
+                        )
+                    ],
+                )
         elif resource == "persistentvolumeclaims":
             o, n = copy.deepcopy(old["spec"]), copy.deepcopy(new.get("spec", {}))
             old_size = o.get("resources", {}).get("requests", {}).pop("storage", "0")
             new_size = n.get("resources", {}).get("requests", {}).pop("storage", "0")
             if o != n:
-                raise validation.invalid(kind, name, [("spec", "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims")])
+                raise validation.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec",
+                            "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+                        )
+                    ],
+                )
             if validation.parse_quantity(new_size) < validation.parse_quantity(old_size):
-                raise validation.invalid(kind, name, [("spec.resources.requests.storage", "Forbidden: field can not be less than previous value")])
+                raise validation.invalid(
+                    kind,
+                    name,
+                    [
+                        (
+                            "spec.resources.requests.storage",
+                            "Forbidden: field can not be less than previous value",
+                        )
+                    ],
+                )
 
     def _commit_update(self, resource: str, old: dict, new: dict) -> dict:
         if new == old:
             return copy.deepcopy(old)
-        key = (new["metadata"].get("namespace", "") if RESOURCES[resource].namespaced else "", new["metadata"]["name"])
+        key = (
+            new["metadata"].get("namespace", "") if RESOURCES[resource].namespaced else "",
+            new["metadata"]["name"],
+        )
         new["metadata"]["resourceVersion"] = self._next_rv()
         self._objects[resource][key] = new
         self._record(resource, "MODIFIED", new, old)
         return copy.deepcopy(new)
 
-    def patch(self, resource: str, namespace: str, name: str, patch, content_type: str, subresource: str = "") -> dict:
+    def patch(
+        self, resource: str, namespace: str, name: str, patch, content_type: str, subresource: str = ""
+    ) -> dict:
         with self._locked():
             current = self.get(resource, namespace, name)
             if "json-patch" in content_type:
@@ -519,9 +618,15 @@ class Store:
                     raise bad_request("merge patch must be a JSON object")
                 new = _merge_patch(current, patch)
             else:
-                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})",
+                )
             if subresource != "status":
-                new.setdefault("metadata", {})["resourceVersion"] = patch_rv(patch) or current["metadata"]["resourceVersion"]
+                new.setdefault("metadata", {})["resourceVersion"] = (
+                    patch_rv(patch) or current["metadata"]["resourceVersion"]
+                )
             return self.replace(resource, namespace, name, new, subresource)
 
     def mutate(self, resource: str, namespace: str, name: str, fn: Callable[[dict], None]) -> dict:
@@ -541,8 +646,15 @@ class Store:
     def update_metadata(self, resource: str, namespace: str, name: str, **fields) -> dict:
         return self.mutate(resource, namespace, name, lambda o: o["metadata"].update(fields))
 
-    def delete(self, resource: str, namespace: str, name: str, grace_period: int | None = None,
-               preconditions: dict | None = None, immediate: bool = False) -> dict:
+    def delete(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        grace_period: int | None = None,
+        preconditions: dict | None = None,
+        immediate: bool = False,
+    ) -> dict:
         """Delete; pods bound to a node only get a deletionTimestamp until terminated."""
         info = RESOURCES[resource]
         key = (namespace if info.namespaced else "", name)
@@ -552,7 +664,11 @@ class Store:
                 raise not_found(resource, name)
             pre = preconditions or {}
             if pre.get("uid") and pre["uid"] != old["metadata"]["uid"]:
-                raise conflict(resource, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {old['metadata']['uid']}")
+                raise conflict(
+                    resource,
+                    name,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {old['metadata']['uid']}",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(resource, name, "Precondition failed: the object has been modified")
             if resource == "pods" and not immediate:
@@ -562,9 +678,13 @@ class Store:
                 if grace_period > 0 and bound:
                     if old["metadata"].get("deletionTimestamp"):
                         return copy.deepcopy(old)
-                    stamp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=grace_period)
+                    stamp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+                        seconds=grace_period
+                    )
                     return self.update_metadata(
-                        resource, namespace, name,
+                        resource,
+                        namespace,
+                        name,
                         deletionTimestamp=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
                         deletionGracePeriodSeconds=grace_period,
                     )
@@ -576,7 +696,10 @@ class Store:
             dependents = self._dependents(old["metadata"]["uid"]) if info.namespaced else []
             if resource == "namespaces":
                 dependents = [
-                    (r, ns, n) for r in RESOURCES for (ns, n) in list(self._objects[r]) if ns == name and r != "namespaces"
+                    (r, ns, n)
+                    for r in RESOURCES
+                    for (ns, n) in list(self._objects[r])
+                    if ns == name and r != "namespaces"
                 ]
         for r, ns, n in dependents:  # garbage collector: owned objects and namespace contents
             try:
@@ -614,7 +737,9 @@ def _qos_class(spec: dict) -> str:
         if lim or req:
             any_set = True
         for r in ("cpu", "memory"):
-            if r not in lim or (r in req and validation.parse_quantity(req[r]) != validation.parse_quantity(lim[r])):
+            if r not in lim or (
+                r in req and validation.parse_quantity(req[r]) != validation.parse_quantity(lim[r])
+            ):
                 guaranteed = False
     if not any_set:
         return "BestEffort"

@@ -15,7 +15,8 @@ NS = "default"
 def pod(name, labels=None, **container):
     c = {"name": "notebook", "image": "quay.io/jupyter/base-notebook:2025-10-20", **container}
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {"containers": [c]},
     }
@@ -89,8 +90,9 @@ async def test_watch_resumes_from_resource_version(kube, kube_client):
 
     w = watch.Watch()
     seen = []
-    async with w.stream(kube_client.list_namespaced_pod, NS, resource_version=rv,
-                        label_selector="app=x", timeout_seconds=1) as stream:
+    async with w.stream(
+        kube_client.list_namespaced_pod, NS, resource_version=rv, label_selector="app=x", timeout_seconds=1
+    ) as stream:
         async for ev in stream:
             seen.append((ev["type"], ev["raw_object"]["metadata"]["name"]))
             if len(seen) == 3:
@@ -107,8 +109,9 @@ async def test_watch_sees_objects_leaving_the_selector_and_times_out(kube, kube_
     t0 = loop.time()
     w = watch.Watch()
     types = []
-    async with w.stream(kube_client.list_namespaced_pod, NS, resource_version=rv,
-                        label_selector="app=x", timeout_seconds=1) as stream:
+    async with w.stream(
+        kube_client.list_namespaced_pod, NS, resource_version=rv, label_selector="app=x", timeout_seconds=1
+    ) as stream:
         async for ev in stream:
             types.append(ev["type"])
     assert types == ["DELETED"]
@@ -122,17 +125,24 @@ async def test_watch_from_compacted_version_is_gone(kube, kube_client):
     kube.store.compact()
     w = watch.Watch()
     with pytest.raises(ApiException) as e:
-        async with w.stream(kube_client.list_namespaced_pod, NS, resource_version=rv, timeout_seconds=1) as stream:
+        async with w.stream(
+            kube_client.list_namespaced_pod, NS, resource_version=rv, timeout_seconds=1
+        ) as stream:
             async for _ in stream:
                 pass
     assert e.value.status == 410
 
 
 async def test_replace_with_stale_version_conflicts(kube, kube_client):
-    created = await kube_client.create_namespaced_persistent_volume_claim(NS, {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    })
+    created = await kube_client.create_namespaced_persistent_volume_claim(
+        NS,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
     current = await kube_client.read_namespaced_persistent_volume_claim("data", NS)
     assert current.status.phase == "Bound"
     stale = created.to_dict()
@@ -187,12 +197,18 @@ async def test_fault_injection(kube, kube_client):
 
 async def test_owner_references_are_garbage_collected(kube, kube_client):
     p = await kube_client.create_namespaced_pod(NS, pod("owner"))
-    await kube_client.create_namespaced_secret(NS, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="owned", owner_references=[
-            client.V1OwnerReference(api_version="v1", kind="Pod", name="owner", uid=p.metadata.uid)
-        ]),
-        string_data={"k": "v"},
-    ))
+    await kube_client.create_namespaced_secret(
+        NS,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name="owned",
+                owner_references=[
+                    client.V1OwnerReference(api_version="v1", kind="Pod", name="owner", uid=p.metadata.uid)
+                ],
+            ),
+            string_data={"k": "v"},
+        ),
+    )
     assert kube.get("secrets", "owned")["data"] == {"k": "dg=="}
     await kube_client.delete_namespaced_pod("owner", NS, grace_period_seconds=0)
     assert kube.get("secrets", "owned") is None

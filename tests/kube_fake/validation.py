@@ -33,9 +33,22 @@ HUGEPAGES = "hugepages-"
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 
 _SUFFIX = {
-    "": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 
 
@@ -49,7 +62,9 @@ def invalid(kind: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
         details={
             "name": name,
             "kind": kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": f"{f}: {m}", "field": f} for f, m in causes],
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": f"{f}: {m}", "field": f} for f, m in causes
+            ],
         },
     )
 
@@ -62,8 +77,9 @@ def parse_quantity(value) -> Decimal:
         return Decimal(str(value))
     m = QUANTITY.match(str(value))
     if not m:
-        raise ValueError("quantities must match the regular expression "
-                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        raise ValueError(
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        )
     number, suffix = m.groups()
     try:
         base = Decimal(number)
@@ -81,9 +97,7 @@ def _registry_and_dir():
     version = kubernetes_validate.utils.latest_version()
     schema_dir = files("kubernetes_validate") / "kubernetes-json-schema" / f"v{version}-local-strict"
     defs = json.loads((schema_dir / "_definitions.json").read_text())
-    registry = referencing.Registry().with_resource(
-        defs["$id"], referencing.Resource.from_contents(defs)
-    )
+    registry = referencing.Registry().with_resource(defs["$id"], referencing.Resource.from_contents(defs))
     return registry, schema_dir
 
 
@@ -105,7 +119,9 @@ def validate_schema(kind: str, obj: dict) -> None:
     """Raise 422 if `obj` does not match the real schema of `kind` (core/v1)."""
     err = best_match(_validator(kind).iter_errors(obj))
     if err is not None:
-        raise invalid(kind, obj.get("metadata", {}).get("name", ""), [(_path(err.absolute_path), err.message)])
+        raise invalid(
+            kind, obj.get("metadata", {}).get("name", ""), [(_path(err.absolute_path), err.message)]
+        )
 
 
 def check_name(value: str, rule: str) -> str | None:
@@ -114,20 +130,26 @@ def check_name(value: str, rule: str) -> str | None:
         if len(value) > 63:
             return "must be no more than 63 characters"
         if not DNS1123_LABEL.match(value):
-            return ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                    "or '-', and must start and end with an alphanumeric character")
+            return (
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                "or '-', and must start and end with an alphanumeric character"
+            )
     elif rule == "dns1035":
         if len(value) > 63:
             return "must be no more than 63 characters"
         if not DNS1035_LABEL.match(value):
-            return ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                    "start with an alphabetic character, and end with an alphanumeric character")
+            return (
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                "start with an alphabetic character, and end with an alphanumeric character"
+            )
     else:
         if len(value) > 253:
             return "must be no more than 253 characters"
         if not DNS1123_SUBDOMAIN.match(value):
-            return ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                    "'-' or '.', and must start and end with an alphanumeric character")
+            return (
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                "'-' or '.', and must start and end with an alphanumeric character"
+            )
     return None
 
 
@@ -139,8 +161,10 @@ def check_qualified_name(key: str) -> str | None:
     if key.count("/") == 1 and (not prefix or check_name(prefix, "subdomain")):
         return "prefix part must be a lowercase RFC 1123 subdomain"
     if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
-        return ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-                "end with an alphanumeric character (at most 63 characters)")
+        return (
+            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+            "end with an alphanumeric character (at most 63 characters)"
+        )
     return None
 
 
@@ -152,11 +176,13 @@ def check_metadata(meta: dict) -> list[tuple[str, str]]:
         if why:
             causes.append((f"metadata.labels: Invalid value: {k!r}", why))
         if not isinstance(v, str) or len(v) > 63 or not LABEL_VALUE.match(v):
-            causes.append((
-                f"metadata.labels: Invalid value: {v!r}",
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                "or '.', and must start and end with an alphanumeric character (at most 63 characters)",
-            ))
+            causes.append(
+                (
+                    f"metadata.labels: Invalid value: {v!r}",
+                    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+                    "or '.', and must start and end with an alphanumeric character (at most 63 characters)",
+                )
+            )
     annotations = meta.get("annotations") or {}
     total = 0
     for k, v in annotations.items():
@@ -192,11 +218,23 @@ def _check_resources(where: str, res: dict) -> list[tuple[str, str]]:
     for name, req in parsed["requests"].items():
         lim = parsed["limits"].get(name)
         if "/" in name and name not in parsed["limits"]:
-            causes.append((f"{where}.resources.limits", f"Required value: Limit must be set for non overcommitable resources ({name})"))
+            causes.append(
+                (
+                    f"{where}.resources.limits",
+                    f"Required value: Limit must be set for non overcommitable resources ({name})",
+                )
+            )
         elif "/" in name and lim is not None and lim != req:
-            causes.append((f"{where}.resources.requests[{name}]", "must be equal to limit: non overcommitable resource"))
+            causes.append(
+                (f"{where}.resources.requests[{name}]", "must be equal to limit: non overcommitable resource")
+            )
         elif lim is not None and req > lim:
-            causes.append((f"{where}.resources.requests[{name}]", f"must be less than or equal to {name} limit of {limits[name]}"))
+            causes.append(
+                (
+                    f"{where}.resources.requests[{name}]",
+                    f"must be less than or equal to {name} limit of {limits[name]}",
+                )
+            )
     return causes
 
 
@@ -237,7 +275,12 @@ def check_pod(pod: dict) -> list[tuple[str, str]]:
                 causes.append((f"{where}.image", "Required value"))
             for j, e in enumerate(c.get("env") or []):
                 if not ENV_NAME.match(e.get("name", "")):
-                    causes.append((f"{where}.env[{j}].name", "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit"))
+                    causes.append(
+                        (
+                            f"{where}.env[{j}].name",
+                            "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+                        )
+                    )
             mount_paths = set()
             for j, m in enumerate(c.get("volumeMounts") or []):
                 if m.get("name") not in vol_names:
@@ -257,7 +300,9 @@ def check_pod(pod: dict) -> list[tuple[str, str]]:
         if op not in ("Equal", "Exists"):
             causes.append((f"spec.tolerations[{i}].operator", f"Unsupported value: {op!r}"))
         if op == "Exists" and t.get("value"):
-            causes.append((f"spec.tolerations[{i}].operator", "value must be empty when `operator` is 'Exists'"))
+            causes.append(
+                (f"spec.tolerations[{i}].operator", "value must be empty when `operator` is 'Exists'")
+            )
         if t.get("effect") not in (None, "", "NoSchedule", "PreferNoSchedule", "NoExecute"):
             causes.append((f"spec.tolerations[{i}].effect", f"Unsupported value: {t.get('effect')!r}"))
     return causes

@@ -81,7 +81,10 @@ async def test_pvc_create_timeout_is_retried_and_makes_one_drive(kube, kcfg, fhu
     kube.faults.add("POST", PVCS, status=None, hang=2.5, after=lost_reply)
     await spawn(sp, {"new_drive": "data"})
     assert pvcs(kube) == [pvc_name("ben", "data")]
-    assert len([r for r in kube.requests if r.method == "POST" and r.path.endswith("persistentvolumeclaims")]) >= 2
+    assert (
+        len([r for r in kube.requests if r.method == "POST" and r.path.endswith("persistentvolumeclaims")])
+        >= 2
+    )
     assert pods(kube) == [sp.pod_name]
 
 

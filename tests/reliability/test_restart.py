@@ -48,8 +48,11 @@ for _s in c.JupyterHub.services:
 
 def session_pids(hub, user) -> dict[str, int]:
     """{server name: pid} of this hub's running single-user servers of `user`."""
-    return {env.get("JUPYTERHUB_SERVER_NAME", ""): p.pid
-            for p, env in hub.session_processes() if env.get("JUPYTERHUB_USER") == user}
+    return {
+        env.get("JUPYTERHUB_SERVER_NAME", ""): p.pid
+        for p, env in hub.session_processes()
+        if env.get("JUPYTERHUB_USER") == user
+    }
 
 
 def servers(hub, user) -> dict:
@@ -91,8 +94,12 @@ def world(tmp_path_factory):
         for user, name, _ in starts:
             hub.wait_ready(user, name, timeout=180)
         token = hub.user_token(u)
-        r = hub.request("PUT", f"user/{u}/work/api/contents/before.txt", token=token,
-                        json={"type": "file", "format": "text", "content": "written before the restart"})
+        r = hub.request(
+            "PUT",
+            f"user/{u}/work/api/contents/before.txt",
+            token=token,
+            json={"type": "file", "format": "text", "content": "written before the restart"},
+        )
         assert r.status_code == 201, r.text
         before = {
             "servers": {user: servers(hub, user) for user in (u, v)},
@@ -103,8 +110,15 @@ def world(tmp_path_factory):
         hub.env["JHS_TEST_CULL_EVERY"] = str(CULL_EVERY_AFTER)
         hub.restart(timeout=180)
         assert hub.proc.pid != old_hub_pid
-        yield {"hub": hub, "u": u, "v": v, "before": before, "profiles": profiles, "tmp": tmp,
-               "restarted_at": time.time()}
+        yield {
+            "hub": hub,
+            "u": u,
+            "v": v,
+            "before": before,
+            "profiles": profiles,
+            "tmp": tmp,
+            "restarted_at": time.time(),
+        }
     finally:
         hub.stop()
 
@@ -133,8 +147,12 @@ def test_sessions_are_reachable_through_the_proxy_after_the_restart(world):
     r = hub.request("GET", f"user/{u}/work/api/contents/before.txt", token=token)
     assert r.status_code == 200, r.text
     assert r.json()["content"] == "written before the restart"
-    r = hub.request("PUT", f"user/{u}/work/api/contents/after.txt", token=token,
-                    json={"type": "file", "format": "text", "content": "after"})
+    r = hub.request(
+        "PUT",
+        f"user/{u}/work/api/contents/after.txt",
+        token=token,
+        json={"type": "file", "format": "text", "content": "after"},
+    )
     assert r.status_code == 201, r.text
     assert (hub.data_dir / "drives" / user_slug(u) / "thesis" / "after.txt").read_text() == "after"
     # another user's token still gets nowhere
@@ -146,9 +164,17 @@ def test_sessions_are_reachable_through_the_proxy_after_the_restart(world):
 def test_recorded_timeouts_are_served_by_the_restarted_service(world):
     hub, u = world["hub"], world["u"]
     token = hub.user_token(u)
-    r = wait_for(lambda: (x := hub.request("GET", f"services/sessions/api/sessions/{quote(u)}/work",
-                                            token=token)).status_code == 200 and x,
-                 timeout=60, what="sessions service after restart")
+    r = wait_for(
+        lambda: (
+            (
+                x := hub.request("GET", f"services/sessions/api/sessions/{quote(u)}/work", token=token)
+            ).status_code
+            == 200
+            and x
+        ),
+        timeout=60,
+        what="sessions service after restart",
+    )
     s = r.json()
     assert (s["timeout"], s["drive"], s["session_type"]) == (-1, "thesis", "notebook")
     # no idle deadline with timeout -1; only the type's 4-day maximum age
@@ -174,16 +200,22 @@ def test_session_started_before_the_restart_is_culled_at_its_max_age(world):
         assert running(hub, u, "short"), "culled before its maximum age"
         time.sleep(1)
     # on time: gone within a few cull periods after the deadline
-    wait_for(lambda: not running(hub, u, "short"), timeout=CULL_EVERY_AFTER * 5 + 30,
-             what="short-lived session culled by the restarted service")
+    wait_for(
+        lambda: not running(hub, u, "short"),
+        timeout=CULL_EVERY_AFTER * 5 + 30,
+        what="short-lived session culled by the restarted service",
+    )
     gone_at = time.time()
     assert gone_at >= deadline.timestamp() - 1
     wait_for(lambda: "short" not in session_pids(hub, u), timeout=30, what="short session process exit")
     # stopped by the sessions service's token, nobody else (the hub logs the
     # DELETE when the request finishes, which can be after the process exits)
     stop_line = f"DELETE /hub/api/users/{u}/servers/short (sessions@"
-    wait_for(lambda: stop_line in hub.log_path.read_text(errors="replace"), timeout=30,
-             what="the sessions service's DELETE in the hub log")
+    wait_for(
+        lambda: stop_line in hub.log_path.read_text(errors="replace"),
+        timeout=30,
+        what="the sessions service's DELETE in the hub log",
+    )
     log = hub.log_path.read_text(errors="replace")
     assert f"DELETE /hub/api/users/{u}/servers/short (test-admin@" not in log
     # its drive is kept, the never-timeout session next to it is untouched
@@ -197,8 +229,11 @@ async def test_idle_timeout_recorded_before_the_restart_is_enforced(world):
 
     hub, u, v = world["hub"], world["u"], world["v"]
     svc = SessionsService(
-        hub_api_url=hub.api_url, api_token=hub.admin_token, profiles_dir=str(world["profiles"]),
-        state_file=str(world["tmp"] / "probe-state.json"), service_name="sessions",
+        hub_api_url=hub.api_url,
+        api_token=hub.admin_token,
+        profiles_dir=str(world["profiles"]),
+        state_file=str(world["tmp"] / "probe-state.json"),
+        service_name="sessions",
     )
     svc.init_parts()
     try:

@@ -21,15 +21,23 @@ class Victim:
         return f"user/{self.name}/{self.server}/"
 
     def start(self):
-        r = self.hub.start_session(self.name, self.server, {"session_type": "notebook", "timeout": 3600,
-                                                            "collaborative": True}, wait=False)
+        r = self.hub.start_session(
+            self.name,
+            self.server,
+            {"session_type": "notebook", "timeout": 3600, "collaborative": True},
+            wait=False,
+        )
         assert r.status_code in (201, 202), r.text
         return self
 
     def ready(self):
         self.hub.wait_ready(self.name, self.server, timeout=180)
-        r = self.hub.request("PUT", self.base + "api/contents/secret.txt", token=self.token,
-                             json={"type": "file", "format": "text", "content": self.secret})
+        r = self.hub.request(
+            "PUT",
+            self.base + "api/contents/secret.txt",
+            token=self.token,
+            json={"type": "file", "format": "text", "content": self.secret},
+        )
         assert r.status_code == 201, r.text
         return self
 

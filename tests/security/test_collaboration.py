@@ -11,8 +11,12 @@ pytestmark = pytest.mark.hub
 
 
 def doc_session(hub, victim, token):
-    return hub.request("PUT", victim.base + "api/collaboration/session/secret.txt", token=token,
-                       json={"format": "text", "type": "file"})
+    return hub.request(
+        "PUT",
+        victim.base + "api/collaboration/session/secret.txt",
+        token=token,
+        json={"format": "text", "type": "file"},
+    )
 
 
 def test_other_users_cannot_open_or_join_a_collaboration_room(hub, alice, bob):

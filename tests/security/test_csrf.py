@@ -20,7 +20,11 @@ def page(hub, browser, alice):
 
 
 def xsrf_cookie(page, path_prefix: str) -> str:
-    cookies = [c for c in page.context.cookies() if c["name"] == "_xsrf" and path_prefix.startswith(c["path"].rstrip("/"))]
+    cookies = [
+        c
+        for c in page.context.cookies()
+        if c["name"] == "_xsrf" and path_prefix.startswith(c["path"].rstrip("/"))
+    ]
     assert cookies, page.context.cookies()
     return max(cookies, key=lambda c: len(c["path"]))["value"]
 
@@ -48,8 +52,11 @@ def test_session_api_refuses_cookie_posts_without_xsrf(hub, page, alice):
     assert r.status == 403, r.text()
     assert len(share_codes(hub, alice)) == before
     # with the XSRF token the same browser may act
-    r = page.request.post(base + "sessions-api/share-codes", data="{}",
-                          headers={"X-XSRFToken": token, "Content-Type": "application/json"})
+    r = page.request.post(
+        base + "sessions-api/share-codes",
+        data="{}",
+        headers={"X-XSRFToken": token, "Content-Type": "application/json"},
+    )
     assert r.status == 201, r.text()
     r = page.request.delete(base + "sessions-api/share-codes", headers={"X-XSRFToken": token})
     assert r.status == 204, r.text()
@@ -69,8 +76,11 @@ def test_sessions_service_api_refuses_cookie_only_requests(hub, page, alice):
 
 def test_hub_api_refuses_cookie_posts_without_xsrf(hub, page, alice):
     page.goto(hub.url + "hub/home")
-    r = page.request.post(hub.url + f"hub/api/users/{alice.name}/servers/csrf",
-                          data="{}", headers={"Content-Type": "application/json"})
+    r = page.request.post(
+        hub.url + f"hub/api/users/{alice.name}/servers/csrf",
+        data="{}",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status == 403, r.text()
     r = page.request.delete(hub.url + f"hub/api/users/{alice.name}/servers/{alice.server}")
     assert r.status == 403, r.text()
@@ -81,8 +91,11 @@ def test_hub_api_refuses_cookie_posts_without_xsrf(hub, page, alice):
 def test_ssh_key_pages_refuse_cookie_posts_without_xsrf(hub, page, alice):
     page.goto(hub.url + "services/ssh/")
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl csrf@test"
-    r = page.request.post(hub.url + "services/ssh/api/keys", data={"name": "csrf", "key": key},
-                          headers={"Origin": "http://evil.example"})
+    r = page.request.post(
+        hub.url + "services/ssh/api/keys",
+        data={"name": "csrf", "key": key},
+        headers={"Origin": "http://evil.example"},
+    )
     assert r.status in (401, 403), r.text()
     r = page.request.post(hub.url + "services/ssh/keys", form={"name": "csrf", "key": key})
     assert r.status in (401, 403), r.text()[:300]

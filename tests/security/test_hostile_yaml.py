@@ -24,13 +24,24 @@ BOMBS = {
     "billion-laughs-in-pod-config": billion_laughs("extra_pod_config"),
     "billion-laughs-in-container-config": billion_laughs("extra_container_config"),
     "deep-flow-nesting": HEAD + "extra_pod_config: {k: " + "[" * 20000 + "]" * 20000 + "}\n",
-    "deep-block-nesting": HEAD + "extra_pod_config:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 200)) + " " * 200 + "v: 1\n",
+    "deep-block-nesting": HEAD
+    + "extra_pod_config:\n"
+    + "".join(" " * i + f"k{i}:\n" for i in range(1, 200))
+    + " " * 200
+    + "v: 1\n",
 }
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("name", ["billion-laughs-in-pod-config", "billion-laughs-in-container-config",
-                                  "deep-flow-nesting", "deep-block-nesting"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "billion-laughs-in-pod-config",
+        "billion-laughs-in-container-config",
+        "deep-flow-nesting",
+        "deep-block-nesting",
+    ],
+)
 def test_yaml_bombs_are_a_clear_profile_error_not_a_hang(tmp_path, name):
     path = tmp_path / "bomb.yaml"
     path.write_text(BOMBS[name])
@@ -62,7 +73,10 @@ def test_small_legitimate_aliases_still_work(tmp_path):
     [
         ("!!python/object/apply:os.system ['touch /tmp/pwned']\n", "(file)"),
         (HEAD + "extra_pod_config: !!python/object/apply:os.system ['true']\n", "(file)"),
-        (HEAD + "description: \"<script>alert(1)</script>\"\nresources: {cpu: {default: 1e309}}\n", "resources"),
+        (
+            HEAD + 'description: "<script>alert(1)</script>"\nresources: {cpu: {default: 1e309}}\n',
+            "resources",
+        ),
         (HEAD + "environment: {'A=B; rm -rf /': x}\n", "environment"),
         (HEAD + "slug: '../../etc'\n", "slug"),
         ("\x00\x01\x02", "(file)"),

@@ -65,9 +65,14 @@ async def test_a_pvc_with_forged_labels_is_not_handed_to_the_user(kube, fhub, ku
     from jupyterhub_sessions.drives import drive_labels
 
     body = {
-        "metadata": {"name": pvc_name("mallory", "loot"), "labels": drive_labels("mallory", "loot"),
-                     "annotations": {"sessions.jupyterhub.org/username": "bob",
-                                     "sessions.jupyterhub.org/drive-name": "loot"}},
+        "metadata": {
+            "name": pvc_name("mallory", "loot"),
+            "labels": drive_labels("mallory", "loot"),
+            "annotations": {
+                "sessions.jupyterhub.org/username": "bob",
+                "sessions.jupyterhub.org/drive-name": "loot",
+            },
+        },
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
     await kube_client.create_namespaced_persistent_volume_claim("default", body)

@@ -55,9 +55,17 @@ def login(hub, name, next_url=None) -> tuple[requests.Session, requests.Response
     s = requests.Session()
     s.get(hub.url + "hub/login", timeout=30)
     params = {"next": next_url} if next_url is not None else None
-    r = s.post(hub.url + "hub/login", params=params, timeout=30, allow_redirects=False,
-               data={"username": name, "password": hub.env.get("JUPYTERHUB_SESSIONS_DEMO_PASSWORD", ""),
-                     "_xsrf": s.cookies.get("_xsrf")})
+    r = s.post(
+        hub.url + "hub/login",
+        params=params,
+        timeout=30,
+        allow_redirects=False,
+        data={
+            "username": name,
+            "password": hub.env.get("JUPYTERHUB_SESSIONS_DEMO_PASSWORD", ""),
+            "_xsrf": s.cookies.get("_xsrf"),
+        },
+    )
     assert r.status_code in (302, 303), r.text[:300]
     return s, r
 

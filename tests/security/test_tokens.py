@@ -16,8 +16,9 @@ pytestmark = pytest.mark.hub
 
 def session_tokens(hub) -> set[str]:
     """The API tokens the hub handed to running sessions (read from their environment)."""
-    return {env["JUPYTERHUB_API_TOKEN"] for _, env in hub.session_processes()
-            if env.get("JUPYTERHUB_API_TOKEN")}
+    return {
+        env["JUPYTERHUB_API_TOKEN"] for _, env in hub.session_processes() if env.get("JUPYTERHUB_API_TOKEN")
+    }
 
 
 def test_no_token_in_logs_responses_or_urls(hub, alice, bob):

@@ -14,8 +14,20 @@ from jupyterhub_sessions.drives import user_slug
 pytestmark = pytest.mark.hub
 
 HOSTILE_DRIVES = [
-    "..", "../x", "../../etc", "a/../../b", "/etc/passwd", "..%2f..%2fetc", "%2e%2e", "home/..",
-    "x\x00y", ".hidden", "a\\..\\b", "\u2024\u2024", "home/../../../", "~root",
+    "..",
+    "../x",
+    "../../etc",
+    "a/../../b",
+    "/etc/passwd",
+    "..%2f..%2fetc",
+    "%2e%2e",
+    "home/..",
+    "x\x00y",
+    ".hidden",
+    "a\\..\\b",
+    "\u2024\u2024",
+    "home/../../../",
+    "~root",
 ]
 
 
@@ -96,8 +108,10 @@ def session_port(hub, victim) -> int:
 def test_a_session_is_no_stepping_stone_into_another(hub, alice, bob):
     """Through alice's port proxy straight at bob's server port: bob's server still wants bob."""
     port = session_port(hub, bob)
-    for path in (f"proxy/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
-                 f"proxy/localhost:{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
-                 f"proxy/absolute/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt"):
+    for path in (
+        f"proxy/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+        f"proxy/localhost:{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+        f"proxy/absolute/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
+    ):
         r = hub.request("GET", alice.base + path, token=alice.token)
         assert not leaks(r, bob.secret), (path, r.status_code)

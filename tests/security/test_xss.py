@@ -29,14 +29,18 @@ def watch(page):
 
 def executed(page, fired) -> bool:
     page.wait_for_timeout(300)
-    return bool(fired) or bool(page.evaluate("() => !!(window.__xss || (window.frames[0] && window.frames[0].__xss))"))
+    return bool(fired) or bool(
+        page.evaluate("() => !!(window.__xss || (window.frames[0] && window.frames[0].__xss))")
+    )
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_profile_text_and_names_in_the_spawn_form_are_inert(browser, payload):
     st = SessionType(
-        slug="evil", display_name=payload, description=payload + " description",
+        slug="evil",
+        display_name=payload,
+        description=payload + " description",
         image={"default": "a/b:1", "allowed": ["a/b:1", "a/b:2" + payload.replace(" ", "")]},
         interface={"kind": "webapp", "name": "app", "title": payload, "command": ["x"]},
         default=True,
@@ -93,8 +97,12 @@ def test_hostile_text_on_the_hub_spawn_page_and_ssh_page_is_inert(hub, browser, 
         drives = page.eval_on_selector_all("#jhs-drive-select option", "els => els.map(e => e.value)")
         assert PAYLOADS[0].replace("/", "_") not in drives  # invalid names are not offered at all
         assert "in use by s1" in page.text_content("#jhs-drive")  # home is shown in use by s1
-        for path in ("hub/home", "services/ssh/", f"hub/spawn-pending/{alice.name}/s1",
-                     "hub/login?next=" + PAYLOADS[1]):
+        for path in (
+            "hub/home",
+            "services/ssh/",
+            f"hub/spawn-pending/{alice.name}/s1",
+            "hub/login?next=" + PAYLOADS[1],
+        ):
             page.goto(hub.url + path)
             assert not executed(page, fired), path
     finally:

@@ -13,8 +13,16 @@ def launch_chromium(playwright):
 
 def empty_notebook(source: str = "") -> dict:
     return {
-        "cells": [{"cell_type": "code", "source": source, "metadata": {}, "outputs": [], "execution_count": None,
-                   "id": "first-cell"}],
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": source,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+                "id": "first-cell",
+            }
+        ],
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "nbformat": 4,
         "nbformat_minor": 5,

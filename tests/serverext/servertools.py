@@ -26,7 +26,7 @@ from ..hubtools import free_port, wait_for
 
 BIN = Path(sys.executable).parent
 
-WS_ECHO = r'''
+WS_ECHO = r"""
 import asyncio, sys
 from tornado import web, websocket
 
@@ -44,10 +44,10 @@ async def main():
     await asyncio.Event().wait()
 
 asyncio.run(main())
-'''
+"""
 
 
-TCP_ECHO = r'''
+TCP_ECHO = r"""
 import asyncio, sys
 
 async def echo(reader, writer):
@@ -63,7 +63,7 @@ async def main():
     await server.serve_forever()
 
 asyncio.run(main())
-'''
+"""
 
 
 def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
@@ -116,8 +116,13 @@ class JupyterServer(Proc):
             token = self.token
         if token:
             headers["Authorization"] = f"token {token}"
-        return requests.get(self.url + path.lstrip("/"), headers=headers, timeout=kw.pop("timeout", 15),
-                            allow_redirects=kw.pop("allow_redirects", False), **kw)
+        return requests.get(
+            self.url + path.lstrip("/"),
+            headers=headers,
+            timeout=kw.pop("timeout", 15),
+            allow_redirects=kw.pop("allow_redirects", False),
+            **kw,
+        )
 
     def request(self, method, path, token=None, **kw):
         headers = kw.pop("headers", {})
@@ -125,8 +130,14 @@ class JupyterServer(Proc):
             token = self.token
         if token:
             headers["Authorization"] = f"token {token}"
-        return requests.request(method, self.url + path.lstrip("/"), headers=headers,
-                                timeout=kw.pop("timeout", 15), allow_redirects=False, **kw)
+        return requests.request(
+            method,
+            self.url + path.lstrip("/"),
+            headers=headers,
+            timeout=kw.pop("timeout", 15),
+            allow_redirects=False,
+            **kw,
+        )
 
 
 def _clean_env(tmp: Path) -> dict:
@@ -150,14 +161,23 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
     env = _clean_env(tmp)
     env["JUPYTERHUB_SESSIONS_SESSION"] = json.dumps(session_info)
     args = [
-        str(BIN / "jupyter"), "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.port_retries=0", "--allow-root", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}", *server_args(session_info), *extra_args,
+        str(BIN / "jupyter"),
+        "server",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--allow-root",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        *server_args(session_info),
+        *extra_args,
     ]
     log_path = tmp / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root)
 
     def up():
@@ -178,8 +198,9 @@ def start_process(args, port: int, tmp: Path, name: str, env=None, timeout=20) -
     log_path = tmp / f"{name}.log"
     tmp.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            args, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
     p = Proc(proc=proc, port=port, log_path=log_path)
     try:
         wait_until(lambda: proc.poll() is None and port_open(port), timeout=timeout, what=name)
@@ -195,8 +216,12 @@ def start_http_server(tmp: Path) -> Proc:
     www.mkdir(parents=True, exist_ok=True)
     (www / "hello.txt").write_text("hello from the app\n")
     port = free_port()
-    return start_process([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                          "--directory", str(www)], port, tmp, "http-server")
+    return start_process(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(www)],
+        port,
+        tmp,
+        "http-server",
+    )
 
 
 def _start_script(tmp: Path, name: str, source: str) -> Proc:

@@ -75,8 +75,11 @@ def world(hub, browser):
     w = World(hub, browser)
     r = hub.start_session(w.owner, SERVER, options={"session_type": "notebook", "collaborative": True})
     assert r.status_code in (201, 202), r.text
-    r = w.api("PUT", "api/contents/shared.ipynb",
-              json={"type": "notebook", "format": "json", "content": empty_notebook("# notes\n")})
+    r = w.api(
+        "PUT",
+        "api/contents/shared.ipynb",
+        json={"type": "notebook", "format": "json", "content": empty_notebook("# notes\n")},
+    )
     assert r.status_code in (200, 201), r.text
     try:
         yield w
@@ -210,10 +213,13 @@ def test_proxy_websocket_needs_the_sessions_auth(world, echo_app):
 
 def test_tcp_bridge_needs_the_sessions_auth_and_a_port_of_the_session(world, echo_app):
     url = world.hub.url.replace("http://", "ws://") + world.base + f"sessions-api/tcp/{echo_app.port}"
-    for token, status in [("", (302, 401, 403)), (world.token(world.stranger), (403,)),
-                          # the owner may use the bridge, but the echo app is not in the session's
-                          # process tree (embedded backend): another process on this machine
-                          (world.token(world.owner), (403,))]:
+    for token, status in [
+        ("", (302, 401, 403)),
+        (world.token(world.stranger), (403,)),
+        # the owner may use the bridge, but the echo app is not in the session's
+        # process tree (embedded backend): another process on this machine
+        (world.token(world.owner), (403,)),
+    ]:
         header = [f"Authorization: token {token}"] if token else []
         with pytest.raises(websocket.WebSocketBadStatusException) as e:
             websocket.create_connection(url, header=header, timeout=30).close()
@@ -281,8 +287,10 @@ def test_expired_share_link_gets_the_same_403_page(world):
     # let the link expire now instead of in a minute: the hub filters codes by expires_at in SQL
     db = sqlite3.connect(world.hub.data_dir / "jupyterhub.sqlite", timeout=30)
     with db:
-        n = db.execute("UPDATE share_codes SET expires_at = '2000-01-01 00:00:00.000000' "
-                       "WHERE prefix = ?", (link["code"][:4],)).rowcount
+        n = db.execute(
+            "UPDATE share_codes SET expires_at = '2000-01-01 00:00:00.000000' WHERE prefix = ?",
+            (link["code"][:4],),
+        ).rowcount
     db.close()
     assert n == 1
     page = world.page(world.stranger)
@@ -328,8 +336,10 @@ def test_group_share_lets_members_in_and_revoking_it_shuts_them_out(world, team)
         assert r.status_code == 403
         # a token the member narrowed to other things does not gain the share
         narrow = world.hub.user_token(member, scopes=["read:users:name"])
-        assert world.hub.request("GET", world.base + "api/contents/shared.ipynb",
-                                 token=narrow).status_code == 403
+        assert (
+            world.hub.request("GET", world.base + "api/contents/shared.ipynb", token=narrow).status_code
+            == 403
+        )
         # someone outside the group is still refused
         assert world.api("GET", "api/contents/shared.ipynb", name=world.stranger).status_code == 403
     finally:

@@ -29,10 +29,14 @@ class FakeHub(web.RequestHandler):
             offset = int(self.get_argument("offset", "0"))
             items = [{"kind": "user", "user": {"name": f"u{i}"}} for i in range(offset, min(offset + 2, 5))]
             nxt = {"offset": offset + 2} if offset + 2 < 5 else None
-            self.finish({"items": items, "_pagination": {"offset": offset, "limit": 2, "total": 5, "next": nxt}})
+            self.finish(
+                {"items": items, "_pagination": {"offset": offset, "limit": 2, "total": 5, "next": nxt}}
+            )
         elif path == "services/sessions":
             port = self.application.settings["port"]
-            self.finish({"name": "sessions", "url": f"http://127.0.0.1:{port}", "prefix": "/services/sessions/"})
+            self.finish(
+                {"name": "sessions", "url": f"http://127.0.0.1:{port}", "prefix": "/services/sessions/"}
+            )
         elif path.startswith("services/sessions/api/sessions/"):
             self.finish({"name": path.rsplit("/", 1)[-1], "expires_at": None})
         else:

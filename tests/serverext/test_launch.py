@@ -66,7 +66,7 @@ def test_webapp_launcher_is_valid_server_proxy_config(shipped_types):
     assert cfg.ServerApp.default_url == "/firefly/firefly/"
     cfg.ServerProxy.servers = proxy_servers(_info(st))
     proxy = ServerProxy(config=cfg)
-    (name, process), = proxy.servers.items()
+    ((name, process),) = proxy.servers.items()
     assert name == "firefly"
     assert process.command == ["/usr/local/bin/start-firefly.sh", "{port}"]
     assert process.launcher_entry.title == "Firefly"

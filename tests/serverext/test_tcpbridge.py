@@ -17,8 +17,9 @@ from .test_extension import LAB_INFO
 
 @pytest.fixture(scope="module")
 def pod_like_server(tmp_path_factory):
-    server = start_jupyter_server(tmp_path_factory.mktemp("bridge"), LAB_INFO,
-                                  extra_args=["--SessionsServerExtension.ports_scope=all"])
+    server = start_jupyter_server(
+        tmp_path_factory.mktemp("bridge"), LAB_INFO, extra_args=["--SessionsServerExtension.ports_scope=all"]
+    )
     yield server
     server.stop()
 
@@ -64,8 +65,14 @@ def test_no_bridge_without_the_sessions_auth(pod_like_server, tcp_echo, token):
 def test_only_ports_listening_in_the_session(pod_like_server, tcp_echo):
     from tests.hubtools import free_port
 
-    for port, status in [(free_port(), 403), (pod_like_server.port, 403), ("0", 400), ("99999", 400),
-                         ("abc", 400), ("1e3", 400)]:
+    for port, status in [
+        (free_port(), 403),
+        (pod_like_server.port, 403),
+        ("0", 400),
+        ("99999", 400),
+        ("abc", 400),
+        ("1e3", 400),
+    ]:
         with pytest.raises(websocket.WebSocketBadStatusException) as e:
             bridge(pod_like_server, port)
         assert e.value.status_code == status, port
@@ -85,8 +92,11 @@ def test_sftp_bridge_speaks_sftp_from_the_servers_root(pod_like_server):
     """SSH_FXP_INIT → SSH_FXP_VERSION from the session's sftp-server, then the root dir is its cwd."""
     import struct
 
-    ws = websocket.create_connection(pod_like_server.url.replace("http://", "ws://") + "sessions-api/sftp",
-                                     header=[f"Authorization: token {pod_like_server.token}"], timeout=15)
+    ws = websocket.create_connection(
+        pod_like_server.url.replace("http://", "ws://") + "sessions-api/sftp",
+        header=[f"Authorization: token {pod_like_server.token}"],
+        timeout=15,
+    )
     try:
         ws.send_binary(struct.pack(">IBI", 5, 1, 3))  # INIT, version 3
         reply = ws.recv()
@@ -97,7 +107,7 @@ def test_sftp_bridge_speaks_sftp_from_the_servers_root(pod_like_server):
         reply = ws.recv()
         assert reply[4] == 104  # NAME
         (name_len,) = struct.unpack(">I", reply[13:17])
-        assert reply[17:17 + name_len].decode() == str(pod_like_server.root)
+        assert reply[17 : 17 + name_len].decode() == str(pod_like_server.root)
     finally:
         ws.close()
 

@@ -32,7 +32,8 @@ def svc_hub(tmp_path_factory):
     try:
         wait_for(
             lambda: hub.request("GET", "services/sessions/api/sessions").status_code == 200,
-            timeout=30, what="sessions service up",
+            timeout=30,
+            what="sessions service up",
         )
         yield hub
     finally:

@@ -73,7 +73,9 @@ def test_other_users_get_403_and_nothing_is_stopped(svc_hub, owner):
         assert r.status_code == 403, (method, p, r.text)
         assert r.json()["status"] == 403 and owner in r.json()["message"]
     assert running(svc_hub, owner)
-    assert svc_hub.request("GET", path(owner, "work"), token=svc_hub.user_token(owner)).json()["renewals"] == 0
+    assert (
+        svc_hub.request("GET", path(owner, "work"), token=svc_hub.user_token(owner)).json()["renewals"] == 0
+    )
 
 
 def test_bad_or_missing_token_is_refused(svc_hub, owner):
@@ -111,7 +113,9 @@ def test_malformed_and_oversized_bodies_change_nothing(svc_hub, owner):
         (b'{"renewals": 99}', "Unexpected field 'renewals'"),
         (b"\xff\xfe", "not valid JSON"),
     ]:
-        r = svc_hub.request("POST", renew, token=token, data=body, headers={"Content-Type": "application/json"})
+        r = svc_hub.request(
+            "POST", renew, token=token, data=body, headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 400 and word in r.json()["message"], r.text
     r = svc_hub.request("DELETE", path(owner, "work"), token=token, data=b"{oops")
     assert r.status_code == 400
@@ -153,7 +157,9 @@ def test_only_the_ssh_service_marks_a_session_ssh_connected(svc_hub, owner):
     assert r.status_code == 200, r.text
     s = r.json()
     assert s["mode"] == "ssh" and s["expiry_reason"] == "absolute"
-    assert parse_time(s["expires_at"]) == parse_time(s["started"]).replace(microsecond=0) + timedelta(seconds=900)
+    assert parse_time(s["expires_at"]) == parse_time(s["started"]).replace(microsecond=0) + timedelta(
+        seconds=900
+    )
     assert svc_hub.request("GET", path(owner, "work"), token=token).json()["mode"] == "ssh"
 
 
@@ -166,8 +172,11 @@ def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, owner):
     assert r.json()["result"] in ("stopped", "stopping") and r.json()["drive"] == "home"
     from ..hubtools import wait_for
 
-    wait_for(lambda: not running(svc_hub, owner) and not svc_hub.user_model(owner)["servers"].get("work"),
-             timeout=30, what="session stopped")
+    wait_for(
+        lambda: not running(svc_hub, owner) and not svc_hub.user_model(owner)["servers"].get("work"),
+        timeout=30,
+        what="session stopped",
+    )
     after = {p.relative_to(drive) for p in drive.rglob("*")} if drive.exists() else set()
     assert before <= after, "stopping a session removes nothing from its drive"
     r = svc_hub.request("GET", path(owner, "work"), token=token)

@@ -84,15 +84,33 @@ def test_other_users_sessions_are_refused(svc_hub, cli):
 
 def test_the_installed_command_reads_its_environment(svc_hub):
     user = svc_hub.new_user("cliexe")
-    env = {"PATH": "/usr/bin:/bin", "JUPYTERHUB_URL": svc_hub.url,
-           "JUPYTERHUB_API_TOKEN": svc_hub.user_token(user)}
-    r = subprocess.run([sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "JUPYTERHUB_URL": svc_hub.url,
+        "JUPYTERHUB_API_TOKEN": svc_hub.user_token(user),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "No sessions."
-    r = subprocess.run([sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
-                       env={**env, "JUPYTERHUB_API_TOKEN": "wrong"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
+        env={**env, "JUPYTERHUB_API_TOKEN": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1 and "HTTP 401" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
-                       env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "jupyterhub_sessions.cli", "list"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "JUPYTERHUB_URL" in r.stderr

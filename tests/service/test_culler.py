@@ -109,8 +109,10 @@ async def test_cull_passes_on_a_fake_clock(svc_hub, tmp_path):
 
         def removed():
             r = hub.api("GET", f"users/{a}?include_stopped_servers=1")
-            return "never" not in r.json()["servers"] and "ssh" in hub.api(
-                "GET", f"users/{b}?include_stopped_servers=1").json()["servers"]
+            return (
+                "never" not in r.json()["servers"]
+                and "ssh" in hub.api("GET", f"users/{b}?include_stopped_servers=1").json()["servers"]
+            )
 
         wait_for(removed, timeout=60, what="named server removed")
         # drives are never touched by culling
@@ -155,15 +157,26 @@ class FakeHub:
 
 
 def fake_server(started, **kw):
-    return {"started": iso(started), "last_activity": iso(started), "ready": True, "pending": None,
-            "user_options": {"session_type": "notebook", "timeout": 900, "drive": "home"}, **kw}
+    return {
+        "started": iso(started),
+        "last_activity": iso(started),
+        "ready": True,
+        "pending": None,
+        "user_options": {"session_type": "notebook", "timeout": 900, "drive": "home"},
+        **kw,
+    }
 
 
 async def test_pending_servers_are_skipped_and_a_failed_stop_does_not_stop_the_pass(tmp_path):
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     users = [
-        {"name": "p", "servers": {"spawning": fake_server(t0, ready=False, pending="spawn"),
-                                  "stopping": fake_server(t0, ready=True, pending="stop")}},
+        {
+            "name": "p",
+            "servers": {
+                "spawning": fake_server(t0, ready=False, pending="spawn"),
+                "stopping": fake_server(t0, ready=True, pending="stop"),
+            },
+        },
         {"name": "q", "servers": {"": fake_server(t0), "x": fake_server(t0)}},
     ]
     fake = FakeHub(users, fail={("q", "")})

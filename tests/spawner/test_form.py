@@ -23,8 +23,16 @@ def test_form_has_every_type_and_drive_controls(shipped_types):
     html = render_spawn_form(shipped_types, [Drive("home", "alice"), Drive("data", "alice", in_use_by="s1")])
     p = Fields()
     p.feed(html)
-    assert {"session_type", "drive", "new_drive", "notebook:cpu", "notebook:timeout",
-            "notebook:collaborative", "notebook:image", "carta:cpu"} <= p.names
+    assert {
+        "session_type",
+        "drive",
+        "new_drive",
+        "notebook:cpu",
+        "notebook:timeout",
+        "notebook:collaborative",
+        "notebook:image",
+        "carta:cpu",
+    } <= p.names
     assert "carta:collaborative" not in p.names  # not offered for carta
     assert p.disabled == ["data"]
     assert "in use by s1" in html
@@ -38,15 +46,27 @@ def test_hostile_text_is_escaped(shipped_types):
 
 def test_form_round_trip(shipped_types):
     formdata = {
-        "session_type": ["notebook"], "notebook:cpu": ["2"], "notebook:memory": ["4G"],
-        "notebook:timeout": ["-1"], "notebook:collaborative": ["on"], "carta:cpu": ["8"],
-        "drive": ["__new__"], "new_drive": ["thesis"], "evil": ["x"],
+        "session_type": ["notebook"],
+        "notebook:cpu": ["2"],
+        "notebook:memory": ["4G"],
+        "notebook:timeout": ["-1"],
+        "notebook:collaborative": ["on"],
+        "carta:cpu": ["8"],
+        "drive": ["__new__"],
+        "new_drive": ["thesis"],
+        "evil": ["x"],
     }
     raw = form_to_options(formdata)
     assert "evil" not in raw and raw["cpu"] == "2"
     o = parse_session_options(raw, shipped_types, "alice")
     assert (o.session_type, o.cpu, o.timeout, o.collaborative, o.drive, o.create_drive) == (
-        "notebook", 2.0, -1, True, "thesis", True)
+        "notebook",
+        2.0,
+        -1,
+        True,
+        "thesis",
+        True,
+    )
 
 
 def test_unchecked_collaborative_is_off(shipped_types):
@@ -65,8 +85,12 @@ def _selected(html, select_id):
 
 def test_a_refused_submission_refills_the_form(shipped_types):
     formdata = {
-        "session_type": ["notebook"], "notebook:cpu": ["2"], "notebook:timeout": ["-1"],
-        "notebook:collaborative": ["on"], "drive": ["__new__"], "new_drive": ["thesis"],
+        "session_type": ["notebook"],
+        "notebook:cpu": ["2"],
+        "notebook:timeout": ["-1"],
+        "notebook:collaborative": ["on"],
+        "drive": ["__new__"],
+        "new_drive": ["thesis"],
     }
     previous = refill_choices(form_to_options(formdata))
     html = render_spawn_form(shipped_types, [Drive("home", "alice")], previous=previous)
@@ -80,8 +104,16 @@ def test_a_refused_submission_refills_the_form(shipped_types):
 
 def test_hostile_refill_values_are_dropped_or_escaped(shipped_types):
     evil = "<script>alert(1)</script>"
-    raw = {"session_type": "notebook", "cpu": "nan", "gpu": "1e999", "memory": evil,
-           "collaborative": "off", "drive": "__new__", "new_drive": evil, "timeout": "x" * 10_000}
+    raw = {
+        "session_type": "notebook",
+        "cpu": "nan",
+        "gpu": "1e999",
+        "memory": evil,
+        "collaborative": "off",
+        "drive": "__new__",
+        "new_drive": evil,
+        "timeout": "x" * 10_000,
+    }
     previous = refill_choices(raw)
     assert "cpu" not in previous and "gpu" not in previous and "timeout" not in previous
     assert previous["collaborative"] is False

@@ -81,7 +81,10 @@ async def test_each_shipped_profile_spawns_its_pod(kube, hub, kube_config, slug)
 
     labels = pod["metadata"]["labels"]
     assert labels["sessions.jupyterhub.org/session-type"] == slug
-    assert labels["sessions.jupyterhub.org/drive"] == kube.get("persistentvolumeclaims", claim)["metadata"]["labels"]["sessions.jupyterhub.org/drive"]
+    assert (
+        labels["sessions.jupyterhub.org/drive"]
+        == kube.get("persistentvolumeclaims", claim)["metadata"]["labels"]["sessions.jupyterhub.org/drive"]
+    )
     assert pod["metadata"]["annotations"]["sessions.jupyterhub.org/drive-name"] == "home"
 
     env = env_of(pod)
@@ -240,8 +243,18 @@ async def test_bad_options_are_400_and_create_nothing(kube, hub, kube_config, op
 
 
 HOSTILE_USERS = [
-    "Zoë Ünïcødé", "a-b", "a", "ALICE", "alice", "-x-", "user@example.com", "雪", "x" * 200,
-    "{username}", "o'neil; rm -rf /", "a/../../b",
+    "Zoë Ünïcødé",
+    "a-b",
+    "a",
+    "ALICE",
+    "alice",
+    "-x-",
+    "user@example.com",
+    "雪",
+    "x" * 200,
+    "{username}",
+    "o'neil; rm -rf /",
+    "a/../../b",
 ]
 
 
@@ -327,7 +340,9 @@ async def test_state_survives_a_hub_restart(kube, hub, kube_config):
 async def test_concurrent_spawns_on_one_drive_start_one_pod(kube, hub, kube_config):
     user = hub.user("quinn")
     a, b = user.spawner(name="a"), user.spawner(name="b")
-    results = await asyncio.gather(spawn(a, {"drive": "home"}), spawn(b, {"drive": "home"}), return_exceptions=True)
+    results = await asyncio.gather(
+        spawn(a, {"drive": "home"}), spawn(b, {"drive": "home"}), return_exceptions=True
+    )
     errors = [r for r in results if isinstance(r, BaseException)]
     assert len(errors) == 1 and isinstance(errors[0], web.HTTPError) and errors[0].status_code == 409
     assert len(kube.objects("pods")) == 1
@@ -336,11 +351,16 @@ async def test_concurrent_spawns_on_one_drive_start_one_pod(kube, hub, kube_conf
 
 async def test_a_foreign_claim_with_a_drive_name_is_not_mounted(kube, hub, kube_config):
     claim = pvc_name("rita", "home")
-    kube.store.create("persistentvolumeclaims", "default", {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": claim, "annotations": {"sessions.jupyterhub.org/username": "mallory"}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    })
+    kube.store.create(
+        "persistentvolumeclaims",
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "annotations": {"sessions.jupyterhub.org/username": "mallory"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
     sp = hub.user("rita").spawner()
     with pytest.raises(web.HTTPError) as e:
         await spawn(sp, {})
@@ -395,7 +415,9 @@ async def test_drive_in_use_check_survives_a_transient_error(kube, hub, kube_con
 
 async def test_forbidden_api_is_a_clear_error(kube, hub, kube_config):
     sp = hub.user("wes").spawner()
-    kube.faults.add("GET", r"/persistentvolumeclaims/", status=403, message="persistentvolumeclaims is forbidden")
+    kube.faults.add(
+        "GET", r"/persistentvolumeclaims/", status=403, message="persistentvolumeclaims is forbidden"
+    )
     with pytest.raises(web.HTTPError) as e:
         await spawn(sp, {})
     assert e.value.status_code == 500 and "refused" in e.value.log_message
@@ -409,7 +431,9 @@ async def test_user_namespaces_hold_the_drives_and_pods(kube, hub, kube_config):
     await spawn(sp, {"new_drive": "data"})
     ns = sp.namespace
     assert ns.startswith("sessions-") and kube.get("namespaces", ns, namespace="") is not None
-    assert [p["metadata"]["name"] for p in kube.objects("persistentvolumeclaims", ns)] == [pvc_name("Xena", "data")]
+    assert [p["metadata"]["name"] for p in kube.objects("persistentvolumeclaims", ns)] == [
+        pvc_name("Xena", "data")
+    ]
     assert [p["metadata"]["name"] for p in kube.objects("pods", ns)] == [sp.pod_name]
     assert [d.name for d in await sp.drive_backend.list_drives("Xena")] == ["data"]
     await stop(sp)

@@ -94,10 +94,21 @@ def kube_hub(kube, pod_server, tmp_path):
         "JUPYTERHUB_SESSIONS_PUBLIC_URL": f"http://127.0.0.1:{port}/",
         "JUPYTERHUB_SESSIONS_TEST_HUB": str(data_dir),
     }
-    for k in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL", "KUBERNETES_SERVICE_HOST"):
+    for k in (
+        "JUPYTERHUB_API_TOKEN",
+        "JUPYTERHUB_SERVICE_NAME",
+        "JUPYTERHUB_API_URL",
+        "KUBERNETES_SERVICE_HOST",
+    ):
         env.pop(k, None)
-    hub = Hub(url=f"http://127.0.0.1:{port}/", data_dir=data_dir, admin_token=admin_token,
-              config_file=config, env=env, log_path=data_dir / "hub.log")
+    hub = Hub(
+        url=f"http://127.0.0.1:{port}/",
+        data_dir=data_dir,
+        admin_token=admin_token,
+        config_file=config,
+        env=env,
+        log_path=data_dir / "hub.log",
+    )
     hub.launch(timeout=90)
     try:
         yield hub
@@ -106,8 +117,11 @@ def kube_hub(kube, pod_server, tmp_path):
 
 
 def pods_of(kube, server: str) -> list:
-    return [p for p in kube.objects("pods")
-            if p["metadata"].get("annotations", {}).get("hub.jupyter.org/servername", "") == server]
+    return [
+        p
+        for p in kube.objects("pods")
+        if p["metadata"].get("annotations", {}).get("hub.jupyter.org/servername", "") == server
+    ]
 
 
 async def test_rest_api_sessions_on_kubernetes(kube, kube_hub):

@@ -50,8 +50,11 @@ async def test_symlinked_drive_is_not_followed(tmp_path):
 @pytest.mark.hub
 def test_session_lifecycle_through_the_hub(hub):
     user = hub.new_user("life")
-    r = hub.start_session(user, "work", {"session_type": "notebook", "cpu": 2, "timeout": -1,
-                                         "drive": "__new__", "new_drive": "thesis"})
+    r = hub.start_session(
+        user,
+        "work",
+        {"session_type": "notebook", "cpu": 2, "timeout": -1, "drive": "__new__", "new_drive": "thesis"},
+    )
     assert r.status_code in (201, 202), r.text
     server = hub.user_model(user)["servers"]["work"]
     assert server["user_options"]["drive"] == "thesis"
@@ -61,8 +64,12 @@ def test_session_lifecycle_through_the_hub(hub):
 
     # the session runs in its drive: a file written through the session lands there
     token = hub.user_token(user)
-    r = hub.request("PUT", f"user/{user}/work/api/contents/hello.txt", token=token,
-                    json={"type": "file", "format": "text", "content": "hi"})
+    r = hub.request(
+        "PUT",
+        f"user/{user}/work/api/contents/hello.txt",
+        token=token,
+        json={"type": "file", "format": "text", "content": "hi"},
+    )
     assert r.status_code == 201, r.text
     assert (drive_dir / "hello.txt").read_text() == "hi"
 

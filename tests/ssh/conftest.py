@@ -15,8 +15,20 @@ from tests.hubtools import free_port, start_hub
 SSH = "/usr/bin/ssh"
 SFTP = "/usr/bin/sftp"
 CLIENT_OPTS = [
-    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "-F", "/dev/null",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=30",
+    "-F",
+    "/dev/null",
 ]
 
 
@@ -33,7 +45,9 @@ class Device:
 
 def keygen(directory: Path, name: str, kind: str = "ed25519") -> Device:
     path = directory / name
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@test", "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@test", "-f", str(path)], check=True
+    )
     return Device(path)
 
 
@@ -48,20 +62,34 @@ class SSHTarget:
             args += ["-i", str(device.key)]
         args += [f"{login}@{self.host}", *command]
         return subprocess.run(
-            args, input=input, stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, timeout=timeout,
+            args,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
         )
 
     def sftp(self, device: Device, login: str, batch: str, timeout=120):
-        args = [SFTP, "-P", str(self.port), *CLIENT_OPTS, "-i", str(device.key), "-b", "-", f"{login}@{self.host}"]
+        args = [
+            SFTP,
+            "-P",
+            str(self.port),
+            *CLIENT_OPTS,
+            "-i",
+            str(device.key),
+            "-b",
+            "-",
+            f"{login}@{self.host}",
+        ]
         return subprocess.run(args, input=batch.encode(), capture_output=True, timeout=timeout)
 
 
 @pytest.fixture(scope="package")
 def ssh_hub(tmp_path_factory):
     ssh_port = free_port()
-    hub = start_hub(tmp_path_factory.mktemp("sshhub"), env={"JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port)},
-                    timeout=120)
+    hub = start_hub(
+        tmp_path_factory.mktemp("sshhub"), env={"JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port)}, timeout=120
+    )
     hub.ssh_port = ssh_port
     try:
         yield hub
@@ -83,8 +111,12 @@ def keydir(tmp_path_factory):
 
 def register(hub, user, device, name):
     """Register `device`'s public key for `user` through the ssh service's API."""
-    r = hub.request("POST", "services/ssh/api/keys", token=hub.user_token(user),
-                    json={"name": name, "key": device.pub.read_text()})
+    r = hub.request(
+        "POST",
+        "services/ssh/api/keys",
+        token=hub.user_token(user),
+        json={"name": name, "key": device.pub.read_text()},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -103,11 +135,28 @@ def forwards_to_app_and_hub(gateway_port: int, device: Device, user: str, hub_ur
     the other forwards to the hub's own port. Yields (app port, local app port, local hub port)."""
     port, local, local2 = free_port(), free_port(), free_port()
     hub_port = int(hub_url.rsplit(":", 1)[1].strip("/"))
-    base = [SSH, "-p", str(gateway_port), *CLIENT_OPTS, "-i", str(device.key), "-o", "ExitOnForwardFailure=yes"]
+    base = [
+        SSH,
+        "-p",
+        str(gateway_port),
+        *CLIENT_OPTS,
+        "-i",
+        str(device.key),
+        "-o",
+        "ExitOnForwardFailure=yes",
+    ]
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = [
-        subprocess.Popen(base + ["-L", f"{local}:127.0.0.1:{port}", f"{user}@127.0.0.1",
-                                 f"exec python3 -m http.server {port} --bind 127.0.0.1"], **quiet),
+        subprocess.Popen(
+            base
+            + [
+                "-L",
+                f"{local}:127.0.0.1:{port}",
+                f"{user}@127.0.0.1",
+                f"exec python3 -m http.server {port} --bind 127.0.0.1",
+            ],
+            **quiet,
+        ),
         subprocess.Popen(base + ["-N", "-L", f"{local2}:127.0.0.1:{hub_port}", f"{user}@127.0.0.1"], **quiet),
     ]
     try:

@@ -34,8 +34,15 @@ def cluster_gateway(ssh_hub, keydir):
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
     ssh.configure_hub_for_cluster(
-        c, ssh_hub.data_dir, service_host="localhost", pages_port=pages_port, ssh_port=ssh_port,
-        public_url=ssh_hub.url, public_host="ssh.example.org", public_port=PUBLIC_PORT, bind="127.0.0.1",
+        c,
+        ssh_hub.data_dir,
+        service_host="localhost",
+        pages_port=pages_port,
+        ssh_port=ssh_port,
+        public_url=ssh_hub.url,
+        public_host="ssh.example.org",
+        public_port=PUBLIC_PORT,
+        bind="127.0.0.1",
     )
     (service,) = c.JupyterHub.services
     assert service["url"] == f"http://localhost:{pages_port}"
@@ -56,8 +63,15 @@ def cluster_gateway(ssh_hub, keydir):
     proc = subprocess.Popen(service["command"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         for port in (ssh_port, pages_port):
-            wait_for(lambda p=port: proc.poll() is None and socket.create_connection(("127.0.0.1", p), timeout=1)
-                     .close() or True, timeout=60, what=f"cluster-mode ssh service on {port}")
+            wait_for(
+                lambda p=port: (
+                    proc.poll() is None
+                    and socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                    or True
+                ),
+                timeout=60,
+                what=f"cluster-mode ssh service on {port}",
+            )
         yield SSHTarget(ssh_port), pages_port
     finally:
         proc.kill()
@@ -87,8 +101,11 @@ def test_key_page_shows_the_public_host_and_port(ssh_hub, cluster_gateway, erin)
     _, pages_port = cluster_gateway
     user, _ = erin
     # straight to the bind address, as the proxy reaches the hub pod
-    r = requests.get(f"http://127.0.0.1:{pages_port}/services/ssh/api/info",
-                     headers={"Authorization": f"token {ssh_hub.user_token(user)}"}, timeout=30)
+    r = requests.get(
+        f"http://127.0.0.1:{pages_port}/services/ssh/api/info",
+        headers={"Authorization": f"token {ssh_hub.user_token(user)}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     info = r.json()
     assert (info["host"], info["port"]) == ("ssh.example.org", PUBLIC_PORT)
@@ -101,15 +118,18 @@ def test_sftp_round_trip_through_the_session(ssh_hub, cluster_gateway, erin, tmp
     user, device = erin
     payload = os.urandom(300_000)
     (tmp_path / "up.bin").write_bytes(payload)
-    r = target.sftp(device, user, f"put {tmp_path}/up.bin up.bin\nget up.bin {tmp_path}/down.bin\nls -1\n",
-                    timeout=180)
+    r = target.sftp(
+        device, user, f"put {tmp_path}/up.bin up.bin\nget up.bin {tmp_path}/down.bin\nls -1\n", timeout=180
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "down.bin").read_bytes() == payload
     assert "up.bin" in r.stdout.decode()
     # the file is in the session's drive (the server's root directory), written by the session
     drive = ssh_hub.data_dir / "drives" / user_slug(user) / "home"
     assert (drive / "up.bin").read_bytes() == payload
-    assert "SFTP bridge open for user=test-admin session=" + user in ssh_hub.log_path.read_text(errors="replace")
+    assert "SFTP bridge open for user=test-admin session=" + user in ssh_hub.log_path.read_text(
+        errors="replace"
+    )
 
 
 def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin):
@@ -120,8 +140,12 @@ def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin
     target, _ = cluster_gateway
     user, device = erin
     with forwards_to_app_and_hub(target.port, device, user, ssh_hub.url) as (port, local, local2):
-        r = wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5), timeout=120,
-                     interval=0.5, what="forwarded web app")
+        r = wait_for(
+            lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5),
+            timeout=120,
+            interval=0.5,
+            what="forwarded web app",
+        )
         assert r.status_code == 200 and "Directory listing" in r.text
         # a bigger answer, byte-exact, through ssh -> gateway -> proxy -> session -> app
         blob = os.urandom(3 * 1024 * 1024)
@@ -129,9 +153,14 @@ def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin
         (drive / "blob.bin").write_bytes(blob)
         assert requests.get(f"http://127.0.0.1:{local}/blob.bin", timeout=60).content == blob
         # carried by the session's TCP bridge (the session logs it), not a local connection
-        assert f"TCP bridge open for user=test-admin session={user}/(default) to port {port}" in \
-            ssh_hub.log_path.read_text(errors="replace")
-        wait_for(lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
-                 timeout=60, what="second forward listening")
+        assert (
+            f"TCP bridge open for user=test-admin session={user}/(default) to port {port}"
+            in ssh_hub.log_path.read_text(errors="replace")
+        )
+        wait_for(
+            lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
+            timeout=60,
+            what="second forward listening",
+        )
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{local2}/hub/api/", timeout=10)

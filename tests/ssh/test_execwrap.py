@@ -12,9 +12,14 @@ from jupyterhub_sessions.ssh.execwrap import CommandTooLong, ExecWrapper
 def run_in_pty(wrapper: ExecWrapper, stdin: bytes = b"", chunk=7):
     """Type the wrapper into an interactive sh on a PTY, like a Jupyter terminal does."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(["/bin/sh", "-i"], stdin=slave, stdout=slave, stderr=slave,
-                            env={"PATH": os.environ["PATH"], "SHELL": "/bin/sh", "PS1": "$ "},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={"PATH": os.environ["PATH"], "SHELL": "/bin/sh", "PS1": "$ "},
+        start_new_session=True,
+    )
     os.close(slave)
     out = ""
     try:
@@ -27,7 +32,7 @@ def run_in_pty(wrapper: ExecWrapper, stdin: bytes = b"", chunk=7):
                 break
             # feed in small pieces so markers get split across chunks
             for i in range(0, len(data), chunk):
-                out += wrapper.feed(data[i:i + chunk])
+                out += wrapper.feed(data[i : i + chunk])
             if wrapper.started and not sent:
                 sent = True
                 os.write(master, (ExecWrapper.encode_stdin(stdin) + ExecWrapper.EOF).encode())
@@ -47,7 +52,7 @@ def test_output_and_status():
 def test_quotes_and_marker_lookalikes_are_just_text():
     cmd = """echo "it's \\"quoted\\" $((1+2))"; echo 'JHSE fake:9'"""
     w = ExecWrapper(cmd)
-    assert run_in_pty(w) == "it's \"quoted\" 3\nJHSE fake:9\n"
+    assert run_in_pty(w) == 'it\'s "quoted" 3\nJHSE fake:9\n'
     assert w.exit_status == 0
 
 

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.hub
 def alice(ssh_hub, keydir):
     """alice with a registered key and her default session started over ssh (auto-start)."""
     name, device = user_with_key(ssh_hub, keydir, "alice")
-    wait_for(lambda: socket.create_connection(("127.0.0.1", ssh_hub.ssh_port), timeout=1).close() or True,
-             timeout=60, what="ssh gateway")
+    wait_for(
+        lambda: socket.create_connection(("127.0.0.1", ssh_hub.ssh_port), timeout=1).close() or True,
+        timeout=60,
+        what="ssh gateway",
+    )
     return name, device
 
 
@@ -54,7 +57,7 @@ def test_exit_status_stderr_and_quoting(gateway, alice):
     user, device = alice
     r = gateway.ssh(device, user, """echo "a'b \\"c\\"" $((6*7)); echo oops >&2; exit 7""")
     assert r.returncode == 7
-    assert r.stdout.decode().startswith("a'b \"c\" 42\n")
+    assert r.stdout.decode().startswith('a\'b "c" 42\n')
     assert "oops" in r.stdout.decode() + r.stderr.decode()
 
 
@@ -119,18 +122,38 @@ def test_token_as_password(ssh_hub, gateway, alice, keydir):
     askpass.write_text(f"#!/bin/sh\necho '{ssh_hub.user_token(user)}'\n")
     askpass.chmod(0o700)
     env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
-    args = ["/usr/bin/ssh", "-p", str(gateway.port), "-o", "StrictHostKeyChecking=no", "-o",
-            "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o",
-            "PubkeyAuthentication=no", "-o", "LogLevel=ERROR", "-F", "/dev/null",
-            f"{user}@127.0.0.1", "echo token-ok"]
+    args = [
+        "/usr/bin/ssh",
+        "-p",
+        str(gateway.port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "LogLevel=ERROR",
+        "-F",
+        "/dev/null",
+        f"{user}@127.0.0.1",
+        "echo token-ok",
+    ]
     r = subprocess.run(args, env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"token-ok\n"
     bad = keydir / "badpass.sh"
     bad.write_text("#!/bin/sh\necho not-a-token\n")
     bad.chmod(0o700)
-    r = subprocess.run(args + ["-o", "NumberOfPasswordPrompts=1"], env={**env, "SSH_ASKPASS": str(bad)},
-                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        args + ["-o", "NumberOfPasswordPrompts=1"],
+        env={**env, "SSH_ASKPASS": str(bad)},
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 255
 
 
@@ -168,16 +191,37 @@ def test_auto_start_off_refuses_stopped_session(ssh_hub, alice, keydir):
     }
     log = open(keydir / "gw2.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub_sessions.ssh", "--SSHGateway.auto_start=False",
-         f"--SSHGateway.port={port}", "--SSHGateway.port_fallback=False"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jupyterhub_sessions.ssh",
+            "--SSHGateway.auto_start=False",
+            f"--SSHGateway.port={port}",
+            "--SSHGateway.port_fallback=False",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: proc.poll() is None and socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                 or True, timeout=60, what="second gateway")
+        wait_for(
+            lambda: (
+                proc.poll() is None
+                and socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                or True
+            ),
+            timeout=60,
+            what="second gateway",
+        )
         # same data dir, same host key: a restarted gateway is the same host to clients
-        scans = [subprocess.run(["/usr/bin/ssh-keyscan", "-t", "ed25519", "-p", str(p), "127.0.0.1"],
-                                capture_output=True, timeout=30).stdout.split()[-1] for p in (port, ssh_hub.ssh_port)]
+        scans = [
+            subprocess.run(
+                ["/usr/bin/ssh-keyscan", "-t", "ed25519", "-p", str(p), "127.0.0.1"],
+                capture_output=True,
+                timeout=30,
+            ).stdout.split()[-1]
+            for p in (port, ssh_hub.ssh_port)
+        ]
         assert scans[0] == scans[1]
         r = SSHTarget(port).ssh(device, f"{user}+idle", "echo in")
         assert r.returncode == 1
@@ -207,7 +251,16 @@ def test_pty_window_size_follows_the_client(gateway, alice):
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     set_size(40, 100)
-    args = ["/usr/bin/ssh", "-tt", "-p", str(gateway.port), *CLIENT_OPTS, "-i", str(device.key), f"{user}@127.0.0.1"]
+    args = [
+        "/usr/bin/ssh",
+        "-tt",
+        "-p",
+        str(gateway.port),
+        *CLIENT_OPTS,
+        "-i",
+        str(device.key),
+        f"{user}@127.0.0.1",
+    ]
     proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     seen = b""
 
@@ -250,10 +303,17 @@ def test_port_forwarding_only_to_ports_of_the_session(ssh_hub, gateway, alice):
 
     user, device = alice
     with forwards_to_app_and_hub(gateway.port, device, user, ssh_hub.url) as (port, local, local2):
-        r = wait_for(lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5), timeout=120,
-                     interval=0.5, what="forwarded web app")
+        r = wait_for(
+            lambda: requests.get(f"http://127.0.0.1:{local}/", timeout=5),
+            timeout=120,
+            interval=0.5,
+            what="forwarded web app",
+        )
         assert r.status_code == 200 and "Directory listing" in r.text
-        wait_for(lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
-                 timeout=60, what="second forward listening")
+        wait_for(
+            lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,
+            timeout=60,
+            what="second forward listening",
+        )
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{local2}/hub/api/", timeout=10)

@@ -24,7 +24,9 @@ def keygen_fingerprint(pub):
     return int(bits), fp, kind
 
 
-@pytest.mark.parametrize("kind,bits", [("ed25519", None), ("rsa", 2048), ("ecdsa", 256), ("ecdsa", 384), ("ecdsa", 521)])
+@pytest.mark.parametrize(
+    "kind,bits", [("ed25519", None), ("rsa", 2048), ("ecdsa", 256), ("ecdsa", 384), ("ecdsa", 521)]
+)
 def test_accepted_key_types_match_ssh_keygen(tmp_path, kind, bits):
     _, pub = keygen(tmp_path, kind, bits)
     key = parse_public_key(pub.read_text())

@@ -18,8 +18,15 @@ def browser_login(hub, user) -> requests.Session:
     s = requests.Session()
     r = s.get(hub.url + "hub/login", timeout=30)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', r.text).group(1)
-    r = s.post(hub.url + "hub/login", data={"username": user, "_xsrf": xsrf,
-                                                    "password": hub.env.get("JUPYTERHUB_SESSIONS_DEMO_PASSWORD", "")}, timeout=30)
+    r = s.post(
+        hub.url + "hub/login",
+        data={
+            "username": user,
+            "_xsrf": xsrf,
+            "password": hub.env.get("JUPYTERHUB_SESSIONS_DEMO_PASSWORD", ""),
+        },
+        timeout=30,
+    )
     assert r.status_code == 200, r.status_code
     return s
 
@@ -41,21 +48,32 @@ def test_form_add_list_remove_with_xsrf(ssh_hub, keydir, carol):
     xsrf = page_xsrf(page.text)
 
     # without the XSRF token, a cookie-authenticated form post is refused and nothing is stored
-    r = s.post(ssh_hub.url + "services/ssh/keys", data={"name": "evil", "key": device.pub.read_text()},
-               timeout=30, allow_redirects=False)
+    r = s.post(
+        ssh_hub.url + "services/ssh/keys",
+        data={"name": "evil", "key": device.pub.read_text()},
+        timeout=30,
+        allow_redirects=False,
+    )
     assert r.status_code == 403
     assert "No keys registered yet" in s.get(ssh_hub.url + "services/ssh/", timeout=30).text
 
-    r = s.post(ssh_hub.url + "services/ssh/keys",
-               data={"name": "laptop", "key": device.pub.read_text(), "_xsrf": xsrf}, timeout=30)
+    r = s.post(
+        ssh_hub.url + "services/ssh/keys",
+        data={"name": "laptop", "key": device.pub.read_text(), "_xsrf": xsrf},
+        timeout=30,
+    )
     assert r.status_code == 200 and "Key added." in r.text
-    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(device.pub)], capture_output=True, text=True,
-                                 check=True).stdout.split()[1]
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(device.pub)], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
     assert f"<code>{fingerprint}</code>" in r.text and "ED25519 (256 bits)" in r.text
 
     # a bad key re-renders the form with the reason and the user's input; nothing is added
-    r = s.post(ssh_hub.url + "services/ssh/keys", data={"name": "junk", "key": "ssh-rsa AAAA", "_xsrf": xsrf},
-               timeout=30)
+    r = s.post(
+        ssh_hub.url + "services/ssh/keys",
+        data={"name": "junk", "key": "ssh-rsa AAAA", "_xsrf": xsrf},
+        timeout=30,
+    )
     assert r.status_code == 400
     assert "damaged" in r.text and 'value="junk"' in r.text
     keys = ssh_hub.request("GET", "services/ssh/api/keys", token=ssh_hub.user_token(carol)).json()["keys"]
@@ -103,6 +121,11 @@ def test_api_errors_are_clear(ssh_hub, keydir, carol):
     assert ssh_hub.request("GET", "services/ssh/api/keys", token=tok_d).json()["keys"] == []
     assert ssh_hub.request("DELETE", f"services/ssh/api/keys/{key_id}", token=tok_d).status_code == 404
     assert ssh_hub.request("GET", "services/ssh/api/keys", token="").status_code in (401, 403)
-    r = ssh_hub.request("POST", "services/ssh/api/keys", token=tok_c, data=b"not json",
-                        headers={"Content-Type": "application/json"})
+    r = ssh_hub.request(
+        "POST",
+        "services/ssh/api/keys",
+        token=tok_c,
+        data=b"not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["message"] == "Body must be JSON."
