@@ -109,14 +109,32 @@ def keydir(tmp_path_factory):
     return d
 
 
+def sign(device: Device, text: str) -> str:
+    """What the page asks the user to run: `ssh-keygen -Y sign` of the challenge with the key."""
+    return subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", "jupyterhub-sessions-ssh", "-f", str(device.key)],
+        input=text.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+
+
+def register_request(hub, user, device, name, token=None):
+    """POST api/keys with a signed challenge, as a user pasting a key does; the response."""
+    token = token or hub.user_token(user)
+    challenge = hub.request("GET", "services/ssh/api/challenge", token=token).json()["challenge"]
+    body = {
+        "name": name,
+        "key": device.pub.read_text(),
+        "challenge": challenge,
+        "signature": sign(device, challenge),
+    }
+    return hub.request("POST", "services/ssh/api/keys", token=token, json=body)
+
+
 def register(hub, user, device, name):
     """Register `device`'s public key for `user` through the ssh service's API."""
-    r = hub.request(
-        "POST",
-        "services/ssh/api/keys",
-        token=hub.user_token(user),
-        json={"name": name, "key": device.pub.read_text()},
-    )
+    r = register_request(hub, user, device, name)
     assert r.status_code == 201, r.text
     return r.json()
 
