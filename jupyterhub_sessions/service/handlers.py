@@ -281,7 +281,12 @@ class SSHServiceHandler(APIHandler):
             raise web.HTTPError(
                 400, f'"connection" must be a printable id of at most {MAX_CONNECTION_ID} characters'
             )
-        return conn
+        return self.owner_prefix + conn
+
+    @property
+    def owner_prefix(self) -> str:
+        """Connections are kept per reporting service, so one service's restart forgets only its own."""
+        return self.caller["name"] + ":"
 
 
 class SSHHandler(SSHServiceHandler):
@@ -329,7 +334,7 @@ class SSHConnectionsHandler(SSHServiceHandler):
         self.check_ssh_service()
         self.json_body()
         now = self.service.now()
-        changed = self.service.store.update_all(lambda r: policy.ssh_all_closed(r, now))
+        changed = self.service.store.update_all(lambda r: policy.ssh_all_closed(r, now, self.owner_prefix))
         await self.service.store.save()
         self.service.log.info(
             "%s has no open SSH connections: %d session(s) back on the idle timeout",

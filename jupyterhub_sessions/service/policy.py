@@ -92,11 +92,12 @@ def ssh_closed(record: Record, connection: str, now: datetime) -> Record:
     return replace(record, ssh_connections=left, ssh_closed_at=record.ssh_closed_at if left else now)
 
 
-def ssh_all_closed(record: Record, now: datetime) -> Record:
-    """The ssh service restarted: none of its connections is open any more."""
-    if not record.ssh_connections:
+def ssh_all_closed(record: Record, now: datetime, prefix: str = "") -> Record:
+    """An ssh service restarted: none of its connections (ids starting with `prefix`) is open."""
+    left = frozenset(c for c in record.ssh_connections if not c.startswith(prefix))
+    if left == record.ssh_connections:
         return record
-    return replace(record, ssh_connections=frozenset(), ssh_closed_at=now)
+    return replace(record, ssh_connections=left, ssh_closed_at=record.ssh_closed_at if left else now)
 
 
 @dataclass(frozen=True)

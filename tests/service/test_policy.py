@@ -119,11 +119,16 @@ def test_closing_an_unknown_connection_changes_nothing_and_reopening_goes_absolu
     assert v.timeout_applies == "absolute" and v.expired  # started + 1 h has passed
 
 
-def test_a_restarted_ssh_service_closes_every_connection_now():
-    record = policy.ssh_opened(policy.ssh_opened(Record(renewals=1), "c1"), "c2")
-    after = policy.ssh_all_closed(record, T0 + HOUR)
+def test_a_restarted_ssh_service_closes_its_connections_now():
+    record = policy.ssh_opened(policy.ssh_opened(Record(renewals=1), "ssh:c1"), "ssh:c2")
+    after = policy.ssh_all_closed(record, T0 + HOUR, "ssh:")
     assert after == Record(renewals=1, ssh_closed_at=T0 + HOUR)
-    assert policy.ssh_all_closed(Record(renewals=1), T0) == Record(renewals=1)
+    assert policy.ssh_all_closed(Record(renewals=1), T0, "ssh:") == Record(renewals=1)
+    # another gateway's connections stay open
+    both = policy.ssh_opened(record, "gw2:c1")
+    assert policy.ssh_all_closed(both, T0, "ssh:") == Record(
+        renewals=1, ssh_connections=frozenset({"gw2:c1"})
+    )
 
 
 def renew(now, record=Record(), lifetime=FOUR_DAYS):
