@@ -303,6 +303,8 @@ class ExecHandler(StreamBridgeHandler):
                 in_r, in_w = os.pipe()
                 out_r, out_w = os.pipe()
                 err_r, err_w = os.pipe()
+                for fd in (in_w, out_r):
+                    _grow_pipe(fd)
                 child_fds, ours = (in_r, out_w, err_w), [in_w, out_r, err_r]
             try:
                 self._proc = subprocess.Popen(
@@ -407,6 +409,14 @@ class ExecHandler(StreamBridgeHandler):
             self._task.cancel()
         else:
             self._close_fds()
+
+
+def _grow_pipe(fd: int) -> None:
+    """Bigger pipe buffers (Linux: 64 KiB by default) mean fewer, larger websocket messages."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), CHUNK)
+    except OSError:
+        pass  # over /proc/sys/fs/pipe-max-size, or not Linux: the default works too
 
 
 def _reap_later(proc: subprocess.Popen) -> None:
