@@ -156,6 +156,24 @@ def test_tar_through_ssh_is_byte_exact(backend, tmp_path):
     assert digests(out) == want
 
 
+@pytest.mark.parametrize("protocol", [[], ["-O"]], ids=["sftp", "legacy"])
+def test_scp_both_protocols(backend, tmp_path, protocol):
+    """scp (the sftp protocol) and `scp -O` (the legacy protocol: `scp -t` run as a command)."""
+    target, user, device, drive = backend
+    blob = os.urandom(500_000)
+    (tmp_path / "up.bin").write_bytes(blob)
+    base = ["scp", *protocol, "-P", str(target.port), *CLIENT_OPTS, "-i", str(device.key)]
+    r = subprocess.run(
+        [*base, str(tmp_path / "up.bin"), f"{user}@127.0.0.1:scp.bin"], capture_output=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert (drive / "scp.bin").read_bytes() == blob
+    r = subprocess.run(
+        [*base, f"{user}@127.0.0.1:scp.bin", str(tmp_path / "down.bin")], capture_output=True, timeout=120
+    )
+    assert r.returncode == 0 and (tmp_path / "down.bin").read_bytes() == blob, r.stderr
+
+
 def test_stderr_apart_and_exit_statuses(backend):
     target, user, device, _ = backend
     r = target.ssh(device, user, "printf 'o\\0ut'; printf 'e\\377rr' >&2; exit 0")
