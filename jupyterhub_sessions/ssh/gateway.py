@@ -30,7 +30,7 @@ from jupyterhub.services.auth import check_scopes
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from .devices import INVITE_PREFIX, invite_code
+from .devices import invite_code
 from .hubclient import HubClient, SessionTarget, SessionUnavailable
 from .keys import fingerprint_of
 from .store import KeyStore, StoredKey
@@ -569,6 +569,3 @@ def _fail(process: asyncssh.SSHServerProcess, message: str, status: int = 1) -> 
     nl = "\r\n" if process.get_terminal_type() else "\n"
     process.stderr.write(f"jupyterhub-sessions: {message}{nl}".encode())
     process.exit(status)
-
-
-__all__ = ["INVITE_PREFIX", "SSHGateway", "parse_login"]
