@@ -38,7 +38,8 @@ install_run() {
 
 install_test() {
   install_base
-  apt_install chromium openssh-client openssh-sftp-server fonts-liberation
+  # rsync and git: tools tested over ssh; openssh-server: the sshd anchor of benchmarks/ssh_exec.py
+  apt_install chromium openssh-client openssh-sftp-server openssh-server rsync git fonts-liberation
   echo ">> pip install -e .[test]"
   "$VENV/bin/python" -m pip install -q -e ".[test]"
 }

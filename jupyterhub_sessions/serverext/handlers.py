@@ -14,6 +14,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .execbridge import ExecHandler
 from .hubclient import HubError
 from .ports import listening_ports
 from .revoke import close_revoked_connections, forget_identities
@@ -252,4 +253,5 @@ def make_handlers(base_url: str) -> list:
         (url_path_join(prefix, "ports"), PortsHandler),
         (url_path_join(prefix, "tcp", "([^/]+)"), TCPBridgeHandler),
         (url_path_join(prefix, "sftp"), SFTPBridgeHandler),
+        (url_path_join(prefix, "exec"), ExecHandler),
     ]

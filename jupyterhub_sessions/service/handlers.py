@@ -11,8 +11,8 @@ Who may do what: a token owned by user X acts as X on X's sessions (this
 includes the session's own server token, which only carries
 `access:services!service=sessions`). Other sessions need hub scopes on them
 in the token: `read:servers` to read, `delete:servers` to stop or renew
-(admins have both). Marking a session SSH-connected is reserved to the
-services named in `ssh_services`.
+(admins have both). Reporting SSH connections opening and closing is
+reserved to the services named in `ssh_services`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from jupyterhub.services.auth import (
 )
 from tornado import web
 
+from . import policy
 from .hubclient import HubAPIError
 from .policy import RenewError
 from .sessions import Session, sessions_of
@@ -256,18 +257,92 @@ class RenewHandler(APIHandler):
         self.finish(json.dumps(self.session_json(session)))
 
 
-class SSHHandler(APIHandler):
-    """POST .../ssh: the ssh service says a session is SSH-connected (absolute timeout from now on)."""
+MAX_CONNECTION_ID = 100
+
+
+class SSHServiceHandler(APIHandler):
+    """Only the ssh service reports SSH connections."""
+
+    def check_ssh_service(self) -> None:
+        if not (self.caller.get("kind") == "service" and self.caller["name"] in self.service.ssh_services):
+            raise web.HTTPError(403, "Only the ssh service may report SSH connections")
+
+    def connection_id(self) -> str:
+        if self._body_too_large:
+            raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
+        try:
+            body = json.loads(bytes(self._body) or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPError(400, "Request body is not valid JSON") from None
+        if not isinstance(body, dict) or set(body) != {"connection"}:
+            raise web.HTTPError(400, 'Request body must be {"connection": "<id>"}')
+        conn = body["connection"]
+        if not isinstance(conn, str) or not 0 < len(conn) <= MAX_CONNECTION_ID or not conn.isprintable():
+            raise web.HTTPError(
+                400, f'"connection" must be a printable id of at most {MAX_CONNECTION_ID} characters'
+            )
+        return self.owner_prefix + conn
+
+    @property
+    def owner_prefix(self) -> str:
+        """Connections are kept per reporting service, so one service's restart forgets only its own."""
+        return self.caller["name"] + ":"
+
+
+class SSHHandler(SSHServiceHandler):
+    """POST/DELETE .../ssh {"connection": id}: an SSH connection to the session opened/closed.
+
+    While any is open the absolute timeout applies; when the last closes, the idle
+    timeout counts again, from that moment (policy.ssh_opened/ssh_closed).
+    """
 
     async def post(self, user, server):
-        self.json_body()
-        if not (self.caller.get("kind") == "service" and self.caller["name"] in self.service.ssh_services):
-            raise web.HTTPError(403, "Only the ssh service may mark sessions SSH-connected")
+        self.check_ssh_service()
+        conn = self.connection_id()
         session = await self.find_session(user, server)
-        if self.service.store.mark_ssh(session.key):
-            await self.service.store.save()
-            self.service.log.info("Session %s is SSH-connected: absolute timeout applies", session.label)
+        record = self.service.store.update(session.key, lambda r: policy.ssh_opened(r, conn))
+        await self.service.store.save()
+        self.service.log.info(
+            "SSH connection %s to %s opened (%d open): absolute timeout applies",
+            conn,
+            session.label,
+            len(record.ssh_connections),
+        )
         self.finish(json.dumps(self.session_json(session)))
+
+    async def delete(self, user, server):
+        self.check_ssh_service()
+        conn = self.connection_id()
+        session = await self.find_session(user, server)
+        now = self.service.now()
+        record = self.service.store.update(session.key, lambda r: policy.ssh_closed(r, conn, now))
+        await self.service.store.save()
+        self.service.log.info(
+            "SSH connection %s to %s closed (%d open)%s",
+            conn,
+            session.label,
+            len(record.ssh_connections),
+            "" if record.ssh_connections else ": idle timeout applies again, counted from now",
+        )
+        self.finish(json.dumps(self.session_json(session)))
+
+
+class SSHConnectionsHandler(SSHServiceHandler):
+    """DELETE api/ssh-connections: the ssh service (re)started, none of its connections is open."""
+
+    async def delete(self):
+        self.check_ssh_service()
+        self.json_body()
+        now = self.service.now()
+        changed = self.service.store.update_all(lambda r: policy.ssh_all_closed(r, now, self.owner_prefix))
+        await self.service.store.save()
+        self.service.log.info(
+            "%s has no open SSH connections: %d session(s) back on the idle timeout",
+            self.caller_label,
+            changed,
+        )
+        self.set_status(204)
+        self.finish()
 
 
 class NotFoundHandler(APIHandler):
@@ -309,6 +384,7 @@ def routes(prefix: str, service) -> list:
         (p + "api/sessions/?", SessionListHandler, kw),
         (p + f"api/sessions/{name}/{server}/renew", RenewHandler, kw),
         (p + f"api/sessions/{name}/{server}/ssh", SSHHandler, kw),
+        (p + "api/ssh-connections", SSHConnectionsHandler, kw),
         (p + f"api/sessions/{name}/{server}", SessionHandler, kw),
         (p + "api/.*", NotFoundHandler, kw),
     ]

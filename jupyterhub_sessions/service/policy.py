@@ -2,9 +2,12 @@
 
 Three deadlines can end a session; the earliest one wins:
 
-- idle (browser sessions): ``last_activity + timeout``;
-- absolute (SSH-connected sessions): ``started + timeout``, because terminal
-  traffic through the gateway is not hub activity we can trust as "idle";
+- idle: ``idle_from + timeout``, where ``idle_from`` is the last activity, or
+  the moment the last SSH connection closed if that is later (closing an ssh
+  window must not leave a session that is suddenly past its idle time);
+- absolute (while at least one SSH connection is open): ``started + timeout``,
+  because traffic through the gateway is not hub activity we can trust as
+  "idle"; it applies only as long as a connection is open;
 - max_age (the session type's ``lifetime.max_age``): ``started + max_age``,
   moved by renewals.
 
@@ -25,6 +28,11 @@ from ..profiles import NEVER, Lifetime
 IDLE = "idle"
 ABSOLUTE = "absolute"
 MAX_AGE = "max_age"
+# why the idle/absolute timeout counts from where it does (`Verdict.timeout_basis`)
+BASIS_ACTIVITY = "activity"  # idle, from the last activity (or the start)
+BASIS_SSH_CLOSED = "ssh_closed"  # idle, from when the last SSH connection closed
+BASIS_SSH_CONNECTED = "ssh_connected"  # absolute, from the start, while SSH connections are open
+BASIS_NEVER = "never"  # timeout -1
 
 
 class RenewError(Exception):
@@ -61,7 +69,35 @@ class Record:
 
     renewals: int = 0
     max_age_expires_at: datetime | None = None
-    ssh: bool = False
+    # ids of the SSH connections open now, as the ssh service reported them
+    ssh_connections: frozenset[str] = frozenset()
+    # when the last SSH connection closed (the idle timer counts from then, if later)
+    ssh_closed_at: datetime | None = None
+
+    @property
+    def ssh(self) -> bool:
+        return bool(self.ssh_connections)
+
+
+def ssh_opened(record: Record, connection: str) -> Record:
+    """An SSH connection to the session opened: the absolute timeout applies from now on."""
+    return replace(record, ssh_connections=record.ssh_connections | {connection})
+
+
+def ssh_closed(record: Record, connection: str, now: datetime) -> Record:
+    """An SSH connection closed; if it was the last, the idle timer restarts at `now`."""
+    if connection not in record.ssh_connections:
+        return record
+    left = record.ssh_connections - {connection}
+    return replace(record, ssh_connections=left, ssh_closed_at=record.ssh_closed_at if left else now)
+
+
+def ssh_all_closed(record: Record, now: datetime, prefix: str = "") -> Record:
+    """An ssh service restarted: none of its connections (ids starting with `prefix`) is open."""
+    left = frozenset(c for c in record.ssh_connections if not c.startswith(prefix))
+    if left == record.ssh_connections:
+        return record
+    return replace(record, ssh_connections=left, ssh_closed_at=record.ssh_closed_at if left else now)
 
 
 @dataclass(frozen=True)
@@ -78,6 +114,12 @@ class Verdict:
     renewable: bool
     # every deadline that applies, by reason (expires_at is the earliest)
     deadlines: dict[str, datetime] = field(default_factory=dict)
+    # which timeout applies ("idle" | "absolute" | None for -1) and why (BASIS_*)
+    timeout_applies: str | None = None
+    timeout_basis: str = BASIS_NEVER
+    idle_from: datetime | None = None
+    ssh_connections: int = 0
+    ssh_closed_at: datetime | None = None
 
 
 def session_timeout(user_options, type_default: int | None, fallback: int) -> int:
@@ -119,13 +161,18 @@ def evaluate(
     """Which deadline ends this session first, and whether it has passed at `now`."""
     mode = "ssh" if record.ssh else "browser"
     deadlines: list[tuple[datetime, str]] = []
+    applies, basis, idle_from = None, BASIS_NEVER, None
     if timeout != NEVER:
         if record.ssh:
-            base, reason = started, ABSOLUTE
+            base, applies, basis = started, ABSOLUTE, BASIS_SSH_CONNECTED
         else:
-            base, reason = (last_activity or started), IDLE
+            base, applies, basis = (last_activity or started), IDLE, BASIS_ACTIVITY
+            closed = record.ssh_closed_at
+            if closed is not None and (base is None or closed > base):
+                base, basis = closed, BASIS_SSH_CLOSED
+            idle_from = base
         if base is not None:
-            deadlines.append((base + timedelta(seconds=timeout), reason))
+            deadlines.append((base + timedelta(seconds=timeout), applies))
     max_age = max_age_deadline(started, lifetime, record)
     if max_age is not None:
         deadlines.append((max_age, MAX_AGE))
@@ -140,6 +187,11 @@ def evaluate(
         max_renewals=lifetime.max_renewals if lifetime else None,
         renewable=renewable(lifetime, record),
         deadlines={r: at for at, r in deadlines},
+        timeout_applies=applies,
+        timeout_basis=basis,
+        idle_from=idle_from,
+        ssh_connections=len(record.ssh_connections),
+        ssh_closed_at=record.ssh_closed_at,
     )
 
 

@@ -2,7 +2,7 @@
 
 The hub REST API is the source of truth for what runs (`servers[name]` with
 `user_options`, `started`, `last_activity`, `pending`, `ready`); the session
-types give the lifetime; the store adds renewals and the SSH mark.
+types give the lifetime; the store adds renewals and open SSH connections.
 """
 
 from __future__ import annotations
@@ -115,6 +115,11 @@ class SessionPolicy:
             "expires_at": policy.format_time(v.expires_at),
             "expiry_reason": v.reason,
             "deadlines": {reason: policy.format_time(at) for reason, at in v.deadlines.items()},
+            "timeout_applies": v.timeout_applies,
+            "timeout_basis": v.timeout_basis,
+            "idle_from": policy.format_time(v.idle_from),
+            "ssh_connections": v.ssh_connections,
+            "ssh_closed_at": policy.format_time(v.ssh_closed_at),
             "renewals": v.renewals,
             "max_renewals": v.max_renewals,
             "renewable": v.renewable,

@@ -1,4 +1,4 @@
-"""The service's only state: renewals and SSH marks of running sessions, in one small JSON file.
+"""The service's only state: renewals and open SSH connections of running sessions, in one small JSON file.
 
 Entries are keyed by (user, server, started): a session that is stopped and
 started again gets a new `started` and so begins with no renewals. The file
@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from .policy import Record, format_time, parse_time
@@ -22,7 +21,7 @@ from .policy import Record, format_time, parse_time
 log = logging.getLogger("jupyterhub_sessions.service")
 
 Key = tuple[str, str, str]
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: open SSH connections and when the last closed (1 had a lasting `ssh` flag)
 
 
 def session_key(user: str, server: str, started: str | None) -> Key:
@@ -50,10 +49,13 @@ class SessionStore:
             records = {}
             for e in entries:
                 key = session_key(str(e["user"]), str(e["server"]), str(e["started"]))
+                # a version-1 `ssh: true` is dropped: its gateway's connections are gone, and
+                # the idle timer from the last activity is never earlier than the absolute one
                 records[key] = Record(
                     renewals=int(e.get("renewals", 0)),
                     max_age_expires_at=parse_time(e.get("max_age_expires_at")),
-                    ssh=bool(e.get("ssh", False)),
+                    ssh_connections=frozenset(str(c) for c in e.get("ssh_connections") or ()),
+                    ssh_closed_at=parse_time(e.get("ssh_closed_at")),
                 )
         except (OSError, ValueError, KeyError, TypeError) as err:
             log.error("Ignoring unreadable session state %s: %s", self.path, err)
@@ -74,13 +76,20 @@ class SessionStore:
             self.records[key] = record
             self._dirty = True
 
-    def mark_ssh(self, key: Key) -> bool:
-        """Mark a session SSH-connected; True if it was not already."""
-        record = self.get(key)
-        if record.ssh:
-            return False
-        self.put(key, replace(record, ssh=True))
-        return True
+    def update(self, key: Key, change) -> Record:
+        """Apply `change(record) -> record` to one session's record; returns the new one."""
+        record = change(self.get(key))
+        self.put(key, record)
+        return record
+
+    def update_all(self, change) -> int:
+        """Apply `change` to every record; returns how many changed."""
+        changed = 0
+        for key in list(self.records):
+            before = self.records[key]
+            if self.update(key, change) != before:
+                changed += 1
+        return changed
 
     def prune(self, alive: set[Key], candidates: set[Key] | None = None) -> int:
         """Forget sessions (among `candidates`, default all) not in `alive`; returns how many."""
@@ -102,7 +111,8 @@ class SessionStore:
                 "started": started,
                 "renewals": r.renewals,
                 "max_age_expires_at": format_time(r.max_age_expires_at),
-                "ssh": r.ssh,
+                "ssh_connections": sorted(r.ssh_connections),
+                "ssh_closed_at": format_time(r.ssh_closed_at),
             }
             for (user, server, started), r in sorted(self.records.items())
         ]

@@ -3,7 +3,9 @@
 - `keys`: which public keys are accepted, fingerprints;
 - `store`: the registered keys (sqlite under the data dir);
 - `web`: pages and REST API of the `ssh` hub service (/services/ssh/);
-- `gateway`, `terminal`, `execwrap`, `sftp`: the asyncssh gateway into sessions;
+- `devices`: invite codes and signed challenges (registration proves possession of the key);
+- `gateway`, `tunnel`: the asyncssh gateway, carried into sessions over the server extension's
+  exec endpoint and bridges;
 - `app`: the service process (`python -m jupyterhub_sessions.ssh`).
 
 Hub configs register the service with `configure_hub(c, data_dir=...)`, or
@@ -21,9 +23,10 @@ SERVICE_NAME = "ssh"
 
 # what the gateway needs from the hub, and nothing more
 SERVICE_SCOPES = [
+    "read:users",  # a user's `created`: keys belong to that user, not to whoever has the name later
     "read:servers",  # a user's servers: ready/pending, url, user_options (drive)
     "start:servers",  # auto-start a stopped session on login
-    "access:servers",  # open terminals in sessions
+    "access:servers",  # run commands, sftp and forwarded ports in sessions (their exec endpoint, bridges)
 ]
 
 
@@ -47,7 +50,7 @@ def hub_service(
     """The `c.JupyterHub.services` entry and the `c.JupyterHub.load_roles` role of the ssh service.
 
     `public_url` is the hub's public URL (the proxy), through which the gateway
-    reaches sessions. `local=False` on Kubernetes: sftp and port forwarding through the session.
+    reaches sessions. `local=False` on Kubernetes: forwarded ports through the session too.
     """
     port = port or int(os.environ.get("JUPYTERHUB_SESSIONS_SSH_SERVICE_PORT", 0) or _free_port())
     args = [
@@ -57,13 +60,9 @@ def hub_service(
     if ssh_port is not None:
         args.append(f"--SSHGateway.port={int(ssh_port)}")
     if not local:
-        # sessions elsewhere (Kubernetes): their drives and ports are not on this machine, so
-        # sftp and forwarded connections go through the session's own bridges
-        args += [
-            "--SSHGateway.sftp_drives_root=",
-            "--SSHGateway.sftp_through_session=True",
-            "--SSHGateway.forward_through_session=True",
-        ]
+        # sessions elsewhere (Kubernetes): their ports are not on this machine, so forwarded
+        # connections go through the session's TCP bridge (commands and sftp always do)
+        args.append("--SSHGateway.forward_through_session=True")
     env = {
         "JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir),
         "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url,
@@ -82,7 +81,7 @@ def hub_service(
     }
     role = {
         "name": f"{name}-service",
-        "description": "SSH gateway: read, start and open terminals in users' sessions",
+        "description": "SSH gateway: read users and servers, start servers, run commands in sessions",
         "scopes": [*SERVICE_SCOPES, f"access:services!service={sessions_service}"],
         "services": [name],
     }
@@ -107,7 +106,7 @@ def configure_hub_for_cluster(
     `ssh_port` behind a LoadBalancer that users reach at `public_host`:`public_port`)
     and is found by the proxy at `http://{service_host}:{pages_port}`. Shells,
     commands, sftp and forwarded ports go through the hub's `public_url`
-    (terminals and the session's bridges), because drives and ports are in the pods.
+    (the session's exec endpoint and bridges), because drives and ports are in the pods.
     """
     args = [
         f"--SSHService.bind_url=http://{bind}:{int(pages_port)}",

@@ -1,8 +1,8 @@
-"""What the gateway asks the hub: who owns a token, a user's sessions, start one.
+"""What the gateway asks the hub: what a token may do, a user's identity and sessions, start one.
 
 All calls use the ssh service's own token (scopes in `hub_service()`'s role),
-except `token_owner`, which asks the hub who owns a token a user typed as
-password.
+except `token_info`, which asks the hub about a token a user typed as
+password, with that token.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class SessionTarget:
     pending: str | None
     url: str  # path, e.g. /user/alice/foo/
     user_options: dict
+    identity: str = ""  # the hub user's `created`: who the user is, beyond the name
 
     @property
     def label(self) -> str:
@@ -43,6 +44,17 @@ class SessionTarget:
     def drive(self) -> str | None:
         d = (self.user_options or {}).get("drive")
         return d if isinstance(d, str) else None
+
+
+def _identity(model: dict) -> str:
+    """The hub's REST API has no stable user id; `created` changes when a name is reused."""
+    created = model.get("created")
+    if not isinstance(created, str) or not created:
+        # without read:users the hub leaves `created` out: no key could ever be tied to the user
+        raise SessionUnavailable(
+            "the hub did not say when the user was created (the ssh service needs read:users)"
+        )
+    return created
 
 
 class HubClient:
@@ -62,12 +74,18 @@ class HubClient:
         elif method in ("POST", "PUT", "PATCH"):
             body = ""
         req = HTTPRequest(
-            url, method=method, headers=headers, body=body, request_timeout=self.request_timeout
+            url,
+            method=method,
+            headers=headers,
+            body=body,
+            request_timeout=self.request_timeout,
+            allow_nonstandard_methods=method == "DELETE" and body is not None,  # DELETE with a JSON body
         )
         return await AsyncHTTPClient().fetch(req, raise_error=raise_error)
 
-    async def token_owner(self, token: str) -> str | None:
-        """Name of the user owning `token`, or None (invalid, or not a user's token)."""
+    async def token_info(self, token: str) -> dict | None:
+        """What the hub says about `token` (`GET /user` with it): name, kind, scopes,
+        session_id; None if it is not a valid token."""
         if not token or len(token) > 256 or not token.isprintable():
             return None
         try:
@@ -78,10 +96,9 @@ class HubClient:
         if r.code != 200:
             return None
         model = json.loads(r.body)
-        return model.get("name") if model.get("kind", "user") == "user" else None
+        return model if isinstance(model, dict) else None
 
-    async def get_session(self, user: str, server: str) -> SessionTarget | None:
-        """The user's server `server` (or None if the user does not exist)."""
+    async def _user_model(self, user: str) -> dict | None:
         r = await self._fetch(
             self.api_url + f"users/{quote(user, safe='')}?include_stopped_servers=1", raise_error=False
         )
@@ -89,10 +106,21 @@ class HubClient:
             return None
         if r.code != 200:
             raise SessionUnavailable(f"the hub answered {r.code} when asked about {user}")
-        model = json.loads(r.body)
+        return json.loads(r.body)
+
+    async def user_identity(self, user: str) -> str | None:
+        """The user's identity (`created`), or None if there is no such user."""
+        model = await self._user_model(user)
+        return _identity(model) if model else None
+
+    async def get_session(self, user: str, server: str) -> SessionTarget | None:
+        """The user's server `server` (or None if the user does not exist)."""
+        model = await self._user_model(user)
+        if model is None:
+            return None
         s = (model.get("servers") or {}).get(server)
         if s is None:
-            return SessionTarget(user, server, False, False, None, "", {})
+            return SessionTarget(user, server, False, False, None, "", {}, _identity(model))
         return SessionTarget(
             user=user,
             server=server,
@@ -101,16 +129,18 @@ class HubClient:
             pending=s.get("pending"),
             url=s.get("url") or "",
             user_options=s.get("user_options") or {},
+            identity=_identity(model),
         )
 
     async def list_sessions(self, user: str) -> list[SessionTarget]:
         """All the user's servers (running or not), default server first."""
-        r = await self._fetch(
-            self.api_url + f"users/{quote(user, safe='')}?include_stopped_servers=1", raise_error=False
-        )
-        if r.code != 200:
+        try:
+            model = await self._user_model(user)
+        except SessionUnavailable:
+            model = None
+        if not model:
             return []
-        servers = json.loads(r.body).get("servers") or {}
+        servers = model.get("servers") or {}
         out = [
             SessionTarget(
                 user,
@@ -120,6 +150,7 @@ class HubClient:
                 s.get("pending"),
                 s.get("url") or "",
                 s.get("user_options") or {},
+                _identity(model),
             )
             for name, s in servers.items()
         ]
@@ -178,21 +209,33 @@ class HubClient:
         except (ValueError, TypeError, KeyError):
             return set()
 
-    async def notify_ssh(self, service: str, target: SessionTarget) -> None:
-        """Tell the sessions service the session is SSH-connected; only warn if it is absent."""
+    async def ssh_connection(self, service: str, target: SessionTarget, connection: str, open_: bool) -> bool:
+        """Tell the sessions service an SSH connection to the session opened (absolute timeout
+        while any is open) or closed (idle timeout from now when it was the last). Only warns
+        if the service is absent; True if it took note."""
         url = self.public_url + (
             f"services/{quote(service)}/api/sessions/{quote(target.user, safe='')}/"
             f"{quote(target.server, safe='')}/ssh"
         )
+        method = "POST" if open_ else "DELETE"
         try:
-            r = await self._fetch(url, method="POST", body={}, raise_error=False)
+            r = await self._fetch(url, method=method, body={"connection": connection}, raise_error=False)
         except OSError as e:
             log.warning("ssh: could not tell the %s service about %s: %s", service, target.label, e)
-            return
-        if r.code >= 300:
-            log.warning(
-                "ssh: the %s service answered %s for %s (ssh mode not recorded)",
-                service,
-                r.code,
-                target.label,
+            return False
+        if r.code >= 300 and not (r.code == 404 and not open_):
+            log.warning("ssh: the %s service answered %s to %s for %s", service, r.code, method, target.label)
+            return False
+        return True
+
+    async def forget_ssh_connections(self, service: str) -> bool:
+        """Tell the sessions service none of this gateway's connections is open (at start-up)."""
+        try:
+            r = await self._fetch(
+                self.public_url + f"services/{quote(service)}/api/ssh-connections",
+                method="DELETE",
+                raise_error=False,
             )
+        except OSError:
+            return False
+        return r.code < 300

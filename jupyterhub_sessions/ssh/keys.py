@@ -8,6 +8,9 @@ stored key is one a modern OpenSSH client can use and nothing else
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -123,3 +126,75 @@ def validate_key_name(name: object, key: PublicKey | None = None) -> str:
     if not KEY_NAME_RE.match(name):
         raise KeyValidationError(f"Invalid key name: {KEY_NAME_RULE}.")
     return name
+
+
+# -- proof of possession ---------------------------------------------------------------
+SIGNATURE_NAMESPACE = "jupyterhub-sessions-ssh"
+_ARMOR = ("-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----")
+MAX_SIGNATURE_TEXT = 16384
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def raw(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError("truncated")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def uint32(self) -> int:
+        return int.from_bytes(self.raw(4), "big")
+
+    def string(self) -> bytes:
+        return self.raw(self.uint32())
+
+
+def _ssh_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def verify_possession(key: PublicKey, signature_text: object, message: str) -> None:
+    """Check an `ssh-keygen -Y sign -n jupyterhub-sessions-ssh` signature of `message` by `key`.
+
+    Proves that whoever registers a pasted public key holds its private key
+    (the SSHSIG format of OpenSSH's PROTOCOL.sshsig). Raises KeyValidationError
+    saying what is wrong; the message may have been signed with or without a
+    trailing newline (`printf %s` or `echo`).
+    """
+    if not isinstance(signature_text, str) or not signature_text.strip():
+        raise KeyValidationError("Paste the signature printed by the ssh-keygen -Y sign command shown.")
+    text = signature_text.strip()
+    if len(text) > MAX_SIGNATURE_TEXT or not (text.startswith(_ARMOR[0]) and text.endswith(_ARMOR[1])):
+        raise KeyValidationError(
+            "That is not an SSH signature: paste everything from -----BEGIN SSH SIGNATURE----- "
+            "to -----END SSH SIGNATURE-----."
+        )
+    body = "".join(text[len(_ARMOR[0]) : -len(_ARMOR[1])].split())
+    try:
+        r = _Reader(base64.b64decode(body, validate=True))
+        if r.raw(6) != b"SSHSIG" or r.uint32() != 1:
+            raise ValueError("not SSHSIG version 1")
+        signer, namespace, reserved, hash_name, signature = (r.string() for _ in range(5))
+    except (ValueError, binascii.Error):
+        raise KeyValidationError("That signature is damaged: it could not be decoded.") from None
+    expected = asyncssh.import_public_key(key.openssh)
+    if signer != expected.public_data:
+        raise KeyValidationError("That signature was made with a different key than the one you pasted.")
+    if namespace != SIGNATURE_NAMESPACE.encode():
+        raise KeyValidationError(f"Sign with -n {SIGNATURE_NAMESPACE} (the signature names another purpose).")
+    hashes = {b"sha256": hashlib.sha256, b"sha512": hashlib.sha512}
+    if hash_name not in hashes:
+        raise KeyValidationError("That signature uses an unknown hash.")
+    for candidate in (message, message + "\n"):
+        signed = b"SSHSIG" + b"".join(
+            _ssh_string(part)
+            for part in (namespace, reserved, hash_name, hashes[hash_name](candidate.encode()).digest())
+        )
+        if expected.verify(signed, signature):
+            return
+    raise KeyValidationError(
+        "The signature does not match: sign exactly the text shown (it changes every few minutes)."
+    )

@@ -1,16 +1,19 @@
-"""`ssh -L`/`-D` and `sftp` into a session the gateway cannot reach directly.
+"""Shells, commands, `sftp` and `ssh -L`/`-D` carried into a session over its own websockets.
 
-A forwarded connection is carried by the session's own TCP bridge
-(`sessions-api/tcp/<port>`), and an sftp subsystem by its SFTP bridge
-(`sessions-api/sftp`, OpenSSH's sftp-server in the session): websockets of
+A command or shell runs through the session's exec endpoint
+(`sessions-api/exec`), an sftp subsystem through its SFTP bridge
+(`sessions-api/sftp`, OpenSSH's sftp-server in the session), and a forwarded
+connection through its TCP bridge (`sessions-api/tcp/<port>`): websockets of
 the server extension, reached through the hub's proxy with the gateway's
-token. That is the same path as terminals, so it works wherever shells do
-(Kubernetes pods included), and the session decides what may be reached.
+token. That path works the same on both backends (Kubernetes pods included),
+the gateway never touches the session's files or processes itself, and the
+session decides what may be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import asyncssh
 from tornado.httpclient import HTTPClientError, HTTPRequest
@@ -46,6 +49,18 @@ async def open_sftp_bridge(server_url: str, token: str, timeout: float = 30) -> 
         token,
         timeout,
         missing="sftp is not available in this session (its image has no sftp-server)",
+    )
+
+
+async def open_exec_bridge(server_url: str, token: str, timeout: float = 30) -> WebSocketClientConnection:
+    """The session's exec endpoint at `server_url`, ready for a request (`run_exec`)."""
+    return await _connect(
+        server_url,
+        "sessions-api/exec",
+        token,
+        timeout,
+        refused="this session does not allow commands (terminals are disabled in it)",
+        missing="this session cannot run commands over SSH (its jupyterhub-sessions is too old)",
     )
 
 
@@ -129,5 +144,77 @@ async def pump_process(process: asyncssh.SSHServerProcess, ws: WebSocketClientCo
         await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (up, down):
+            task.cancel()
+        ws.close()
+
+
+STDOUT, STDERR = 1, 2
+READ_CHUNK = 256 * 1024
+
+
+def exec_request(process: asyncssh.SSHServerProcess) -> dict:
+    """The exec endpoint's first message for an SSH `exec` or `shell` channel."""
+    term = process.get_terminal_type()
+    pty = None
+    if term is not None:
+        cols, rows, _, _ = process.get_terminal_size()
+        pty = {"term": term, "cols": cols or 80, "rows": rows or 24}
+    env = {k: v for k, v in (process.env or {}).items() if isinstance(k, str) and isinstance(v, str)}
+    return {"command": process.command, "pty": pty, "env": env}
+
+
+async def run_exec(process: asyncssh.SSHServerProcess, ws: WebSocketClientConnection) -> dict:
+    """Carry one SSH process through the exec endpoint until the command ends.
+
+    Returns how it ended (`{"exit": N}` or `{"exit_signal": NAME, "core": bool}`), or
+    `{}` if the session went away first. If the client goes away first, the
+    websocket is closed: a command without a PTY reads end-of-file and may go on.
+    """
+    await ws.write_message(json.dumps(exec_request(process)))
+    ended: dict = {}
+
+    async def to_session() -> None:
+        while True:
+            try:
+                data = await process.stdin.read(READ_CHUNK)
+            except asyncssh.TerminalSizeChanged as e:
+                await ws.write_message(json.dumps({"resize": [e.width, e.height]}))
+                continue
+            except asyncssh.SignalReceived as e:
+                await ws.write_message(json.dumps({"signal": e.signal}))
+                continue
+            except asyncssh.BreakReceived:
+                continue
+            if not data:
+                await ws.write_message(json.dumps({"eof": True}))
+                return
+            await ws.write_message(data, binary=True)
+
+    async def from_session() -> None:
+        while (message := await ws.read_message()) is not None:
+            if isinstance(message, bytes):
+                out = process.stderr if message[:1] == bytes([STDERR]) else process.stdout
+                out.write(message[1:])
+                await out.drain()
+            else:
+                try:
+                    msg = json.loads(message)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and ("exit" in msg or "exit_signal" in msg):
+                    ended.update(msg)
+
+    down = asyncio.ensure_future(from_session())
+    up = asyncio.ensure_future(to_session())
+    gone = asyncio.ensure_future(process.channel.wait_closed())
+    try:
+        pending = {down, up, gone}
+        while down in pending and gone in pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if up in done and up.exception() is not None:
+                break  # the session stopped taking input: it is going away
+        return ended
+    finally:
+        for task in (down, up, gone):
             task.cancel()
         ws.close()

@@ -1,31 +1,46 @@
-"""Pages and REST API of the ssh hub service: register device keys, see how to connect.
+"""Pages and REST API of the ssh hub service: devices, invites, and how to connect.
 
-Server-rendered forms (work without JavaScript, XSRF-protected) and a JSON
-API for the same actions. Everything is scoped to the logged-in user; the
-sessions list comes from the hub with the service's own token.
+The page is rendered with the hub's own `page.html` (navbar, styles, dark
+mode), found through jupyterhub's template directory (and
+`SSHService.template_paths` first, for a customized hub), so it looks like
+every other hub page. Forms work without JavaScript and are XSRF-protected;
+JavaScript only adds copy buttons. The JSON API does the same and is what the
+hub's home page calls for "Copy ssh command" and invites (docs/ssh.md).
+Everything is scoped to the logged-in user; sessions come from the hub with
+the service's own token.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jupyterhub._data import DATA_FILES_PATH
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from .hubclient import SessionTarget
-from .keys import KeyValidationError
+from .devices import INVITE_PREFIX, UserIdentity
+from .hubclient import SessionTarget, SessionUnavailable
+from .keys import SIGNATURE_NAMESPACE, KeyValidationError
 from .store import KeyConflict, KeyLimit
 
 TEMPLATES = Path(__file__).parent / "templates"
-_jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+HUB_TEMPLATES = Path(DATA_FILES_PATH) / "templates"
 MAX_BODY = 32 * 1024
 # fixed messages after a form action (never text from the URL, which anyone can craft)
 NOTICES = {"added": "Key added.", "removed": "Key removed."}
+
+
+def template_env(extra_paths=()) -> Environment:
+    """Admin's templates, then ours, then the hub's (for `page.html`)."""
+    loader = ChoiceLoader([FileSystemLoader([*extra_paths, str(TEMPLATES), str(HUB_TEMPLATES)])])
+    return Environment(loader=loader, autoescape=select_autoescape(["html"], default=True))
 
 
 def _alias_part(text: str) -> str:
@@ -39,14 +54,24 @@ def connection_info(host: str, port: int, user: str, server: str) -> dict:
         login = f"{user}+"
     alias = f"{_alias_part(host)}-{_alias_part(user)}" + (f"-{_alias_part(server)}" if server else "")
     port_opt = "" if port == 22 else f"-p {port} "
+    target = shlex.quote(f"{login}@{host}")
     return {
         "server": server,
         "login": login,
-        "ssh_command": f"ssh {port_opt}{login}@{host}",
-        "sftp_command": f"sftp {port_opt.replace('-p', '-P')}{login}@{host}",
+        "ssh_command": f"ssh {port_opt}{target}",
+        "sftp_command": f"sftp {port_opt.replace('-p', '-P')}{target}",
         "host_alias": alias,
         "ssh_config": f"Host {alias}\n    HostName {host}\n    Port {port}\n    User {login}\n",
     }
+
+
+def challenge_command(challenge: str) -> str:
+    """What the user runs to sign the challenge with their key."""
+    return f"printf %s '{challenge}' | ssh-keygen -Y sign -n {SIGNATURE_NAMESPACE} -f ~/.ssh/id_ed25519"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -64,13 +89,27 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(403, "Only users can manage SSH keys.")
         return user["name"]
 
+    async def identity(self) -> UserIdentity:
+        try:
+            return await self.service.identity(self.user_name())
+        except (SessionUnavailable, OSError) as e:
+            raise web.HTTPError(503, f"The hub could not be asked about you: {e}") from None
+
     def ssh_host(self) -> str:
         if self.service.public_host:
             return self.service.public_host
         return urlsplit("//" + self.request.host).hostname or "localhost"
 
+    def ssh_port(self) -> int:
+        return self.service.ssh_port
+
+    def invite_command(self, code: str) -> str:
+        port = self.ssh_port()
+        port_opt = "" if port == 22 else f"-p {port} "
+        return f"ssh {port_opt}{INVITE_PREFIX}{code}@{self.ssh_host()}"
+
     async def sessions_info(self, user: str) -> list[dict]:
-        port = self.service.ssh_port
+        port = self.ssh_port()
         host = self.ssh_host()
         targets = await self.service.hub.list_sessions(user)
         if not any(t.server == "" for t in targets):
@@ -87,49 +126,102 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             out.append(info)
         return out
 
+    async def new_invite(self, user: UserIdentity, name) -> dict:
+        default = connection_info(self.ssh_host(), self.ssh_port(), user.name, "")["ssh_command"]
+        code, invite = self.service.create_invite(user, name, default)
+        return {
+            "login": INVITE_PREFIX + code,
+            "command": self.invite_command(code),
+            "key_name": invite.key_name,
+            "expires_at": _iso(invite.expires_at),
+            "expires_in": int(self.service.invite_ttl),
+        }
+
+    def new_challenge(self, user: UserIdentity) -> dict:
+        challenge = self.service.challenges.make(user)
+        return {
+            "challenge": challenge,
+            "namespace": SIGNATURE_NAMESPACE,
+            "command": challenge_command(challenge),
+            "expires_at": _iso(int(challenge.split(".")[0])),
+        }
+
+    @property
+    def xsrf(self) -> str:
+        token = self.xsrf_token
+        return token.decode() if isinstance(token, bytes) else token
+
 
 class PageHandler(BaseHandler):
-    """GET: the user's keys, the add form and each session's ssh command."""
+    """GET: the user's sessions with ready commands, devices, invite and paste forms."""
 
     @web.authenticated
     async def get(self):
         await self.render_page()
 
-    async def render_page(self, error: str = "", status: int = 200, form: dict | None = None):
-        user = self.user_name()
-        keys = await self.store.list(user)
-        prefix = self.settings["service_prefix"]
-        html = _jinja.get_template("ssh.html").render(
-            user=user,
-            keys=keys,
-            sessions=await self.sessions_info(user),
-            error=error,
-            notice=NOTICES.get(self.get_argument("done", ""), "") if status == 200 else "",
-            form=form or {},
-            prefix=prefix,
-            xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token,
-            host_key_fingerprint=self.service.host_key_fingerprint,
-            hub_url=url_path_join(self.settings["hub_prefix"], "home"),
-            max_keys=self.store.max_keys_per_user,
-            auto_start=self.service.gateway.auto_start,
+    async def render_page(self, error: str = "", status: int = 200, form: dict | None = None, invite=None):
+        identity = await self.identity()
+        user = identity.name
+        hub_prefix = self.settings["hub_prefix"]
+        model = self.current_user
+        html = (
+            self.settings["jinja"]
+            .get_template("ssh.html")
+            .render(
+                # what the hub's page.html expects
+                base_url=hub_prefix,
+                prefix=self.settings["base_prefix"],
+                static_url=lambda path, include_version=True: url_path_join(hub_prefix, "static", path),
+                version_hash="",
+                user={"name": user, "json_escaped_name": json.dumps(user)[1:-1]},
+                no_spawner_check=True,
+                admin_access=bool(model.get("admin")),
+                parsed_scopes={"admin-ui"} if model.get("admin") else set(),
+                services=[{"name": self.service.name_in_hub, "href": self.settings["service_prefix"]}],
+                logout_url=url_path_join(hub_prefix, "logout"),
+                login_url=url_path_join(hub_prefix, "login"),
+                logo_url="",
+                announcement=None,
+                xsrf_token=self.xsrf,
+                # ours
+                keys=await self.store.list(user, identity.created),
+                sessions=await self.sessions_info(user),
+                error=error,
+                notice=NOTICES.get(self.get_argument("done", ""), "") if status == 200 else "",
+                form=form or {},
+                invite=invite,
+                challenge=self.new_challenge(identity),
+                service_prefix=self.settings["service_prefix"],
+                xsrf=self.xsrf,
+                host_key_fingerprint=self.service.host_key_fingerprint,
+                max_keys=self.store.max_keys_per_user,
+                auto_start=self.service.gateway.auto_start,
+                invite_minutes=max(1, self.service.invite_ttl // 60),
+            )
         )
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
         self.finish(html)
 
 
 class AddKeyFormHandler(PageHandler):
-    """POST (form): register a key, then back to the page."""
+    """POST (form): register a pasted key with its signed challenge, then back to the page."""
 
     @web.authenticated
     async def post(self):
-        user = self.user_name()
-        name = self.get_body_argument("name", "")[:200]
-        text = self.get_body_argument("key", "")
+        identity = await self.identity()
+        form = {k: self.get_body_argument(k, "")[:10000] for k in ("name", "key", "signature")}
         try:
-            await self.service.add_key(user, name, text)
+            await self.service.add_key(
+                identity,
+                form["name"][:200],
+                form["key"],
+                self.get_body_argument("challenge", ""),
+                form["signature"],
+            )
         except (KeyValidationError, KeyConflict, KeyLimit) as e:
-            return await self.render_page(str(e), 400, {"name": name, "key": text[:10000]})
+            return await self.render_page(str(e), 400, form)
         self.redirect(f"{self.settings['service_prefix']}?done=added")
 
 
@@ -138,17 +230,42 @@ class RemoveKeyFormHandler(PageHandler):
 
     @web.authenticated
     async def post(self, key_id: str):
-        user = self.user_name()
-        removed = await self.service.remove_key(user, int(key_id))
+        removed = await self.service.remove_key(await self.identity(), int(key_id))
         if removed is None:
             return await self.render_page("No such key (was it removed already?).", 404)
         self.redirect(f"{self.settings['service_prefix']}?done=removed")
 
 
+class InviteFormHandler(PageHandler):
+    """POST (form): a new invite command, shown once on the page."""
+
+    @web.authenticated
+    async def post(self):
+        identity = await self.identity()
+        name = self.get_body_argument("name", "")[:200]
+        try:
+            invite = await self.new_invite(identity, name)
+        except KeyValidationError as e:
+            return await self.render_page(str(e), 400, {"invite_name": name})
+        await self.render_page(invite=invite)
+
+
 class APIHandler(BaseHandler):
-    """JSON in, JSON out; errors are {"status", "message"}."""
+    """JSON in, JSON out; errors are {"status", "message"}.
+
+    Opened in a browser tab (a navigation), an API URL goes through the hub's
+    OAuth like the page; anything else without credentials gets 401. Scripts on
+    the hub's own pages call it with a short-lived token of the user scoped to
+    this service (docs/ssh.md: JupyterHub refuses cookie-authenticated `fetch()`
+    without this service's XSRF token, which other pages cannot read).
+    """
 
     def get_login_url(self):
+        if (
+            self.request.method in ("GET", "HEAD")
+            and self.request.headers.get("Sec-Fetch-Mode") == "navigate"
+        ):
+            return super().get_login_url()
         raise web.HTTPError(401, "Authentication required (token or hub login).")
 
     def write_error(self, status_code, **kwargs):
@@ -160,6 +277,7 @@ class APIHandler(BaseHandler):
     def write_json(self, data, status=200):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))
 
     def json_body(self) -> dict:
@@ -177,15 +295,18 @@ class APIHandler(BaseHandler):
 class KeysAPIHandler(APIHandler):
     @web.authenticated
     async def get(self):
-        keys = await self.store.list(self.user_name())
+        identity = await self.identity()
+        keys = await self.store.list(identity.name, identity.created)
         self.write_json({"keys": [k.to_dict() for k in keys]})
 
     @web.authenticated
     async def post(self):
-        user = self.user_name()
+        identity = await self.identity()
         body = self.json_body()
         try:
-            stored = await self.service.add_key(user, body.get("name"), body.get("key"))
+            stored = await self.service.add_key(
+                identity, body.get("name"), body.get("key"), body.get("challenge"), body.get("signature")
+            )
         except KeyValidationError as e:
             raise web.HTTPError(400, str(e)) from None
         except KeyConflict as e:
@@ -198,45 +319,75 @@ class KeysAPIHandler(APIHandler):
 class KeyAPIHandler(APIHandler):
     @web.authenticated
     async def delete(self, key_id: str):
-        removed = await self.service.remove_key(self.user_name(), int(key_id))
+        removed = await self.service.remove_key(await self.identity(), int(key_id))
         if removed is None:
             raise web.HTTPError(404, "No such key.")
         self.set_status(204)
         self.finish()
 
 
+class ChallengeAPIHandler(APIHandler):
+    """GET: a challenge to sign for registering a pasted key (valid 15 minutes)."""
+
+    @web.authenticated
+    async def get(self):
+        self.write_json(self.new_challenge(await self.identity()))
+
+
+class InvitesAPIHandler(APIHandler):
+    """POST: a single-use invite command for one device."""
+
+    @web.authenticated
+    async def post(self):
+        identity = await self.identity()
+        body = self.json_body()
+        try:
+            invite = await self.new_invite(identity, body.get("name"))
+        except KeyValidationError as e:
+            raise web.HTTPError(400, str(e)) from None
+        self.write_json(invite, 201)
+
+
 class InfoAPIHandler(APIHandler):
-    """How to connect: host, port, host key fingerprint, and each session's ssh command."""
+    """How to connect: host, port, host key, each session's ssh command and config block."""
 
     @web.authenticated
     async def get(self):
         user = self.user_name()
         self.write_json(
             {
+                "user": user,
                 "host": self.ssh_host(),
-                "port": self.service.ssh_port,
+                "port": self.ssh_port(),
                 "host_key_fingerprint": self.service.host_key_fingerprint,
                 "auto_start": self.service.gateway.auto_start,
+                "invite_ttl": int(self.service.invite_ttl),
+                "xsrf_token": self.xsrf,
                 "sessions": await self.sessions_info(user),
             }
         )
 
 
-def make_app(service, prefix: str, hub_prefix: str) -> web.Application:
+def make_app(service, prefix: str, hub_prefix: str, base_prefix: str = "/") -> web.Application:
     prefix = prefix if prefix.endswith("/") else prefix + "/"
     return web.Application(
         [
             (prefix, PageHandler),
             (prefix + "keys", AddKeyFormHandler),
             (prefix + r"keys/(\d{1,12})/delete", RemoveKeyFormHandler),
+            (prefix + "invites", InviteFormHandler),
             (prefix + "api/keys", KeysAPIHandler),
             (prefix + r"api/keys/(\d{1,12})", KeyAPIHandler),
+            (prefix + "api/challenge", ChallengeAPIHandler),
+            (prefix + "api/invites", InvitesAPIHandler),
             (prefix + "api/info", InfoAPIHandler),
             (prefix + "oauth_callback", HubOAuthCallbackHandler),
         ],
         ssh_service=service,
         service_prefix=prefix,
         hub_prefix=hub_prefix,
+        base_prefix=base_prefix,
+        jinja=template_env(service.template_paths),
         cookie_secret=service.cookie_secret,
         xsrf_cookies=False,  # HubOAuthenticated applies JupyterHub's XSRF checks to cookie auth
         max_body_size=MAX_BODY,

@@ -7,6 +7,7 @@ import {
   parsePorts,
   parseSessionState,
   parseSharing,
+  parseTiming,
   ResponseError
 } from '../src/core/parse';
 
@@ -154,4 +155,23 @@ test('a deadline with an unknown reason or no timestamp is refused', () => {
   for (const deadlines of [{ soon: '2026-01-01T13:30:00Z' }, { idle: 'tomorrow' }, ['idle']]) {
     assert.throws(() => parseSessionState({ ...STATE, timing: { ...TIMING, deadlines } }), ResponseError);
   }
+});
+
+test('timing says which timeout applies; an older service leaves it null', () => {
+  const t = parseTiming({
+    expires_at: '2026-01-01T13:00:00Z',
+    timeout_applies: 'absolute',
+    timeout_basis: 'ssh_connected',
+    idle_from: null,
+    ssh_connections: 2
+  });
+  assert.equal(t.timeout_applies, 'absolute');
+  assert.equal(t.timeout_basis, 'ssh_connected');
+  assert.equal(t.ssh_connections, 2);
+  const old = parseTiming({ expires_at: null });
+  assert.equal(old.timeout_applies, null);
+  assert.equal(old.ssh_connections, 0);
+  assert.throws(() => parseTiming({ timeout_applies: 'forever' }), /timeout_applies/);
+  assert.throws(() => parseTiming({ timeout_basis: 'magic' }), /timeout_basis/);
+  assert.throws(() => parseTiming({ ssh_connections: -1 }), /ssh_connections/);
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import {
   clockOffset,
   describeReason,
+  describeTimeout,
   formatDuration,
   formatTimeout,
   laterDeadlines,
@@ -87,4 +88,34 @@ test('later deadlines leave out the first one and come in time order', () => {
   assert.deepEqual(laterDeadlines({ max_age: '2026-01-02T12:00:00Z' }, 'max_age'), []);
   assert.deepEqual(laterDeadlines({}, null), []);
   assert.deepEqual(laterDeadlines({ bogus: '2026-01-02T12:00:00Z' } as Record<string, string>, null), []);
+});
+
+test('the timeout row says which timeout applies and why', () => {
+  const idle = describeTimeout(3600, {
+    timeout_applies: 'idle',
+    timeout_basis: 'activity',
+    idle_from: '2026-01-01T12:00:00Z',
+    ssh_connections: 0
+  });
+  assert.equal(idle.label, '1 h 00 min idle');
+  assert.match(idle.why, /^Counted from the last activity/);
+  const connected = describeTimeout(3600, {
+    timeout_applies: 'absolute',
+    timeout_basis: 'ssh_connected',
+    idle_from: null,
+    ssh_connections: 2
+  });
+  assert.equal(connected.label, '1 h 00 min from the start');
+  assert.match(connected.why, /^2 SSH connections are open, so it counts from the start; when the last one closes/);
+  const one = describeTimeout(3600, { timeout_applies: 'absolute', timeout_basis: 'ssh_connected', idle_from: null, ssh_connections: 1 });
+  assert.match(one.why, /^1 SSH connection is open/);
+  const closed = describeTimeout(3600, {
+    timeout_applies: 'idle',
+    timeout_basis: 'ssh_closed',
+    idle_from: '2026-01-01T12:00:00Z',
+    ssh_connections: 0
+  });
+  assert.match(closed.why, /^Counted from when the last SSH connection closed \(.+\)\.$/);
+  assert.deepEqual(describeTimeout(-1, null), { label: 'never', why: 'This session has no idle or absolute timeout.' });
+  assert.deepEqual(describeTimeout(600, null), { label: '10 min 00 s idle', why: '' }); // an older service
 });

@@ -108,18 +108,16 @@ def test_ssh_service_runs_in_the_hub_pod_forwarding_through_sessions(monkeypatch
     assert _arg(cmd, "SSHService.bind_url") == "http://0.0.0.0:8282"
     assert _arg(cmd, "SSHGateway.ip") == "0.0.0.0" and _arg(cmd, "SSHGateway.port") == "2222"
     assert _arg(cmd, "SSHGateway.port_fallback") == "False"
-    assert _arg(cmd, "SSHGateway.sftp_drives_root") == ""
     assert (
         _arg(cmd, "SSHGateway.forward_through_session") == "True"
         and _arg(cmd, "SSHGateway.port_forwarding") is None
     )
-    assert _arg(cmd, "SSHGateway.sftp_through_session") == "True"
     assert _arg(cmd, "SSHService.public_host") == "ssh.example.org"
     assert _arg(cmd, "SSHService.public_port") == "22"
     assert svc["environment"]["JUPYTERHUB_SESSIONS_PUBLIC_URL"] == "http://proxy-public/"
     assert svc["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == str(tmp_path / "data")  # host key persists
     (role,) = [r for r in c.JupyterHub.load_roles if "ssh" in r.get("services", [])]
-    assert set(role["scopes"]) >= {"read:servers", "start:servers", "access:servers"}
+    assert set(role["scopes"]) >= {"read:users", "read:servers", "start:servers", "access:servers"}
     (user_role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "user"]
     assert "access:services!service=ssh" in user_role["scopes"]
 

@@ -227,3 +227,60 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     assert errors == [], errors
     ctx.close()
     hub.stop_session(alice)
+
+
+def test_session_panel_says_which_timeout_applies_while_ssh_is_connected(quick_hub, browser, tmp_path):
+    """The Timeout row: idle from the last activity; from the start while an SSH connection is
+    open (a real OpenSSH client through the hub's gateway); idle from the disconnect after."""
+    import subprocess
+
+    from tests.ssh.conftest import CLIENT_OPTS, SSH, keygen, register
+
+    hub = quick_hub
+    user = hub.new_user("sshpanel")
+    r = hub.start_session(user, options={"timeout": 900}, timeout=180)
+    assert r.status_code in (201, 202), r.text
+    device = keygen(tmp_path, "panel-key")
+    register(hub, user, device, "laptop")
+    port = hub.request("GET", "services/ssh/api/info", token=hub.user_token(user)).json()["port"]
+
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        hub.login(page, user)
+        page.goto(hub.session_url(user) + "lab", timeout=120_000)
+        page.locator(".jp-SessionsStatus-text").wait_for(state="visible", timeout=90_000)
+        row = open_panel(page).locator(".jp-SessionsPanel-timeout")
+        wait_for(lambda: "Counted from the last activity" in row.inner_text(), timeout=30, what="idle row")
+        assert row.inner_text().startswith("15 min 00 s idle")
+
+        held = subprocess.Popen(
+            [
+                SSH,
+                "-p",
+                str(port),
+                *CLIENT_OPTS,
+                "-i",
+                str(device.key),
+                f"{user}@127.0.0.1",
+                "echo in; sleep 120",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert held.stdout.readline() == b"in\n"
+            page.reload()
+            row = open_panel(page).locator(".jp-SessionsPanel-timeout")
+            wait_for(lambda: "1 SSH connection is open" in row.inner_text(), timeout=60, what="absolute row")
+            assert row.inner_text().startswith("15 min 00 s from the start")
+            page.screenshot(path=str(tmp_path / "panel-ssh.png"))
+        finally:
+            held.kill()
+            held.wait()
+        page.reload()
+        row = open_panel(page).locator(".jp-SessionsPanel-timeout")
+        wait_for(lambda: "last SSH connection closed" in row.inner_text(), timeout=60, what="idle again")
+    finally:
+        ctx.close()

@@ -145,22 +145,72 @@ def test_renew_extends_max_age_and_says_how(svc_hub, owner):
     assert again["renewals"] == after["renewals"]
 
 
-def test_only_the_ssh_service_marks_a_session_ssh_connected(svc_hub, owner):
-    token = svc_hub.user_token(owner)
-    r = svc_hub.request("POST", path(owner, "work", "ssh"), token=token)
-    assert r.status_code == 403 and "ssh service" in r.json()["message"]
-    r = svc_hub.request("POST", path(owner, "work", "ssh"))  # an admin is not the ssh service either
+@pytest.fixture
+def ssh_session(svc_hub):
+    """A session of its own (the SSH transitions change its timing for good)."""
+    name = svc_hub.new_user("sshown")
+    r = svc_hub.start_session(name, "remote", {"session_type": "notebook", "timeout": 900})
+    assert r.status_code in (201, 202), r.text
+    try:
+        yield name
+    finally:
+        svc_hub.stop_session(name, "remote")
+
+
+def test_ssh_connections_switch_timeouts_and_only_the_ssh_service_reports_them(svc_hub, ssh_session):
+    user = ssh_session
+    token = svc_hub.user_token(user)
+    one = {"connection": "gw-1"}
+    for who in (token, None):  # the owner, and an admin, are not the ssh service
+        r = svc_hub.request("POST", path(user, "remote", "ssh"), token=who, json=one)
+        assert r.status_code == 403 and "ssh service" in r.json()["message"]
+    r = svc_hub.request("DELETE", "services/sessions/api/ssh-connections", token=token)
     assert r.status_code == 403
-    r = svc_hub.request("POST", path(owner, "nope", "ssh"), token=svc_hub.ssh_token)
-    assert r.status_code == 404
-    r = svc_hub.request("POST", path(owner, "work", "ssh"), token=svc_hub.ssh_token)
-    assert r.status_code == 200, r.text
-    s = r.json()
-    assert s["mode"] == "ssh" and s["expiry_reason"] == "absolute"
-    assert parse_time(s["expires_at"]) == parse_time(s["started"]).replace(microsecond=0) + timedelta(
-        seconds=900
+    ssh = svc_hub.ssh_token
+    assert svc_hub.request("POST", path(user, "nope", "ssh"), token=ssh, json=one).status_code == 404
+    for bad in ({}, {"connection": ""}, {"connection": 5}, {"connection": "x", "more": 1}):
+        r = svc_hub.request("POST", path(user, "remote", "ssh"), token=ssh, json=bad)
+        assert r.status_code == 400 and "connection" in r.json()["message"], bad
+    before = svc_hub.request("GET", path(user, "remote"), token=token).json()
+    assert (before["timeout_applies"], before["timeout_basis"], before["ssh_connections"]) == (
+        "idle",
+        "activity",
+        0,
     )
-    assert svc_hub.request("GET", path(owner, "work"), token=token).json()["mode"] == "ssh"
+
+    # two connections: absolute from the start while any is open
+    for conn in ("gw-1", "gw-2"):
+        r = svc_hub.request("POST", path(user, "remote", "ssh"), token=ssh, json={"connection": conn})
+        assert r.status_code == 200, r.text
+    s = svc_hub.request("GET", path(user, "remote"), token=token).json()
+    assert (s["mode"], s["timeout_applies"], s["timeout_basis"], s["ssh_connections"]) == (
+        "ssh",
+        "absolute",
+        "ssh_connected",
+        2,
+    )
+    started = parse_time(s["started"]).replace(microsecond=0)
+    assert parse_time(s["expires_at"]) == started + timedelta(seconds=900) and s["idle_from"] is None
+    r = svc_hub.request("DELETE", path(user, "remote", "ssh"), token=ssh, json={"connection": "gw-1"})
+    assert r.json()["timeout_applies"] == "absolute"
+
+    # the last one closes: idle again, counted from that moment
+    r = svc_hub.request("DELETE", path(user, "remote", "ssh"), token=ssh, json={"connection": "gw-2"})
+    s = r.json()
+    assert (s["mode"], s["timeout_applies"], s["timeout_basis"], s["ssh_connections"]) == (
+        "browser",
+        "idle",
+        "ssh_closed",
+        0,
+    )
+    assert s["idle_from"] == s["ssh_closed_at"]
+    assert parse_time(s["expires_at"]) == parse_time(s["idle_from"]) + timedelta(seconds=900)
+
+    # a restarted ssh service forgets all its connections
+    svc_hub.request("POST", path(user, "remote", "ssh"), token=ssh, json={"connection": "gw-3"})
+    assert svc_hub.request("DELETE", "services/sessions/api/ssh-connections", token=ssh).status_code == 204
+    s = svc_hub.request("GET", path(user, "remote"), token=token).json()
+    assert (s["timeout_applies"], s["ssh_connections"]) == ("idle", 0)
 
 
 def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, owner):

@@ -71,7 +71,8 @@ async def test_cull_passes_on_a_fake_clock(svc_hub, tmp_path):
         assert not mine(report, users) and report.checked >= 3
 
         # SSH-connected: absolute timeout from start, although the twin browser session is kept
-        store.mark_ssh(next(s.key for s in sessions_of(hub.user_model(b)) if s.name == "ssh"))
+        ssh_key = next(s.key for s in sessions_of(hub.user_model(b)) if s.name == "ssh")
+        store.update(ssh_key, lambda r: policy.ssh_opened(r, "gw-1"))
         now = started[(b, "ssh")] + 3601 * SEC
         assert now < t + 3600 * SEC
         assert mine(await cull_pass(client, sessions, now), users) == {(b, "ssh", "absolute")}
@@ -200,7 +201,7 @@ async def test_records_are_pruned_only_when_the_users_model_confirms_the_session
     old = (restarted["name"], "s", iso(t0))
     store.put(keep, policy.Record(renewals=1))
     store.put(old, policy.Record(renewals=2))
-    store.put(("deleted-user", "", iso(t0)), policy.Record(ssh=True))
+    store.put(("deleted-user", "", iso(t0)), policy.Record(ssh_connections=frozenset({"gw-1"})))
     sessions = SessionPolicy(lambda: {}, store, 3600)
     report = await cull_pass(fake, sessions, t0)
     assert report.pruned == 2

@@ -38,7 +38,7 @@ def test_session_without_activity_counts_idle_time_from_start():
 def test_ssh_session_has_an_absolute_timeout_from_start_despite_activity():
     last = T0 + 50 * timedelta(minutes=1)
     browser = verdict(T0 + HOUR, last=last)
-    ssh = verdict(T0 + HOUR, last=last, record=Record(ssh=True))
+    ssh = verdict(T0 + HOUR, last=last, record=policy.ssh_opened(Record(), "c1"))
     assert not browser.expired
     assert ssh.expired and ssh.reason == "absolute" and ssh.mode == "ssh"
     assert ssh.expires_at == T0 + HOUR
@@ -47,8 +47,9 @@ def test_ssh_session_has_an_absolute_timeout_from_start_despite_activity():
 def test_never_timeout_never_expires_without_max_age():
     v = verdict(T0 + 1000 * DAY, timeout=-1, last=T0)
     assert not v.expired and v.expires_at is None and v.reason is None
-    ssh = verdict(T0 + 1000 * DAY, timeout=-1, record=Record(ssh=True))
+    ssh = verdict(T0 + 1000 * DAY, timeout=-1, record=policy.ssh_opened(Record(), "c1"))
     assert not ssh.expired and ssh.expires_at is None
+    assert (ssh.timeout_applies, ssh.timeout_basis) == (None, "never")
 
 
 def test_max_age_ends_even_an_active_never_timeout_session():
@@ -67,6 +68,67 @@ def test_earliest_deadline_is_reported():
     # and every deadline is there to show
     assert v.deadlines == {"idle": T0 + HOUR, "max_age": T0 + 4 * DAY}
     assert verdict(T0, timeout=-1).deadlines == {}
+
+
+def test_ssh_connected_then_disconnected_returns_to_idle_from_the_disconnect():
+    """Absolute while any SSH connection is open; when the last closes, idle counted from then."""
+    last = T0 + 10 * timedelta(minutes=1)
+    browser = verdict(T0 + 20 * timedelta(minutes=1), last=last)
+    assert (browser.timeout_applies, browser.timeout_basis, browser.idle_from) == ("idle", "activity", last)
+    assert browser.expires_at == last + HOUR and browser.ssh_connections == 0
+
+    # two connections open at 0:20 and 0:30: absolute from the start, whatever the activity
+    record = policy.ssh_opened(policy.ssh_opened(Record(), "c1"), "c2")
+    connected = verdict(T0 + 30 * timedelta(minutes=1), last=last, record=record)
+    assert (connected.mode, connected.timeout_applies, connected.timeout_basis) == (
+        "ssh",
+        "absolute",
+        "ssh_connected",
+    )
+    assert (
+        connected.expires_at == T0 + HOUR and connected.idle_from is None and connected.ssh_connections == 2
+    )
+
+    # the first closes at 0:40: still absolute
+    t1 = T0 + 40 * timedelta(minutes=1)
+    record = policy.ssh_closed(record, "c1", t1)
+    assert verdict(t1, last=last, record=record).timeout_applies == "absolute"
+    assert record.ssh_closed_at is None
+
+    # the last closes at 0:50: idle again, counted from 0:50 (not from the older activity at 0:10)
+    t2 = T0 + 50 * timedelta(minutes=1)
+    record = policy.ssh_closed(record, "c2", t2)
+    after = verdict(T0 + HOUR, last=last, record=record)
+    assert (after.mode, after.timeout_applies, after.timeout_basis) == ("browser", "idle", "ssh_closed")
+    assert after.idle_from == t2 and after.expires_at == t2 + HOUR and not after.expired
+    assert after.ssh_closed_at == t2 and after.ssh_connections == 0
+    assert verdict(t2 + HOUR, last=last, record=record).expired
+
+    # later browser activity counts from itself again
+    later = t2 + 30 * timedelta(minutes=1)
+    v = verdict(later, last=later, record=record)
+    assert (v.timeout_basis, v.expires_at) == ("activity", later + HOUR)
+
+
+def test_closing_an_unknown_connection_changes_nothing_and_reopening_goes_absolute():
+    record = policy.ssh_closed(Record(), "never-opened", T0)
+    assert record == Record()
+    closed = policy.ssh_closed(policy.ssh_opened(Record(), "c1"), "c1", T0 + HOUR)
+    reopened = policy.ssh_opened(closed, "c2")
+    v = verdict(T0 + 2 * HOUR, last=T0 + 2 * HOUR, record=reopened)
+    assert v.timeout_applies == "absolute" and v.expired  # started + 1 h has passed
+
+
+def test_a_restarted_ssh_service_closes_its_connections_now():
+    record = policy.ssh_opened(policy.ssh_opened(Record(renewals=1), "ssh:c1"), "ssh:c2")
+    after = policy.ssh_all_closed(record, T0 + HOUR, "ssh:")
+    assert after == Record(renewals=1, ssh_closed_at=T0 + HOUR)
+    assert policy.ssh_all_closed(Record(renewals=1), T0, "ssh:") == Record(renewals=1)
+    # another gateway's connections stay open
+    both = policy.ssh_opened(record, "gw2:c1")
+    assert policy.ssh_all_closed(both, T0, "ssh:") == Record(
+        renewals=1, ssh_connections=frozenset({"gw2:c1"})
+    )
 
 
 def renew(now, record=Record(), lifetime=FOUR_DAYS):

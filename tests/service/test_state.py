@@ -3,7 +3,7 @@
 import json
 from datetime import datetime, timezone
 
-from jupyterhub_sessions.service.policy import Record
+from jupyterhub_sessions.service.policy import Record, ssh_opened
 from jupyterhub_sessions.service.state import SessionStore, session_key
 
 EXPIRY = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -14,13 +14,14 @@ async def test_records_survive_a_restart(tmp_path):
     store = SessionStore(path)
     key = session_key("alice", "big", "2026-01-01T00:00:00.000001Z")
     store.put(key, Record(renewals=2, max_age_expires_at=EXPIRY))
-    store.mark_ssh(session_key("bob", "", "2026-01-01T00:00:00Z"))
+    bob = session_key("bob", "", "2026-01-01T00:00:00Z")
+    store.put(bob, Record(ssh_connections=frozenset({"gw-1", "gw-2"}), ssh_closed_at=EXPIRY))
     await store.save()
 
     again = SessionStore(path)
     again.load()
     assert again.get(key) == Record(renewals=2, max_age_expires_at=EXPIRY)
-    assert again.get(session_key("bob", "", "2026-01-01T00:00:00Z")).ssh
+    assert again.get(bob) == Record(ssh_connections=frozenset({"gw-1", "gw-2"}), ssh_closed_at=EXPIRY)
     assert not list(tmp_path.glob(".state.json.*")), "temporary files are cleaned up"
 
 
@@ -63,9 +64,27 @@ async def test_nothing_written_when_nothing_changed(tmp_path):
     store = SessionStore(path)
     await store.save()
     assert not path.exists()
-    store.mark_ssh(session_key("a", "", "t"))
-    assert not store.mark_ssh(session_key("a", "", "t"))
+    store.update(session_key("a", "", "t"), lambda r: ssh_opened(r, "c1"))
+    store.update(session_key("a", "", "t"), lambda r: ssh_opened(r, "c1"))
     await store.save()
     mtime = path.stat().st_mtime_ns
     await store.save()
     assert path.stat().st_mtime_ns == mtime
+
+
+def test_a_version_1_ssh_mark_is_not_a_connection(tmp_path):
+    """Before connections were counted, `ssh: true` stayed for good; after an upgrade the gateway
+    has restarted, so nothing is open and the idle timer (never earlier than absolute) applies."""
+    path = tmp_path / "s.json"
+    entry = {
+        "user": "a",
+        "server": "",
+        "started": "t",
+        "renewals": 1,
+        "max_age_expires_at": None,
+        "ssh": True,
+    }
+    path.write_text(json.dumps({"version": 1, "sessions": [entry]}))
+    store = SessionStore(path)
+    store.load()
+    assert store.get(session_key("a", "", "t")) == Record(renewals=1)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
-from tests.hubtools import free_port, start_hub
+from jupyterhub_sessions import ssh
+from tests.hubtools import free_port, start_hub, wait_for
 
 SSH = "/usr/bin/ssh"
+PUBLIC_PORT = 2022  # what the cluster-mode service shows (a LoadBalancer's port)
 SFTP = "/usr/bin/sftp"
 CLIENT_OPTS = [
     "-o",
@@ -87,14 +91,70 @@ class SSHTarget:
 @pytest.fixture(scope="package")
 def ssh_hub(tmp_path_factory):
     ssh_port = free_port()
-    hub = start_hub(
-        tmp_path_factory.mktemp("sshhub"), env={"JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port)}, timeout=120
-    )
+    # the cluster-mode gateway of these tests runs with the test admin's token: it reports connections too
+    env = {
+        "JUPYTERHUB_SESSIONS_SSH_PORT": str(ssh_port),
+        "JUPYTERHUB_SESSIONS_SSH_SERVICES": "ssh,test-admin",
+    }
+    hub = start_hub(tmp_path_factory.mktemp("sshhub"), env=env, timeout=120)
     hub.ssh_port = ssh_port
     try:
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture(scope="package")
+def cluster_gateway(ssh_hub, keydir):
+    """The ssh service as `configure_hub_for_cluster` runs it (Kubernetes): (SSHTarget, pages port)."""
+    pages_port, ssh_port = free_port(), free_port()
+    c = Config()
+    c.JupyterHub.services = []
+    c.JupyterHub.load_roles = []
+    ssh.configure_hub_for_cluster(
+        c,
+        ssh_hub.data_dir,
+        service_host="localhost",
+        pages_port=pages_port,
+        ssh_port=ssh_port,
+        public_url=ssh_hub.url,
+        public_host="ssh.example.org",
+        public_port=PUBLIC_PORT,
+        bind="127.0.0.1",
+    )
+    (service,) = c.JupyterHub.services
+    assert service["url"] == f"http://localhost:{pages_port}"
+    # what the hub adds when it runs a managed service
+    env = {
+        **service["environment"],
+        "JUPYTERHUB_API_TOKEN": ssh_hub.admin_token,
+        "JUPYTERHUB_API_URL": ssh_hub.api_url,
+        "JUPYTERHUB_SERVICE_NAME": "ssh",
+        "JUPYTERHUB_SERVICE_URL": service["url"],
+        "JUPYTERHUB_SERVICE_PREFIX": "/services/ssh/",
+        "JUPYTERHUB_BASE_URL": "/",
+        "JUPYTERHUB_CLIENT_ID": "service-ssh",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": "/services/ssh/oauth_callback",
+        "JUPYTERHUB_SESSIONS_TEST_HUB": str(ssh_hub.data_dir),
+    }
+    log = open(keydir / "cluster-gw.log", "wb")
+    proc = subprocess.Popen(service["command"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for port in (ssh_port, pages_port):
+            wait_for(
+                lambda p=port: (
+                    proc.poll() is None
+                    and socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                    or True
+                ),
+                timeout=60,
+                what=f"cluster-mode ssh service on {port}",
+            )
+        yield SSHTarget(ssh_port), pages_port
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
 
 
 @pytest.fixture(scope="package")
@@ -109,14 +169,32 @@ def keydir(tmp_path_factory):
     return d
 
 
+def sign(device: Device, text: str) -> str:
+    """What the page asks the user to run: `ssh-keygen -Y sign` of the challenge with the key."""
+    return subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", "jupyterhub-sessions-ssh", "-f", str(device.key)],
+        input=text.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+
+
+def register_request(hub, user, device, name, token=None):
+    """POST api/keys with a signed challenge, as a user pasting a key does; the response."""
+    token = token or hub.user_token(user)
+    challenge = hub.request("GET", "services/ssh/api/challenge", token=token).json()["challenge"]
+    body = {
+        "name": name,
+        "key": device.pub.read_text(),
+        "challenge": challenge,
+        "signature": sign(device, challenge),
+    }
+    return hub.request("POST", "services/ssh/api/keys", token=token, json=body)
+
+
 def register(hub, user, device, name):
     """Register `device`'s public key for `user` through the ssh service's API."""
-    r = hub.request(
-        "POST",
-        "services/ssh/api/keys",
-        token=hub.user_token(user),
-        json={"name": name, "key": device.pub.read_text()},
-    )
+    r = register_request(hub, user, device, name)
     assert r.status_code == 201, r.text
     return r.json()
 

@@ -11,72 +11,15 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 
 import pytest
-from traitlets.config import Config
 
-from jupyterhub_sessions import ssh
 from jupyterhub_sessions.drives import user_slug
-from tests.hubtools import free_port, wait_for
+from tests.hubtools import wait_for
 
-from .conftest import SSHTarget, forwards_to_app_and_hub, user_with_key
+from .conftest import PUBLIC_PORT, forwards_to_app_and_hub, user_with_key
 
 pytestmark = pytest.mark.hub
-
-PUBLIC_PORT = 2022
-
-
-@pytest.fixture(scope="module")
-def cluster_gateway(ssh_hub, keydir):
-    pages_port, ssh_port = free_port(), free_port()
-    c = Config()
-    c.JupyterHub.services = []
-    c.JupyterHub.load_roles = []
-    ssh.configure_hub_for_cluster(
-        c,
-        ssh_hub.data_dir,
-        service_host="localhost",
-        pages_port=pages_port,
-        ssh_port=ssh_port,
-        public_url=ssh_hub.url,
-        public_host="ssh.example.org",
-        public_port=PUBLIC_PORT,
-        bind="127.0.0.1",
-    )
-    (service,) = c.JupyterHub.services
-    assert service["url"] == f"http://localhost:{pages_port}"
-    # what the hub adds when it runs a managed service
-    env = {
-        **service["environment"],
-        "JUPYTERHUB_API_TOKEN": ssh_hub.admin_token,
-        "JUPYTERHUB_API_URL": ssh_hub.api_url,
-        "JUPYTERHUB_SERVICE_NAME": "ssh",
-        "JUPYTERHUB_SERVICE_URL": service["url"],
-        "JUPYTERHUB_SERVICE_PREFIX": "/services/ssh/",
-        "JUPYTERHUB_BASE_URL": "/",
-        "JUPYTERHUB_CLIENT_ID": "service-ssh",
-        "JUPYTERHUB_OAUTH_CALLBACK_URL": "/services/ssh/oauth_callback",
-        "JUPYTERHUB_SESSIONS_TEST_HUB": str(ssh_hub.data_dir),
-    }
-    log = open(keydir / "cluster-gw.log", "wb")
-    proc = subprocess.Popen(service["command"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for port in (ssh_port, pages_port):
-            wait_for(
-                lambda p=port: (
-                    proc.poll() is None
-                    and socket.create_connection(("127.0.0.1", p), timeout=1).close()
-                    or True
-                ),
-                timeout=60,
-                what=f"cluster-mode ssh service on {port}",
-            )
-        yield SSHTarget(ssh_port), pages_port
-    finally:
-        proc.kill()
-        proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

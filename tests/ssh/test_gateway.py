@@ -48,17 +48,14 @@ def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, alice, alice_
     assert r.stdout.decode().splitlines() == [str(alice_drive), "hi"]
     assert (alice_drive / "f").read_text() == "hi\n"
     assert ssh_hub.user_model(user)["servers"][""]["ready"]
-    # the sessions service was told: the session now counts as SSH-connected
-    r = ssh_hub.request("GET", f"services/sessions/api/sessions/{user}/", token=ssh_hub.user_token(user))
-    assert r.status_code == 200 and r.json()["mode"] == "ssh", r.text
 
 
 def test_exit_status_stderr_and_quoting(gateway, alice):
     user, device = alice
     r = gateway.ssh(device, user, """echo "a'b \\"c\\"" $((6*7)); echo oops >&2; exit 7""")
     assert r.returncode == 7
-    assert r.stdout.decode().startswith('a\'b "c" 42\n')
-    assert "oops" in r.stdout.decode() + r.stderr.decode()
+    assert r.stdout == b'a\'b "c" 42\n'
+    assert r.stderr == b"oops\n"
 
 
 def test_stdin_reaches_the_command_byte_exact(gateway, alice, alice_drive):
@@ -157,21 +154,17 @@ def test_token_as_password(ssh_hub, gateway, alice, keydir):
     assert r.returncode == 255
 
 
-def test_sftp_round_trip_confined_to_drive(gateway, alice, alice_drive, tmp_path):
+def test_sftp_round_trip_in_the_drive(gateway, alice, alice_drive, tmp_path):
+    """sftp is OpenSSH's sftp-server in the session (its SFTP bridge), starting in the drive;
+    it reaches what the session reaches, like a terminal in it."""
     user, device = alice
     payload = os.urandom(100_000)
     (tmp_path / "up.bin").write_bytes(payload)
-    (alice_drive / "escape").symlink_to("/etc")
     r = gateway.sftp(device, user, f"put {tmp_path}/up.bin sub.bin\nget sub.bin {tmp_path}/down.bin\npwd\n")
     assert r.returncode == 0, r.stderr
     assert (alice_drive / "sub.bin").read_bytes() == payload
     assert (tmp_path / "down.bin").read_bytes() == payload
-    assert b"Remote working directory: /" in r.stdout
-    # '..' stays at the drive's root; links out of the drive are refused
-    r = gateway.sftp(device, user, f"get ../../../../etc/hostname {tmp_path}/x\n")
-    assert r.returncode != 0 and not (tmp_path / "x").exists()
-    r = gateway.sftp(device, user, f"get escape/hostname {tmp_path}/y\n")
-    assert r.returncode != 0 and not (tmp_path / "y").exists()
+    assert f"Remote working directory: {alice_drive}".encode() in r.stdout
 
 
 @pytest.mark.timeout(600)

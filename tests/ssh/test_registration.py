@@ -12,17 +12,17 @@ def test_hub_service_role_is_least_privilege(tmp_path):
     assert service["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == str(tmp_path)
     assert service["environment"]["JUPYTERHUB_SESSIONS_PUBLIC_URL"] == "http://127.0.0.1:8000/"
     assert sorted(role["scopes"]) == sorted(
-        ["read:servers", "start:servers", "access:servers", "access:services!service=sessions"]
+        ["read:users", "read:servers", "start:servers", "access:servers", "access:services!service=sessions"]
     )
     assert role["services"] == ["ssh"]
 
 
-def test_kubernetes_serves_sftp_and_forwards_through_sessions(tmp_path):
+def test_kubernetes_forwards_through_sessions(tmp_path):
     service, _ = hub_service(tmp_path, "http://hub/", port=1, local=False)
-    assert "--SSHGateway.sftp_drives_root=" in service["command"]
     assert "--SSHGateway.forward_through_session=True" in service["command"]
-    assert "--SSHGateway.sftp_through_session=True" in service["command"]
     assert not any(a.startswith("--SSHGateway.port_forwarding") for a in service["command"])
+    local, _ = hub_service(tmp_path, "http://hub/", port=1)
+    assert not any("forward_through_session" in a for a in local["command"])
 
 
 def test_configure_hub_merges_into_existing_user_role(tmp_path):

@@ -13,6 +13,9 @@ export class ResponseError extends Error {
 
 export type ExpiryReason = 'idle' | 'absolute' | 'max_age';
 
+/** Why the idle/absolute timeout counts from where it does (sessions service `timeout_basis`). */
+export type TimeoutBasis = 'activity' | 'ssh_closed' | 'ssh_connected' | 'never';
+
 /** The session's options (`JUPYTERHUB_SESSIONS_SESSION`). */
 export interface ISessionInfo {
   session_type: string;
@@ -35,6 +38,12 @@ export interface ITiming {
   renewable: boolean;
   renewals: number;
   max_renewals: number | null;
+  /** Which timeout applies now: idle, absolute (SSH connected), or null (never). */
+  timeout_applies: 'idle' | 'absolute' | null;
+  timeout_basis: TimeoutBasis | null;
+  /** When the idle timer started counting (last activity, or the last SSH disconnect). */
+  idle_from: string | null;
+  ssh_connections: number;
 }
 
 /** GET session. `info` is null on a server that is not a managed session. */
@@ -151,6 +160,7 @@ function bool(o: Obj, key: string, what: string, fallback: boolean): boolean {
 }
 
 const REASONS: readonly string[] = ['idle', 'absolute', 'max_age'];
+const BASES: readonly string[] = ['activity', 'ssh_closed', 'ssh_connected', 'never'];
 
 function parseInfo(o: Obj): ISessionInfo {
   const what = 'session';
@@ -202,7 +212,33 @@ export function parseTiming(data: unknown): ITiming {
     deadlines: parseDeadlines(o, what),
     renewable: bool(o, 'renewable', what, false),
     renewals: int(o, 'renewals', what, 0),
-    max_renewals: optInt(o, 'max_renewals', what)
+    max_renewals: optInt(o, 'max_renewals', what),
+    ...parseTimeoutFacts(o, what)
+  };
+}
+
+/** Which timeout applies and why; absent fields (an older sessions service) are null. */
+function parseTimeoutFacts(
+  o: Obj,
+  what: string
+): Pick<ITiming, 'timeout_applies' | 'timeout_basis' | 'idle_from' | 'ssh_connections'> {
+  const applies = optStr(o, 'timeout_applies', what);
+  if (applies !== null && applies !== 'idle' && applies !== 'absolute') {
+    throw new ResponseError(what, "'timeout_applies' is not one of idle, absolute");
+  }
+  const basis = optStr(o, 'timeout_basis', what);
+  if (basis !== null && !BASES.includes(basis)) {
+    throw new ResponseError(what, `'timeout_basis' is not one of ${BASES.join(', ')}`);
+  }
+  const connections = int(o, 'ssh_connections', what, 0);
+  if (connections < 0) {
+    throw new ResponseError(what, "'ssh_connections' must not be negative");
+  }
+  return {
+    timeout_applies: applies as 'idle' | 'absolute' | null,
+    timeout_basis: basis as TimeoutBasis | null,
+    idle_from: optTime(o, 'idle_from', what),
+    ssh_connections: connections
   };
 }
 

@@ -124,3 +124,49 @@ export function laterDeadlines(
     .sort((a, b) => Date.parse(a[1]) - Date.parse(b[1]))
     .map(([reason, at]) => ({ reason, label: LATER_LABELS[reason], at }));
 }
+
+/** The facts `describeTimeout` needs (a subset of the session timing). */
+export interface ITimeoutFacts {
+  timeout_applies: 'idle' | 'absolute' | null;
+  timeout_basis: string | null;
+  idle_from: string | null;
+  ssh_connections: number;
+}
+
+/**
+ * Which timeout applies to the session and why, in words: the idle timeout
+ * counts from the last activity (or from when the last SSH connection
+ * closed); while SSH connections are open, the timeout counts from the start.
+ */
+export function describeTimeout(
+  timeout: number,
+  facts: ITimeoutFacts | null,
+  locale?: string
+): { label: string; why: string } {
+  const length = formatTimeout(timeout);
+  if (timeout === -1) {
+    return { label: 'never', why: 'This session has no idle or absolute timeout.' };
+  }
+  if (!facts || facts.timeout_applies === null) {
+    return { label: `${length} idle`, why: '' };
+  }
+  if (facts.timeout_applies === 'absolute') {
+    const n = facts.ssh_connections;
+    const open = n === 1 ? '1 SSH connection is open' : `${n} SSH connections are open`;
+    return {
+      label: `${length} from the start`,
+      why: `${open}, so it counts from the start; when the last one closes, the idle timeout counts again, from then.`
+    };
+  }
+  const since = formatTimestamp(facts.idle_from, locale);
+  if (facts.timeout_basis === 'ssh_closed') {
+    return {
+      label: `${length} idle`,
+      why: `Counted from when the last SSH connection closed${since ? ` (${since})` : ''}.`
+    };
+  }
+  return {
+    label: `${length} idle`,
+    why: `Counted from the last activity${since ? ` (${since})` : ''}; an open SSH connection switches to a timeout from the start.`
+  };
+}

@@ -8,8 +8,8 @@ import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import React from 'react';
 
-import { INewShareLink, IPort, IShare, ISharing } from '../core/parse';
-import { describeReason, formatDuration, formatTimeout, formatTimestamp, laterDeadlines } from '../core/time';
+import { INewShareLink, IPort, IShare, ISharing, ITiming } from '../core/parse';
+import { describeReason, describeTimeout, formatDuration, formatTimestamp, laterDeadlines } from '../core/time';
 import { httpUrl, proxyLink } from '../core/urls';
 import { DEFAULT_THRESHOLDS } from '../core/warning';
 import { messageOf, SessionModel } from '../model';
@@ -56,6 +56,23 @@ function Countdown(props: { model: SessionModel }): JSX.Element {
   );
 }
 
+/** Which timeout applies (idle, or from the start while SSH connections are open) and why. */
+function TimeoutRow(props: { timeout: number; timing: ITiming | null }): JSX.Element {
+  const { label, why } = describeTimeout(props.timeout, props.timing);
+  return (
+    <Row
+      label="Timeout"
+      cls="jp-SessionsPanel-timeout"
+      value={
+        <>
+          <span className="jp-SessionsPanel-timeoutKind">{label}</span>
+          {why ? <span className="jp-SessionsPanel-timeoutWhy">{why}</span> : null}
+        </>
+      }
+    />
+  );
+}
+
 function SessionSection(props: { model: SessionModel }): JSX.Element {
   const { model } = props;
   const state = model.state;
@@ -79,7 +96,7 @@ function SessionSection(props: { model: SessionModel }): JSX.Element {
         {timing?.started ? (
           <Row label="Started" value={formatTimestamp(timing.started)} cls="jp-SessionsPanel-started" />
         ) : null}
-        <Row label="Idle timeout" value={formatTimeout(info.timeout)} />
+        <TimeoutRow timeout={info.timeout} timing={timing} />
         <Row label="Time left" value={<Countdown model={model} />} />
         {timing?.expires_at ? (
           <Row label="Ends at" value={formatTimestamp(timing.expires_at)} cls="jp-SessionsPanel-expires" />
