@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PROFILES = REPO / "profiles"
+# the example session types and the local hub config ship inside the package
+PROFILES = REPO / "jupyterhub_sessions" / "configs" / "profiles"
 
 # fake Kubernetes API fixtures: kube_api, kube, kube_client
 pytest_plugins = ["tests.kube_fake.fixtures"]

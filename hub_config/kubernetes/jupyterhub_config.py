@@ -31,6 +31,7 @@ from pathlib import Path
 
 from jupyterhub_sessions import ssh
 from jupyterhub_sessions.hub_setup import configure_platform
+from jupyterhub_sessions.paths import PACKAGE_PROFILES
 from jupyterhub_sessions.profiles import load_session_types
 from jupyterhub_sessions.service import configure_hub as _sessions_service
 
@@ -38,13 +39,8 @@ c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
 env = os.environ
 
 _ETC_PROFILES = Path("/etc/jupyterhub-sessions/profiles")
-# in a source checkout: <repo>/profiles next to <repo>/hub_config/kubernetes/
-_PACKAGE_PROFILES = next(
-    (p / "profiles" for p in Path(__file__).resolve().parents if (p / "hub_config").is_dir()),
-    _ETC_PROFILES,
-)
 profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES") or str(
-    _ETC_PROFILES if _ETC_PROFILES.is_dir() else _PACKAGE_PROFILES
+    _ETC_PROFILES if _ETC_PROFILES.is_dir() else PACKAGE_PROFILES
 )
 os.environ["JUPYTERHUB_SESSIONS_PROFILES"] = profiles_dir  # the service reads it too
 # a bad session-type file stops start-up here, naming file, field and reason
