@@ -17,6 +17,8 @@ import socket
 import sys
 from pathlib import Path
 
+from ..compat import available_scopes
+
 SERVICE_NAME = "ssh"
 
 # what the gateway needs from the hub, and nothing more
@@ -83,7 +85,8 @@ def hub_service(
     role = {
         "name": f"{name}-service",
         "description": "SSH gateway: read, start and open terminals in users' sessions",
-        "scopes": [*SERVICE_SCOPES, f"access:services!service={sessions_service}"],
+        # JupyterHub 5.5 has no start:servers: compat names the scope that grants it there
+        "scopes": [*available_scopes(SERVICE_SCOPES), f"access:services!service={sessions_service}"],
         "services": [name],
     }
     return service, role
