@@ -70,6 +70,7 @@ class Hub:
     env: dict
     log_path: Path
     proc: subprocess.Popen | None = None
+    argv: list[str] | None = None  # how to start the hub; default `python -m jupyterhub -f config_file`
     _tokens: dict = field(default_factory=dict)
 
     # -- REST -------------------------------------------------------------------
@@ -200,7 +201,7 @@ class Hub:
     def launch(self, timeout=60):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
+            self.argv or [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.data_dir,
             env=self.env,
             stdout=log,
