@@ -1,5 +1,7 @@
-"""Shared fixtures: paths to the shipped profiles and a scratch profiles dir."""
+"""Shared fixtures: paths to the shipped profiles, the built wheel, a hub, a browser."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,25 @@ def shipped_types():
     from jupyterhub_sessions.profiles import load_session_types
 
     return load_session_types(PROFILES)
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once per test session (from this checkout, like `pip wheel .`).
+
+    The JupyterLab extension is built into it by the build hook (npm, only here); installing
+    the wheel needs no node. Tests install it into venvs of their own.
+    """
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, f"building the wheel failed:\n{r.stdout}\n{r.stderr}"
+    (wheel,) = out.glob("jupyterhub_sessions-*.whl")
+    return wheel
 
 
 @pytest.fixture(scope="session")

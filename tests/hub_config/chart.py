@@ -77,6 +77,24 @@ def chart_pins(chart: Path) -> dict[str, str]:
     return pins
 
 
+def chart_python() -> str:
+    """The chart's Python (its hub image has 3.12) if this machine has it, else this one's base Python."""
+    import glob
+    import subprocess
+
+    candidates = [os.environ.get("Z2JH_PYTHON", ""), "python3.12"]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    for candidate in filter(None, candidates):
+        exe = shutil.which(candidate) or candidate
+        try:
+            ok = subprocess.run([exe, "-c", "import venv"], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return exe
+    return getattr(sys, "_base_executable", sys.executable)
+
+
 # -- values -----------------------------------------------------------------------------
 
 
