@@ -71,7 +71,7 @@ def add_user_scopes(c, scopes) -> None:
     if has_extra_user_scopes():
         c.JupyterHub.extra_user_scopes.update(scopes)
         return
-    roles = _config_list(c.JupyterHub, "load_roles")
+    roles = config_list(c.JupyterHub, "load_roles")
     role = next((r for r in roles if r.get("name") == "user"), None)
     if role is None:
         role = {"name": "user", "scopes": ["self"]}
@@ -81,7 +81,7 @@ def add_user_scopes(c, scopes) -> None:
     c.JupyterHub.load_roles = roles
 
 
-def _config_list(section, key: str) -> list:
+def config_list(section, key: str) -> list:
     """A list-valued hub setting as a plain list (also when only appended to so far)."""
     if key not in section:
         return []

@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,29 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+class _SessionPod(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server API
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"session " + self.path.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def pod_server():
+    """What every fake session pod serves (give the kubelet pod_ip 127.0.0.1, KubeSpawner this port):
+    any answer tells the hub the server is up; the body names the path asked for."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SessionPod)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..compat import available_scopes
+from ..compat import config_list as _config_list
 
 SERVICE_NAME = "ssh"
 
@@ -142,17 +143,6 @@ def _public_url(c) -> str:
     port = hub.port if "port" in hub else 8000
     base = hub.base_url if "base_url" in hub else "/"
     return f"http://{ip}:{port}{base}"
-
-
-def _config_list(section, key: str) -> list:
-    """A list-valued hub setting as a plain list (also when only appended to so far)."""
-    if key not in section:
-        return []
-    value = section[key]
-    if hasattr(value, "to_dict"):  # traitlets LazyConfigValue
-        ops = value.to_dict()
-        return [*ops.get("prepend", []), *ops.get("extend", []), *(i for _, i in ops.get("inserts", []))]
-    return list(value)
 
 
 def configure_hub(c, data_dir: str | Path, **kwargs) -> None:

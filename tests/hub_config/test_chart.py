@@ -15,8 +15,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -288,31 +286,6 @@ def test_the_admin_walkthrough_installs_the_tested_chart_version(chart):
 
 
 # -- a real hub from the chart's loader ----------------------------------------------------------
-
-
-class _Pod(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server API
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"session " + self.path.encode())
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def pod_server():
-    """What every fake session pod serves (any answer tells the hub the server is up)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pod)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 class ChartHub:
