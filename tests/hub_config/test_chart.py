@@ -475,7 +475,12 @@ async def test_a_hub_from_the_charts_loader_spawns_a_session_reachable_at_the_pr
         subprocess.run, h.pod.command([sys.executable, "-c", fetch, url]), capture_output=True, text=True
     )
     assert got.stdout.strip() == "200 session /user/ada/lab/api/status", got.stderr
+
+    # stopping the session keeps its drive: no PVC is ever deleted
+    await asyncio.to_thread(hub.stop_session, user, "lab")
+    assert not [p for p in kube.objects("pods") if p["metadata"]["name"] == pod["metadata"]["name"]]
     assert len(kube.objects("persistentvolumeclaims")) == 1
+    assert kube.requests_to("DELETE", "persistentvolumeclaims") == []
 
 
 def _service_env(h: ChartHub, service: str) -> dict | None:
