@@ -2,10 +2,33 @@
 # One entry point for a fresh machine:
 #   ./dev.sh run    install, then start the embedded platform on http://127.0.0.1:8000
 #   ./dev.sh test   install (with browser and SSH client), then run lint + the full test suite
+#   ./dev.sh test-chart   the Kubernetes, service, server-extension hub, sharing and spawn-form
+#                   tests again, in a second venv pinned to the Zero to JupyterHub chart's hub image
+#                   (JupyterHub 5.5, KubeSpawner 7.0; Python 3.12 where this machine has it)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 VENV=${JUPYTERHUB_SESSIONS_VENV:-$ROOT/.venv}
+CHART_VENV=${JUPYTERHUB_SESSIONS_CHART_VENV:-$ROOT/.venv-chart}
+export Z2JH_CHART_DIR=${Z2JH_CHART_DIR:-$ROOT/../shared/z2jh-4.4.0}
+# what test-chart runs: the parts whose behaviour depends on the JupyterHub/KubeSpawner versions
+# (kept to a few minutes: the hub-restart tests check paths, the same on every version)
+CHART_TESTS=(
+  tests/hub_config
+  --deselect tests/hub_config/test_chart.py::test_ssh_host_key_and_keys_survive_a_hub_restart
+  tests/spawner/test_kube.py
+  tests/spawner/test_kube_hub.py
+  tests/service/test_api.py
+  tests/service/test_app.py
+  tests/serverext/test_hub_e2e.py
+  tests/serverext/test_hub_config.py
+  tests/test_hub_fixes.py
+  tests/test_compat.py
+  tests/e2e/test_spawn_flow.py
+  tests/security/test_xss.py::test_hostile_session_names_are_refused_by_the_hub
+  tests/ssh/test_registration.py
+  tests/ssh/test_gateway.py::test_key_login_auto_starts_and_runs_in_drive
+)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
@@ -19,13 +42,17 @@ apt_install() {
   fi
 }
 
-install_base() {
+install_system() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   if ! command -v configurable-http-proxy >/dev/null 2>&1; then
     echo ">> npm install -g configurable-http-proxy"
     $SUDO npm install -g --no-fund --no-audit configurable-http-proxy@5 >/dev/null
   fi
+}
+
+install_base() {
+  install_system
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
 }
@@ -36,10 +63,33 @@ install_run() {
   "$VENV/bin/python" -m pip install -q -e .
 }
 
+chart_python() {
+  # the chart's hub image runs Python 3.12: use it where this machine has one, else python3
+  local py
+  for py in "${Z2JH_PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+    if [ -n "$py" ] && "$py" -c 'import venv' >/dev/null 2>&1; then echo "$py"; return; fi
+  done
+  echo python3
+}
+
+install_chart() {
+  local pins="$Z2JH_CHART_DIR/images/hub/requirements.txt"
+  if [ ! -f "$pins" ]; then
+    echo "dev.sh: no $pins; set Z2JH_CHART_DIR to the Zero to JupyterHub chart files" >&2
+    exit 1
+  fi
+  [ -x "$CHART_VENV/bin/python" ] || "$(chart_python)" -m venv "$CHART_VENV"
+  echo ">> pip install -e .[test] in $CHART_VENV, pinned to $pins"
+  "$CHART_VENV/bin/python" -m pip install -q --upgrade pip
+  "$CHART_VENV/bin/python" -m pip install -q -c "$pins" -e ".[test]"
+}
+
+# rsync and git: tools tested over ssh; openssh-server: the sshd anchor of benchmarks/ssh_exec.py
+TEST_APT=(chromium openssh-client openssh-sftp-server openssh-server rsync git fonts-liberation)
+
 install_test() {
   install_base
-  # rsync and git: tools tested over ssh; openssh-server: the sshd anchor of benchmarks/ssh_exec.py
-  apt_install chromium openssh-client openssh-sftp-server openssh-server rsync git fonts-liberation
+  apt_install "${TEST_APT[@]}"
   echo ">> pip install -e .[test]"
   "$VENV/bin/python" -m pip install -q -e ".[test]"
 }
@@ -61,11 +111,20 @@ case "${1:-help}" in
     echo ">> pytest"
     exec python -m pytest "$@"
     ;;
+  test-chart)
+    install_system
+    apt_install "${TEST_APT[@]}"
+    install_chart
+    shift
+    export PATH="$CHART_VENV/bin:$PATH"
+    "$CHART_VENV/bin/python" -c 'import jupyterhub, kubespawner, sys; print(">> pytest on jupyterhub", jupyterhub.__version__, "kubespawner", kubespawner.__version__, "python", sys.version.split()[0])'
+    exec python -m pytest "${CHART_TESTS[@]}" "$@"
+    ;;
   install)
     install_test
     ;;
   *)
-    echo "usage: ./dev.sh run|test|install" >&2
+    echo "usage: ./dev.sh run|test|test-chart|install" >&2
     exit 2
     ;;
 esac

@@ -312,7 +312,7 @@ def make_sessions_culler(now: datetime, concurrency: int, page_size: int):
         from jupyterhub_sessions.service.sessions import SessionPolicy
         from jupyterhub_sessions.service.state import SessionStore
 
-        types = load_session_types(REPO / "profiles")
+        types = load_session_types(REPO / "jupyterhub_sessions" / "configs" / "profiles")
         client = HubClient(api, token, concurrency=concurrency, page_size=page_size)
         try:
             policy = SessionPolicy(lambda: types, SessionStore(None), default_timeout=TIMEOUT)

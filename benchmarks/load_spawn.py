@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/load_spawn.py                 # 50 spawns, 20 users, limit 3
     .venv/bin/python benchmarks/load_spawn.py --spawns 10 --users 4
 
-Boots its own hub (hub_config/local_config.py) on free loopback ports in a
+Boots its own hub (jupyterhub_sessions/configs/local_config.py) on free loopback ports in a
 temporary directory, fires every spawn request at the same moment (one
 thread each), waits until every accepted session is ready, stops them all
 and checks that no session process is left. Each request must either start

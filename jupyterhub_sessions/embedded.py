@@ -9,7 +9,9 @@ import socket
 import sys
 from pathlib import Path
 
-CONFIG = Path(__file__).resolve().parents[1] / "hub_config" / "local_config.py"
+from .paths import LOCAL_CONFIG
+
+CONFIG = LOCAL_CONFIG  # package data: works from a wheel, from any directory
 PORTS_FILE = "ports.json"
 # the hub's internal API and the proxy's API: env var, else remembered per data dir
 INTERNAL_PORTS = {
@@ -71,7 +73,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--profiles",
         default=os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"),
-        help="directory of session-type YAML files (default: the shipped profiles/)",
+        help="directory of session-type YAML files (default: the example types shipped in the package)",
     )
     parser.add_argument("--config", default=str(CONFIG), help="hub config file")
     args, extra = parser.parse_known_args(argv[1:])

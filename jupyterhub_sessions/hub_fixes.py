@@ -1,7 +1,9 @@
 """Fixes to the JupyterHub we run on, applied from the hub's config file.
 
-Both are applied by `serverext.hub_config.apply(c)` (and so by the shipped
-hub configs); each one is idempotent and only changes what it names.
+The sharing fixes are applied by `serverext.hub_config.apply(c)`, the server
+name rule by `hub_setup.configure_platform` (so all by the shipped hub
+configs); each one is idempotent and only changes what it names, and
+`compat.report()` logs at hub start which ones this JupyterHub needs.
 
 Group shares and tokens (JupyterHub 5.0 to 6.1.1 at least)
 ----------------------------------------------------------
@@ -34,6 +36,16 @@ JupyterHub's 404 "Share not found or expired" when opened, and a 400
 owner revoked it. `refuse_dead_share_links()` turns both into one 403 page that
 says what happened and what to do, the same for every dead code (so codes
 cannot be probed) and without echoing the code.
+
+New server names (JupyterHub 5.x)
+---------------------------------
+JupyterHub 6 refuses a new named server whose name is not a safe slug
+(`jupyterhub.slugs.is_valid_safe_slug`: 1-30 lowercase letters, digits and
+single hyphens, starting with a letter, ending with a letter or digit);
+JupyterHub 5.5 (Zero to JupyterHub 4.4.0) only refuses a `/`, so
+`<img src=x onerror=...>` became a server name, on every page and in SSH login
+names. `refuse_unsafe_server_names()` applies JupyterHub 6's rule to new
+servers there (existing ones keep working), before the server is created.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 
 from tornado import web
 
@@ -142,4 +155,56 @@ def refuse_dead_share_links() -> bool:
         return False
     handler.get = _refusing_dead_codes(handler.get)
     handler.post = _refusing_dead_codes(handler.post)
+    return True
+
+
+# JupyterHub 6's jupyterhub.slugs.is_valid_safe_slug, for JupyterHub versions without it
+_SAFE_SLUG = re.compile(r"^[a-z](?:[a-z0-9]*(?:-[a-z0-9]+)*)$")
+_SAFE_SLUG_MAX = 30
+INVALID_SERVER_NAME = (
+    "Invalid server name: use 1-30 lowercase letters, digits and single hyphens, "
+    "starting with a letter and ending with a letter or digit"
+)
+
+
+def is_safe_server_name(name: str) -> bool:
+    """JupyterHub 6's rule for new server names (empty = the default server)."""
+    if not name:
+        return True
+    try:
+        from jupyterhub.slugs import is_valid_safe_slug
+    except ImportError:
+        return len(name) <= _SAFE_SLUG_MAX and bool(_SAFE_SLUG.match(name))
+    return is_valid_safe_slug(name)
+
+
+def hub_checks_server_names() -> bool:
+    """JupyterHub >= 6 refuses unsafe new server names itself."""
+    try:
+        import jupyterhub.slugs  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def refuse_unsafe_server_names() -> bool:
+    """On JupyterHub < 6: refuse new servers whose names JupyterHub 6 refuses; False if not needed."""
+    if hub_checks_server_names():
+        return False
+    from jupyterhub.user import User
+
+    original = User._new_orm_spawner
+    if getattr(original, _MARK, False):
+        return False
+
+    @functools.wraps(original)
+    def _new_orm_spawner(self, server_name, *args, **kwargs):
+        if not is_safe_server_name(server_name):
+            log.warning("Refused a new server for user=%s: unsafe server name", self.name)
+            raise web.HTTPError(400, INVALID_SERVER_NAME)
+        return original(self, server_name, *args, **kwargs)
+
+    setattr(_new_orm_spawner, _MARK, True)
+    User._new_orm_spawner = _new_orm_spawner
+    log.info("jupyterhub-sessions: new server names follow JupyterHub 6's rule (this JupyterHub has none)")
     return True

@@ -12,12 +12,15 @@ import logging
 import re
 from pathlib import Path
 
-from . import service, ssh
+from . import compat, hub_fixes, service, ssh
 from .serverext import hub_config as serverext_hub_config
 
 
 def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool = True) -> None:
     """Apply the shared platform settings to the JupyterHub config object `c`."""
+    # JupyterHub 5.5 (Zero to JupyterHub 4.4.0) and 6.x: say at hub start what differs
+    compat.report()
+    hub_fixes.refuse_unsafe_server_names()
     # plain lists, so every part (and later config) can append to them
     for key in ("services", "load_roles"):
         if key not in c.JupyterHub:

@@ -1,6 +1,6 @@
 """Start a real JupyterHub (with configurable-http-proxy) running the embedded platform.
 
-Used by every end-to-end test: `start_hub()` boots `hub_config/local_config.py`
+Used by every end-to-end test: `start_hub()` boots `jupyterhub_sessions/configs/local_config.py`
 on free loopback ports in a temporary data directory, with an admin service
 token for setting up users. `Hub` has small synchronous helpers (requests)
 for the hub REST API, starting/stopping sessions and logging a browser in.
@@ -24,7 +24,7 @@ import psutil
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-LOCAL_CONFIG = REPO / "hub_config" / "local_config.py"
+LOCAL_CONFIG = REPO / "jupyterhub_sessions" / "configs" / "local_config.py"
 _user_counter = itertools.count(1)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,6 +70,7 @@ class Hub:
     env: dict
     log_path: Path
     proc: subprocess.Popen | None = None
+    argv: list[str] | None = None  # how to start the hub; default `python -m jupyterhub -f config_file`
     _tokens: dict = field(default_factory=dict)
 
     # -- REST -------------------------------------------------------------------
@@ -200,7 +201,7 @@ class Hub:
     def launch(self, timeout=60):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
+            self.argv or [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.data_dir,
             env=self.env,
             stdout=log,

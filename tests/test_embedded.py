@@ -23,7 +23,8 @@ import requests
 from jupyterhub_sessions.drives import user_slug
 from jupyterhub_sessions.embedded import PORTS_FILE, internal_ports
 
-from .hubtools import REPO, free_port, kill_processes_of, wait_for
+from .conftest import PROFILES
+from .hubtools import free_port, kill_processes_of, wait_for
 
 COMMAND = Path(sys.executable).parent / "jupyterhub-sessions"
 PASSWORD = "demo-pass"
@@ -124,7 +125,7 @@ class Platform:
 def platform(tmp_path):
     profiles = tmp_path / "profiles"
     profiles.mkdir()
-    shutil.copy(REPO / "profiles" / "notebook.yaml", profiles)
+    shutil.copy(PROFILES / "notebook.yaml", profiles)
     # admin-written text is still text: markup in a profile must show, not run
     (profiles / "hostile.yaml").write_text(
         f"display_name: {json.dumps(HOSTILE)}\n"

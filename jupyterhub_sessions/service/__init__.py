@@ -12,6 +12,8 @@ import socket
 import sys
 from pathlib import Path
 
+from ..compat import add_user_scopes
+
 SERVICE_NAME = "sessions"
 
 # exactly what the service calls on the hub API: list users, read their
@@ -88,4 +90,5 @@ def configure_hub(c, data_dir: str | Path | None = None, **kwargs) -> None:
         return
     c.JupyterHub.services.append(service)
     c.JupyterHub.load_roles.append(role)
-    c.JupyterHub.extra_user_scopes.update(user_scopes(name))
+    # JupyterHub 5.5 has no extra_user_scopes: compat merges them into the user role there
+    add_user_scopes(c, user_scopes(name))

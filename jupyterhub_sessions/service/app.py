@@ -23,6 +23,7 @@ from tornado.log import LogFormatter
 from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
+from ..paths import PACKAGE_PROFILES
 from ..profiles import ProfileError, SessionType
 from .culler import CullReport, cull_pass
 from .handlers import routes
@@ -94,9 +95,7 @@ class SessionsService(Application):
 
     @default("profiles_dir")
     def _default_profiles_dir(self):
-        return os.environ.get(
-            "JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[2] / "profiles")
-        )
+        return os.environ.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
 
     state_file = Unicode(
         config=True,

@@ -14,7 +14,7 @@ import re
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
-from traitlets import Dict, Float, List, Unicode, default, validate
+from traitlets import Dict, Float, List, TraitError, Unicode, default, validate
 
 from ..drives import (
     ANNOTATION_DRIVE,
@@ -158,6 +158,17 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
                 f"drive_access_modes must be a non-empty list of {sorted(ACCESS_MODES)}, got {modes}"
             )
         return modes
+
+    @validate("profile_list")
+    def _refuse_profile_list(self, proposal):
+        # a KubeSpawner profile would silently replace the session type's image and resources;
+        # z2jh_config refuses it at hub start, this catches one set later (e.g. a later extraConfig)
+        if proposal["value"]:
+            from ..z2jh_config import PROFILE_LIST_CONFLICT
+
+            self.log.error(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
+            raise TraitError(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
+        return proposal["value"]
 
     @validate("guarantee_fraction")
     def _check_fraction(self, proposal):

@@ -25,6 +25,7 @@ from ..options import (
     parse_session_options,
     visible_types,
 )
+from ..paths import PACKAGE_PROFILES
 from ..profiles import SessionType, load_session_types
 from .form import form_to_options, refill_choices, render_spawn_form
 
@@ -81,10 +82,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     @default("session_types_dir")
     def _default_types_dir(self):
-        return os.environ.get(
-            "JUPYTERHUB_SESSIONS_PROFILES",
-            str(Path(__file__).resolve().parents[2] / "profiles"),
-        )
+        return os.environ.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
 
     default_drive_name = Unicode(
         DEFAULT_DRIVE,

@@ -19,6 +19,9 @@ import socket
 import sys
 from pathlib import Path
 
+from ..compat import available_scopes
+from ..compat import config_list as _config_list
+
 SERVICE_NAME = "ssh"
 
 # what the gateway needs from the hub, and nothing more
@@ -82,7 +85,8 @@ def hub_service(
     role = {
         "name": f"{name}-service",
         "description": "SSH gateway: read users and servers, start servers, run commands in sessions",
-        "scopes": [*SERVICE_SCOPES, f"access:services!service={sessions_service}"],
+        # JupyterHub 5.5 has no start:servers: compat names the scope that grants it there
+        "scopes": [*available_scopes(SERVICE_SCOPES), f"access:services!service={sessions_service}"],
         "services": [name],
     }
     return service, role
@@ -138,17 +142,6 @@ def _public_url(c) -> str:
     port = hub.port if "port" in hub else 8000
     base = hub.base_url if "base_url" in hub else "/"
     return f"http://{ip}:{port}{base}"
-
-
-def _config_list(section, key: str) -> list:
-    """A list-valued hub setting as a plain list (also when only appended to so far)."""
-    if key not in section:
-        return []
-    value = section[key]
-    if hasattr(value, "to_dict"):  # traitlets LazyConfigValue
-        ops = value.to_dict()
-        return [*ops.get("prepend", []), *ops.get("extend", []), *(i for _, i in ops.get("inserts", []))]
-    return list(value)
 
 
 def configure_hub(c, data_dir: str | Path, **kwargs) -> None:

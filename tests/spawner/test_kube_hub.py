@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,31 +23,6 @@ from tests.kube_fake import Kubelet
 pytestmark = pytest.mark.hub
 
 KUBE_CONFIG = REPO / "hub_config" / "kubernetes" / "jupyterhub_config.py"
-
-
-class _Pod(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server API
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"session")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def pod_server():
-    """What every fake pod serves: any HTTP answer tells the hub the server is up."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pod)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

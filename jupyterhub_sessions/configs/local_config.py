@@ -1,6 +1,8 @@
 """jupyterhub-sessions on one machine: the embedded platform.
 
-Run with `jupyterhub-sessions local` (or `jupyterhub -f hub_config/local_config.py`).
+Run with `jupyterhub-sessions local`. It ships inside the package
+(`jupyterhub_sessions.paths.LOCAL_CONFIG`), so a config of your own can extend it
+with `load_subconfig(str(LOCAL_CONFIG))`.
 Everything lives under one data directory ($JUPYTERHUB_SESSIONS_DATA_DIR,
 default ./data): the hub database, cookie secret, drives, service state.
 
@@ -9,7 +11,7 @@ Settings read from the environment (all optional):
 | variable | default | |
 |---|---|---|
 | JUPYTERHUB_SESSIONS_DATA_DIR | ./data | all state |
-| JUPYTERHUB_SESSIONS_PROFILES | <repo>/profiles | session-type YAML directory |
+| JUPYTERHUB_SESSIONS_PROFILES | the package's example types (`paths.PACKAGE_PROFILES`) | session-type YAML directory |
 | JUPYTERHUB_SESSIONS_PORT | 8000 | public port on 127.0.0.1 |
 | JUPYTERHUB_SESSIONS_HUB_PORT | free, kept in <data>/ports.json | hub's internal port |
 | JUPYTERHUB_SESSIONS_PROXY_API_PORT | free, kept in <data>/ports.json | configurable-http-proxy API port |
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from jupyterhub_sessions.embedded import internal_ports
 from jupyterhub_sessions.hub_setup import configure_platform
+from jupyterhub_sessions.paths import PACKAGE_PROFILES
 from jupyterhub_sessions.profiles import load_session_types
 
 c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
@@ -37,7 +40,7 @@ env = os.environ
 data_dir = Path(env.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data")).resolve()
 data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 os.environ["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
-profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES", str(Path(__file__).resolve().parents[1] / "profiles"))
+profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
 # a bad session-type file stops start-up here, naming file, field and reason
 load_session_types(profiles_dir)
 
