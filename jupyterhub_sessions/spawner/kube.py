@@ -435,6 +435,11 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         made a pod, and the hub's own clean-up only stops pods its watch has seen.
         """
         self._start_began = asyncio.get_running_loop().time()  # the hub's start_timeout runs from here
+        # mark where this start's events begin now, before the first await: the progress page may
+        # already be reading, and must not take the last pod's events for this one's
+        old_events = self.events
+        if old_events:
+            self._last_event = old_events[-1]["metadata"]["uid"]
         try:
             return await self._start_watched()
         except BaseException as e:  # also a start cancelled by the hub's start_timeout
@@ -512,11 +517,15 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         if pod is None or (pod.get("status") or {}).get("phase") == "Pending":
             return status
         if pod["metadata"].get("deletionTimestamp"):
+            # evicted, or its node is gone: the cluster is deleting it; forcing that from here
+            # could leave a partitioned node writing to the drive, so it is left to the cluster
             self.log.warning("Pod %s of %s is being removed by the cluster", self.pod_name, self._log_who)
             return 1
         crashed = kube_status.crash_of(pod)
         if crashed:
             self.log.warning("Pod %s of %s is crash-looping: %s", self.pod_name, self._log_who, crashed)
+            if self.delete_stopped_pods:  # the hub only stops servers it thinks are running
+                await self.stop(now=True)
             return crashed[0] or 1
         return None
 

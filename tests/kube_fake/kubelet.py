@@ -235,7 +235,8 @@ class Kubelet:
         )
 
     def crash_image(self, image: str, after: float = 0.1, exit_code: int = 1, reason: str = "Error") -> None:
-        """Containers of `image` exit with `exit_code` `after` seconds of running, every time."""
+        """Containers of `image` exit with `exit_code` `after` seconds of running, every time
+        (`after` <= 0: at once, before the pod is ever seen ready)."""
         self.crashing_images[image] = (after, exit_code, reason)
 
     def has_image(self, node: str, image: str) -> bool:
@@ -655,6 +656,8 @@ class Kubelet:
         for c in pod["spec"]["containers"]:
             if c["image"] in self.crashing_images:
                 after, code, reason = self.crashing_images[c["image"]]
+                if after <= 0:  # exits before anyone sees it ready
+                    return self.crash(ns, name, exit_code=code, reason=reason)
                 self.fake.call_later(after, self._crash_later, ns, name, pod["metadata"]["uid"], code, reason)
         return updated
 

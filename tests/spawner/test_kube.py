@@ -274,6 +274,45 @@ async def test_a_pod_holding_the_drive_refuses_others_after_a_hub_restart(kube, 
     assert len(kube.objects("pods")) == 1
 
 
+def pod_lists(kube) -> list:
+    """Requests that list pods (not watches): what a per-spawn check would cost."""
+    return [
+        r
+        for r in kube.requests
+        if r.method == "GET" and r.path.endswith("/pods") and r.query.get("watch") not in ("true", "True", "1")
+    ]
+
+
+async def test_the_drive_check_reads_the_watch_not_a_list_per_spawn(kube, hub, kube_config):
+    user = hub.user("lou")
+    a, b = user.spawner("a"), user.spawner("b")
+    await spawn(a, {})
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(b, {"drive": "home"})
+    assert e.value.status_code == 409
+    await spawn(b, {"new_drive": "two"})
+    await stop(a)
+    await spawn(a, {"drive": "home"})
+    # only the shared reflector's own listings (at its start, before its watch): none per spawn
+    lists = pod_lists(kube)
+    assert {r.query.get("labelSelector") for r in lists} == {"component=singleuser-server"}
+    assert len(lists) <= 2
+
+
+async def test_pods_that_ended_do_not_hold_their_drive(kube, hub, kube_config):
+    """A Failed or Succeeded pod (kept by an admin, or not yet garbage-collected) frees its drive."""
+    a = hub.user("meg").spawner("a")
+    await spawn(a, {})
+    kube.kubelet.fail_pod("default", a.pod_name, exit_code=1)
+    other = FakeHub(kube_config, SessionKubeSpawner)  # a hub that lost track of server a
+    b = other.user("meg").spawner("b")
+    await spawn(b, {"drive": "home"})
+    assert kube.get("pods", b.pod_name)["status"]["phase"] == "Running"
+    kube.kubelet.fail_pod("default", b.pod_name, exit_code=0)  # Succeeded
+    c = FakeHub(kube_config, SessionKubeSpawner).user("meg").spawner("c")
+    await spawn(c, {"drive": "home"})
+
+
 @pytest.mark.parametrize(
     "options, field",
     [
@@ -469,7 +508,7 @@ async def test_transient_errors_on_stop_are_retried(kube, hub, kube_config):
 
 async def test_drive_in_use_check_survives_a_transient_error(kube, hub, kube_config):
     sp = hub.user("vic").spawner()
-    kube.faults.add("GET", r"/namespaces/default/pods$", status=500)
+    kube.faults.add("GET", r"/namespaces/default/pods$", status=500)  # the watch's first listing
     await spawn(sp, {})
     assert len(kube.objects("pods")) == 1
 
