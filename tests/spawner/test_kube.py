@@ -279,7 +279,9 @@ def pod_lists(kube) -> list:
     return [
         r
         for r in kube.requests
-        if r.method == "GET" and r.path.endswith("/pods") and r.query.get("watch") not in ("true", "True", "1")
+        if r.method == "GET"
+        and r.path.endswith("/pods")
+        and r.query.get("watch") not in ("true", "True", "1")
     ]
 
 
