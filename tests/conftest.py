@@ -1,5 +1,7 @@
 """Shared fixtures: paths to the shipped profiles and a scratch profiles dir."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,20 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """The project's wheel, built once per test run (`pip wheel . --no-deps`).
+
+    Stand-in of the cluster branch; the packaging branch's fixture of the same name and
+    signature replaces it.
+    """
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = out.glob("jupyterhub_sessions-*.whl")
+    return wheel

@@ -75,9 +75,11 @@ class PodFS:
 
 
 def run_notebook_container(
-    pod: dict, root: Path, bin_dir: Path, timeout: float = 90
+    pod: dict, root: Path, bin_dir: Path, timeout: float = 90, extra_env: dict | None = None
 ) -> tuple[JupyterServer, PodFS]:
-    """Start the pod's notebook container here; returns the server (token auth) and its filesystem."""
+    """Start the pod's notebook container here; returns the server (token auth) and its filesystem.
+
+    `extra_env` adds to the process environment (e.g. a layer installed beside the venv)."""
     fs = PodFS(pod, root)
     c = fs.container
     argv = list(c.get("command") or []) + list(c.get("args") or [])
@@ -92,6 +94,7 @@ def run_notebook_container(
         JUPYTER_CONFIG_DIR=str(root / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(root / "runtime"),
         LANG="C.UTF-8",
+        **(extra_env or {}),
     )
     args = [
         str(bin_dir / "jupyter"),
@@ -104,10 +107,10 @@ def run_notebook_container(
         f"--IdentityProvider.token={token}",
         *(fs.map_text(a) for a in argv[1:] if not a.startswith(("--ip=", "--port="))),
     ]
-    if env.get("JUPYTERHUB_ROOT_DIR"):  # what jupyterhub-singleuser does with them
-        args.append(f"--ServerApp.root_dir={env['JUPYTERHUB_ROOT_DIR']}")
-    if env.get("JUPYTERHUB_DEFAULT_URL"):
-        args.append(f"--ServerApp.default_url={env['JUPYTERHUB_DEFAULT_URL']}")
+    # what jupyterhub-singleuser does with them (its command line wins)
+    for var, option in (("JUPYTERHUB_ROOT_DIR", "root_dir"), ("JUPYTERHUB_DEFAULT_URL", "default_url")):
+        if env.get(var) and not any(a.startswith(f"--ServerApp.{option}=") for a in args):
+            args.append(f"--ServerApp.{option}={env[var]}")
     cwd = fs.local(c.get("workingDir") or "/")
     cwd.mkdir(parents=True, exist_ok=True)
     log_path = root / "container.log"
