@@ -43,6 +43,19 @@ IMAGE_SIZE = 734_003_200
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
+def _not_running(container: dict, state: dict) -> dict:
+    """A container status before it runs, or after it ended for good."""
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "ready": False,
+        "started": False,
+        "restartCount": 0,
+        "state": state,
+    }
+
+
 def _pod_ref(pod: dict) -> str:
     meta = pod["metadata"]
     return f"{meta['name']}_{meta['namespace']}({meta['uid']})"
@@ -550,15 +563,7 @@ class Kubelet:
                 hostIP="192.168.49.2",
                 startTime=now_iso(),
                 containerStatuses=[
-                    {
-                        "name": c["name"],
-                        "image": c["image"],
-                        "imageID": "",
-                        "ready": False,
-                        "started": False,
-                        "restartCount": 0,
-                        "state": {"waiting": {"reason": "ContainerCreating"}},
-                    }
+                    _not_running(c, {"waiting": {"reason": "ContainerCreating"}})
                     for c in p["spec"]["containers"]
                 ],
             )
@@ -731,14 +736,9 @@ class Kubelet:
             {"type": "Ready", "status": "False", "lastTransitionTime": stamp, "reason": "PodFailed"},
         ]
         status["containerStatuses"] = [
-            {
-                "name": c["name"],
-                "image": c["image"],
-                "imageID": "",
-                "ready": False,
-                "started": False,
-                "restartCount": 0,
-                "state": {
+            _not_running(
+                c,
+                {
                     "terminated": {
                         "exitCode": exit_code,
                         "reason": reason,
@@ -747,7 +747,7 @@ class Kubelet:
                         "finishedAt": stamp,
                     }
                 },
-            }
+            )
             for c in pod["spec"]["containers"]
         ]
         updated = self.store.update_status("pods", ns, name, status)

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 from pathlib import Path
 
 from tests.hubtools import free_port
-from tests.serverext.servertools import JupyterServer, wait_until
+from tests.serverext.servertools import JupyterServer, jupyter_server_command, launch_jupyter
 
 # the hub's connection details: a pod gets them, a local stand-in has no hub to talk to
 HUB_ONLY_ENV = (
@@ -97,14 +96,7 @@ def run_notebook_container(
         **(extra_env or {}),
     )
     args = [
-        str(bin_dir / "jupyter"),
-        "server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        "--allow-root",
-        f"--IdentityProvider.token={token}",
+        *jupyter_server_command(bin_dir, port, token),
         *(fs.map_text(a) for a in argv[1:] if not a.startswith(("--ip=", "--port="))),
     ]
     # what jupyterhub-singleuser does with them (its command line wins)
@@ -113,25 +105,14 @@ def run_notebook_container(
             args.append(f"--ServerApp.{option}={env[var]}")
     cwd = fs.local(c.get("workingDir") or "/")
     cwd.mkdir(parents=True, exist_ok=True)
-    log_path = root / "container.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=cwd)
-
-    def up():
-        if proc.poll() is not None:
-            return "exited"
-        try:
-            return server.get("api/status").status_code == 200
-        except OSError:
-            return False
-
-    try:
-        if wait_until(up, timeout=timeout, what="the pod's jupyter server") == "exited":
-            raise RuntimeError(f"the pod's server exited:\n{server.log_tail()}")
-    except BaseException:
-        server.stop()
-        raise
+    server = launch_jupyter(
+        args,
+        cwd=cwd,
+        env=env,
+        log_path=root / "container.log",
+        port=port,
+        token=token,
+        timeout=timeout,
+        what="the pod's jupyter server",
+    )
     return server, fs
