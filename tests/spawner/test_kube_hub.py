@@ -78,6 +78,7 @@ def kube_hub(kube, pod_server, tmp_path, hub_start_timeout):
         f"c.KubeSpawner.port = {pod_server}\n"
         "c.KubeSpawner.namespace = 'default'\n"
         f"c.KubeSpawner.start_timeout = {hub_start_timeout}\nc.KubeSpawner.http_timeout = 15\n"
+        "c.KubeSpawner.poll_interval = 2\n"
         "c.JupyterHub.services.append({'name': 'test-admin', 'api_token': "
         f"{admin_token!r}}})\n"
         "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', "
@@ -245,4 +246,22 @@ async def test_the_progress_page_shows_why_the_cluster_cannot_place_a_session(ku
     server = model["servers"].get("g")
     assert server is None or (not server["ready"] and not server["pending"]), server
     assert pods_of(kube, "g") == []
+    assert kube.get("persistentvolumeclaims", pvc_name(user, "home")) is not None
+
+
+async def test_the_hub_notices_a_session_whose_server_crashes_and_tidies_up(kube, kube_hub):
+    hub = kube_hub
+    user = hub.ensure_user("hedy")
+    r = await asyncio.to_thread(hub.api, "POST", f"users/{user}/servers/n", json={"session_type": "notebook"})
+    assert r.status_code in (201, 202), r.text
+    await asyncio.to_thread(hub.wait_ready, user, "n", 60)
+    (pod,) = pods_of(kube, "n")
+    kube.kubelet.crash("default", pod["metadata"]["name"], exit_code=137, reason="OOMKilled")
+
+    def gone():
+        server = hub.api("GET", f"users/{user}").json()["servers"].get("n")
+        return server is None or not (server["ready"] or server["pending"])
+
+    await asyncio.to_thread(wait_for, gone, 30, 0.2, "the hub to see the crash")
+    assert pods_of(kube, "n") == []  # no crash-looping pod left behind
     assert kube.get("persistentvolumeclaims", pvc_name(user, "home")) is not None
