@@ -306,7 +306,7 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         hold nothing. Our own leftover pod is KubeSpawner's to replace, unless it
         is stuck stopping on a node that no longer answers.
         """
-        reflector = await self._pod_watch(f"check whether drive={opts.drive} is in use")
+        reflector = await self._pod_watch(f"check whether drive '{opts.drive}' is in use")
         slug = drive_slug(self.user.name, opts.drive)
         now = datetime.datetime.now(datetime.timezone.utc)
         for pod in list(reflector.pods.values()):
