@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import yaml
 from tornado import web
 
 from jupyterhub_sessions.drives import pvc_name
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
+from tests.conftest import PROFILES, REPO
 from tests.kube_fake.cluster import NodeSpec, small_cluster
 from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop
 from tests.kube_fake.kubelet import use_cluster
@@ -265,3 +267,21 @@ async def test_a_lost_node_under_a_running_session(kube, kcfg, fhub):
     await spawn(a, {})
     assert kube.get("pods", a.pod_name)["status"]["phase"] == "Running"
     assert kube.get("persistentvolumeclaims", pvc_name("jay", "home")) is not None
+
+
+async def test_the_optional_priority_class_needs_its_manifest(kube, kcfg, tmp_path):
+    """gpu.yaml documents priorityClassName as optional: without the shipped manifest applied the
+    user is told why the cluster refused the pod; with it, the session starts."""
+    text = (PROFILES / "gpu.yaml").read_text()
+    (tmp_path / "gpu.yaml").write_text(text + "extra_pod_config: {priorityClassName: gpu-sessions}\n")
+    kcfg.SessionKubeSpawner.session_types_dir = str(tmp_path)
+    sp = FakeHub(kcfg, SessionKubeSpawner).user("kim", groups=["gpu-users"]).spawner()
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {"session_type": "gpu"})
+    assert "no PriorityClass with name gpu-sessions was found" in e.value.log_message
+    consistent(kube, sp)
+    manifest = yaml.safe_load((REPO / "hub_config" / "kubernetes" / "priorityclass.yaml").read_text())
+    assert manifest["kind"] == "PriorityClass" and manifest["apiVersion"] == "scheduling.k8s.io/v1"
+    kube.store.priority_classes.add(manifest["metadata"]["name"])  # kubectl apply -f priorityclass.yaml
+    await spawn(sp, {"session_type": "gpu"})
+    assert kube.get("pods", sp.pod_name)["spec"]["priorityClassName"] == "gpu-sessions"
