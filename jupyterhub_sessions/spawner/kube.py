@@ -525,7 +525,10 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         if crashed:
             self.log.warning("Pod %s of %s is crash-looping: %s", self.pod_name, self._log_who, crashed)
             if self.delete_stopped_pods:  # the hub only stops servers it thinks are running
-                await self.stop(now=True)
+                try:
+                    await self.stop(now=True)
+                except Exception:
+                    self.log.exception("Could not remove crashed pod %s of %s", self.pod_name, self._log_who)
             return crashed[0] or 1
         return None
 
