@@ -12,12 +12,13 @@ COMMANDS = {
     "start": ("jupyterhub_sessions.service.cli", "Start a session."),
     "renew": ("jupyterhub_sessions.service.cli", "Renew a session (extend its expiry)."),
     "delete": ("jupyterhub_sessions.service.cli", "Stop a session (its drive is kept)."),
+    "z2jh-values": ("jupyterhub_sessions.z2jh_values", "Print the Zero to JupyterHub prePuller values."),
 }
 
 
 def usage() -> str:
     lines = ["usage: jupyterhub-sessions COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -196,7 +196,9 @@ class Interface(_Strict):
     """What the user lands on: JupyterLab, or a web app behind jupyter-server-proxy.
 
     For `webapp` and `desktop`, `command` is the process jupyter-server-proxy
-    starts; `{port}` in it is replaced with the port it should listen on.
+    starts; `{port}` in it is replaced with the port it should listen on. A
+    `desktop` may leave `command` empty when its image serves `/<name>/` itself
+    (jupyter-remote-desktop-proxy serves `/desktop/` and starts the VNC server).
     """
 
     kind: Literal["lab", "webapp", "desktop"] = "lab"
@@ -209,7 +211,7 @@ class Interface(_Strict):
     @model_validator(mode="after")
     def _check(self):
         if self.kind != "lab":
-            if not self.command:
+            if not self.command and self.kind != "desktop":
                 raise ValueError(f"interface of kind {self.kind!r} needs a command")
             if not self.name:
                 raise ValueError(f"interface of kind {self.kind!r} needs a name (its /<name>/ path)")

@@ -43,17 +43,15 @@ def app_default_url(interface: dict) -> str:
 
 
 def is_app_interface(interface: dict) -> bool:
-    return (
-        interface.get("kind") in ("webapp", "desktop")
-        and bool(interface.get("name"))
-        and bool(interface.get("command"))
-    )
+    """A session that opens on a web app or desktop at `/<name>/` rather than JupyterLab."""
+    return interface.get("kind") in ("webapp", "desktop") and bool(interface.get("name"))
 
 
 def proxy_servers(session_info: dict) -> dict:
-    """`ServerProxy.servers` for the session: its web app, if it has one."""
+    """`ServerProxy.servers` for the session: its web app, if we start it (a desktop
+    without a command is served by its image, e.g. jupyter-remote-desktop-proxy)."""
     interface = session_info.get("interface") or {}
-    if not is_app_interface(interface):
+    if not is_app_interface(interface) or not interface.get("command"):
         return {}
     return {interface["name"]: proxy_server_entry(interface)}
 

@@ -2,16 +2,28 @@
 
 A session's options become KubeSpawner traits (image, resources, node
 placement, extra pod/container config, environment) plus two volumes: the
-user's drive (a PVC, see kube_drives) and an emptyDir scratch space. Traits
-the admin configured are the base; each session starts from that base, so
-nothing from a previous session leaks into the next.
+user's drive (a PVC, see kube_drives), which is the server's root, its working
+directory and $HOME, and an emptyDir scratch space. Traits the admin configured
+are the base; each session starts from that base, so nothing from a previous
+session leaks into the next.
+
+Starting and watching a session follows the cluster as it is (see kube_status):
+a start that cannot succeed (image not found, server crashing) fails at once
+with the cluster's reason, one that does not get a node gives up just before
+the hub's timeout with the scheduler's message, and a pod that crash-loops or
+is evicted counts as stopped. Which pods hold a drive comes from KubeSpawner's
+shared pod reflector (one watch for the hub), not a listing per spawn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import datetime
+import json
 import re
 
+from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from traitlets import Dict, Float, List, TraitError, Unicode, default, validate
@@ -27,7 +39,8 @@ from ..drives import (
 )
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
-from .kube_drives import RETRY_STATUS, KubeDriveBackend, api_call
+from . import kube_status
+from .kube_drives import RETRY_STATUS, KubeDriveBackend
 from .mixin import SessionSpawnerMixin, user_error
 
 LABEL_SESSION_TYPE = "sessions.jupyterhub.org/session-type"
@@ -78,9 +91,15 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     """KubeSpawner for jupyterhub-sessions: session types, named drives, timeouts."""
 
     drive_mount_path = Unicode(
-        "/home/jovyan/drive",
+        "/home/jovyan",
         config=True,
-        help="Where the session's drive (its PVC) is mounted in the session container.",
+        help="""Where the session's drive (its PVC) is mounted in the session container.
+
+        It is also the server's root (the file browser), the working directory
+        and $HOME, so everything a user saves, dotfiles included, is on the
+        drive, as on the embedded backend. The default is the home of the
+        docker-stacks `jovyan` user, as in Zero to JupyterHub; e.g. '/home/jovyan'.
+        """,
     )
 
     scratch_mount_path = Unicode(
@@ -97,7 +116,26 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         "20Gi",
         allow_none=True,
         config=True,
-        help="sizeLimit of the scratch emptyDir (a Kubernetes quantity); None = no limit.",
+        help="""sizeLimit of the scratch emptyDir (a Kubernetes quantity); None = no limit.
+
+        The session also requests and is limited to this much `ephemeral-storage`,
+        so the scheduler only places it on a node with that much local disk free
+        (a limit without a request would let nodes fill up and evict sessions).
+        The limit covers everything the pod writes outside its drive: scratch,
+        the container's own filesystem and its logs. E.g. '20Gi'.
+        """,
+    )
+
+    stuck_after = Float(
+        60.0,
+        config=True,
+        help="""Seconds past its grace period after which a stopping pod counts as stuck.
+
+        A pod on a node that stopped answering is never confirmed gone; while it
+        exists its drive stays attached there. After this long, starting a session
+        on that drive is refused with a message naming the pod, its node, since
+        when it is stopping and how an administrator can remove it. E.g. 60.
+        """,
     )
 
     drive_capacity = Unicode(
@@ -176,11 +214,26 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             raise ValueError("guarantee_fraction must be in (0, 1]")
         return proposal["value"]
 
+    @default("fs_gid")
+    def _default_fs_gid(self):
+        # a new drive's root belongs to root: group `users` (docker-stacks' jovyan
+        # is in it) makes it writable, as Zero to JupyterHub's singleuser.fsGid does
+        return 100
+
     @default("cmd")
     def _default_cmd(self):
         # an explicit command, so KubeSpawner passes our args (it drops them
         # when the image's own entrypoint is used)
         return ["jupyterhub-singleuser"]
+
+    # the drive is the server's root and working directory (the file browser opens there)
+    @default("notebook_dir")
+    def _default_notebook_dir(self):
+        return self.drive_mount_path
+
+    @default("working_dir")
+    def _default_working_dir(self):
+        return self.drive_mount_path
 
     # drives are ours, named per drive: KubeSpawner's per-server PVC stays off
     @default("storage_pvc_ensure")
@@ -219,27 +272,82 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     def _log_who(self) -> str:
         return f"user={self.user.name} session={self.name or '(default)'}"
 
-    async def _check_drive_free(self, opts: SessionOptions) -> None:
-        """Refuse if a pod of another server already mounts the drive (e.g. after a hub restart)."""
-        selector = f"{LABEL_DRIVE}={drive_slug(self.user.name, opts.drive)}"
+    async def _pod_watch(self, what: str):
+        """KubeSpawner's shared pod reflector, started if needed; a first listing that
+        failed is retried (KubeSpawner would re-raise that failure on every spawn).
+        Transient API errors are retried up to `k8s_api_request_retry_timeout`."""
 
-        async def list_pods():
+        def failed() -> bool:
+            reflector = self.pod_reflector
+            first = reflector.first_load_future if reflector else None
+            return bool(first and first.done() and not first.cancelled() and first.exception())
+
+        result = {}
+
+        async def attempt():
             try:
-                return (await self.api.list_namespaced_pod(self.namespace, label_selector=selector)).items
+                result["reflector"] = await self._start_watching_pods(replace=failed())
+                return True
             except ApiException as e:
-                if e.status == 404:  # user namespace not created yet: no pods
-                    return []
-                raise
-
-        pods = await api_call(self, f"check whether drive={opts.drive} is in use", list_pods)
-        for pod in pods:
-            if pod.metadata.name != self.pod_name:
-                holder = (pod.metadata.annotations or {}).get("hub.jupyter.org/servername", "")
-                err = DriveInUse(opts.drive, holder)
-                self.log.warning(
-                    "Refused %s drive=%s: pod %s holds it", self._log_who, opts.drive, pod.metadata.name
+                if e.status in RETRY_STATUS:
+                    self.log.warning(
+                        "Kubernetes API error %s on %s for %s, retrying", e.status, what, self._log_who
+                    )
+                    return False
+                self.log.error(
+                    "Kubernetes API refused %s for %s: %s %s", what, self._log_who, e.status, e.reason
                 )
-                raise user_error(409, str(err))
+                raise user_error(
+                    500, f"The cluster refused to {what} ({e.status} {e.reason}). Ask an administrator."
+                ) from None
+
+        try:
+            await exponential_backoff(attempt, f"{what} failed", timeout=self.k8s_api_request_retry_timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise user_error(
+                503, f"The cluster did not answer in time ({what}). Nothing was changed; please try again."
+            ) from None
+        return result["reflector"]
+
+    async def _check_drive_free(self, opts: SessionOptions) -> None:
+        """Refuse (409) if a pod still holds the drive, even one the hub lost track of.
+
+        Reads KubeSpawner's shared pod reflector (one list and watch for the whole
+        hub), so a spawn costs no API request. Pods that ended (Failed/Succeeded)
+        hold nothing. Our own leftover pod is KubeSpawner's to replace, unless it
+        is stuck stopping on a node that no longer answers.
+        """
+        reflector = await self._pod_watch(f"check whether drive '{opts.drive}' is in use")
+        slug = drive_slug(self.user.name, opts.drive)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for pod in list(reflector.pods.values()):
+            meta = pod.get("metadata") or {}
+            if meta.get("namespace") != self.namespace or (meta.get("labels") or {}).get(LABEL_DRIVE) != slug:
+                continue
+            if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+                continue
+            stuck = (
+                bool(meta.get("deletionTimestamp"))
+                and kube_status.overdue_seconds(pod, now) > self.stuck_after
+            )
+            if meta.get("name") == self.pod_name and not stuck:
+                continue
+            if stuck:
+                message = kube_status.stuck_message(opts.drive, pod, now)
+            elif meta.get("deletionTimestamp"):
+                message = f"Drive '{opts.drive}' is still in use by a session that is stopping. Try again in a minute."
+            else:
+                holder = (meta.get("annotations") or {}).get("hub.jupyter.org/servername", "")
+                message = str(DriveInUse(opts.drive, holder))
+            self.log.warning(
+                "Refused %s drive=%s: pod %s holds it (node=%s, stopping=%s)",
+                self._log_who,
+                opts.drive,
+                meta.get("name"),
+                (pod.get("spec") or {}).get("nodeName"),
+                meta.get("deletionTimestamp") or "no",
+            )
+            raise user_error(409, message)
 
     async def apply_session(self, opts: SessionOptions, st: SessionType) -> None:
         """Turn validated options into KubeSpawner traits (from the configured base)."""
@@ -264,6 +372,9 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         if opts.gpu > 0:
             limits[gpu_resource] = str(opts.gpu)
             guarantees[gpu_resource] = str(opts.gpu)
+        if self.scratch_size_limit:
+            limits.setdefault("ephemeral-storage", self.scratch_size_limit)
+            guarantees.setdefault("ephemeral-storage", limits["ephemeral-storage"])
         self.extra_resource_limits = limits
         self.extra_resource_guarantees = guarantees
 
@@ -328,31 +439,133 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             raise
 
     async def _start(self):
-        """KubeSpawner's start; if it fails, remove any pod it may have left behind.
+        """KubeSpawner's start, ended early when the cluster says it cannot succeed.
 
-        A create whose response was lost (or that the hub's timeout cancelled)
-        may still have made a pod, and the hub's own clean-up only stops pods
-        its watch has already seen.
+        If it fails, any pod it may have left behind is removed: a create whose
+        response was lost (or that the hub's timeout cancelled) may still have
+        made a pod, and the hub's own clean-up only stops pods its watch has seen.
         """
+        self._start_began = asyncio.get_running_loop().time()  # the hub's start_timeout runs from here
+        # mark where this start's events begin now, before the first await: the progress page may
+        # already be reading, and must not take the last pod's events for this one's
+        old_events = self.events
+        if old_events:
+            self._last_event = old_events[-1]["metadata"]["uid"]
         try:
-            return await super()._start()
+            return await self._start_watched()
         except BaseException as e:  # also a start cancelled by the hub's start_timeout
             self.log.warning(
-                "Start failed for %s (%s); removing pod %s if it exists",
+                "Start failed for %s (%s: %s); removing pod %s if it exists",
                 self._log_who,
                 type(e).__name__,
+                getattr(e, "jupyterhub_message", "") or e,
                 self.pod_name,
             )
             try:
                 await self.stop(now=True)
             except Exception:
                 self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
+            if isinstance(e, ApiException) and e.status in (403, 422):
+                raise self._refused(e) from None
             raise
+
+    def _refused(self, e: ApiException):
+        """The cluster refused the pod (admission, quota, policy): say why, as it said it."""
+        try:
+            said = json.loads(e.body).get("message") or e.reason
+        except (TypeError, ValueError, AttributeError):
+            said = e.reason
+        return user_error(500, f"The cluster refused the session's pod: {said}. Ask an administrator.")
+
+    @property
+    def _ref_key(self) -> str:
+        return f"{self.namespace}/{self.pod_name}"
+
+    async def _start_watched(self):
+        """Run KubeSpawner's start beside a watch on the new pod; the first to finish wins."""
+        reflector = await self._pod_watch("watch the session's pod")
+        old = reflector.pods.get(self._ref_key)
+        stale_uid = old["metadata"].get("uid") if old else None
+        start = asyncio.ensure_future(super()._start())
+        watch = asyncio.ensure_future(self._watch_start(stale_uid))
+        try:
+            done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if start in done:
+                return start.result()
+            return watch.result()  # raises the cluster's reason
+        finally:
+            for task in (start, watch):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(start, watch, return_exceptions=True)
+
+    async def _watch_start(self, stale_uid: str | None):
+        """Raise (with the cluster's words) once the new pod cannot come up, or just before
+        the hub's start_timeout would end the spawn with no reason at all."""
+        loop = asyncio.get_running_loop()
+        margin = max(1.0, min(5.0, self.start_timeout * 0.1))
+        deadline = self._start_began + self.start_timeout - margin
+        while loop.time() < deadline:
+            await asyncio.sleep(max(0.0, min(0.25, deadline - loop.time())))
+            pod = self.pod_reflector.pods.get(self._ref_key) if self.pod_reflector else None
+            if pod is None or pod["metadata"].get("uid") == stale_uid:
+                continue
+            trouble = kube_status.start_trouble(pod, self.events)
+            if trouble:
+                self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, trouble)
+                raise user_error(500, f"The session could not start. {trouble}")
+        message = kube_status.gave_up_message(self.start_timeout - margin, self.events)
+        self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, message)
+        raise user_error(503, message)
+
+    async def poll(self):
+        """KubeSpawner's poll, plus: a crash-looping server or a pod the cluster is
+        removing (evicted, node lost) is a stopped session, so the hub tidies up."""
+        status = await super().poll()
+        if status is not None:
+            return status
+        pod = self.pod_reflector.pods.get(self._ref_key) if self.pod_reflector else None
+        if pod is None or (pod.get("status") or {}).get("phase") == "Pending":
+            return status
+        if pod["metadata"].get("deletionTimestamp"):
+            # evicted, or its node is gone: the cluster is deleting it; forcing that from here
+            # could leave a partitioned node writing to the drive, so it is left to the cluster
+            self.log.warning("Pod %s of %s is being removed by the cluster", self.pod_name, self._log_who)
+            return 1
+        crashed = kube_status.crash_of(pod)
+        if crashed:
+            self.log.warning("Pod %s of %s is crash-looping: %s", self.pod_name, self._log_who, crashed)
+            if self.delete_stopped_pods:  # the hub only stops servers it thinks are running
+                try:
+                    await self.stop(now=True)
+                except Exception:
+                    self.log.exception("Could not remove crashed pod %s of %s", self.pod_name, self._log_who)
+            return crashed[0] or 1
+        return None
+
+    async def stop(self, now=False):
+        """KubeSpawner's stop; a pod that stays after its deletion was accepted (its node
+        no longer answers) is left to the cluster instead of failing the stop."""
+        try:
+            return await super().stop(now=now)
+        except (TimeoutError, asyncio.TimeoutError):
+            pod = self.pod_reflector.pods.get(self._ref_key) if self.pod_reflector else None
+            if pod is None or not pod["metadata"].get("deletionTimestamp"):
+                raise
+            self.log.warning(
+                "Pod %s of %s is still stopping on node %s (not answering?); its drive stays attached "
+                "until the pod is gone",
+                self.pod_name,
+                self._log_who,
+                (pod.get("spec") or {}).get("nodeName"),
+            )
 
     def get_env(self):
         """KubeSpawner's environment plus the session's (not template-expanded: it holds JSON)."""
         env = super().get_env()
         env.update(self.session_environment())
+        env.setdefault("HOME", self.drive_mount_path)  # dotfiles and caches on the drive too
+        env.setdefault("SCRATCH", self.scratch_mount_path)
         return env
 
     async def delete_forever(self):

@@ -1,8 +1,11 @@
 """pytest fixtures for the fake Kubernetes API (loaded from tests/conftest.py).
 
 `kube_api` is one server for the whole run (session scope, its own thread);
-`kube` hands each test an empty cluster with an automatic kubelet and, at the
-end, stops KubeSpawner's shared reflectors, which belong to the test's loop.
+`kube` hands each test an empty small cluster (`cluster.small_cluster()`: nodes
+with taints and capacity, image pulls, claims bound on first use) whose
+scheduler and kubelets act on their own, and at the end stops KubeSpawner's
+shared reflectors, which belong to the test's loop. A test that needs another
+cluster calls `kubelet.use_cluster(kube, ...)` or `kubelet.use_kind_cluster(kube)`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def kube_api(tmp_path_factory):
 
 @pytest.fixture
 async def kube(kube_api):
-    """An empty fake cluster for one test; pods start running on their own."""
+    """An empty small fake cluster for one test; pods are scheduled and started on their own."""
     kube_api.reset()
     kube_api.kubelet = Kubelet(kube_api, auto=True)
     try:

@@ -74,7 +74,10 @@ RESOURCES: dict[str, Kind] = {
     "configmaps": Kind("ConfigMap"),
     "services": Kind("Service", name_rule="dns1035"),
     "namespaces": Kind("Namespace", namespaced=False, name_rule="label", fields=frozenset({"status.phase"})),
+    "nodes": Kind("Node", namespaced=False, fields=frozenset({"spec.unschedulable"})),
 }
+# PriorityClasses every cluster has (scheduling.k8s.io/v1 is not served: tests name the others)
+SYSTEM_PRIORITY_CLASSES = frozenset({"system-cluster-critical", "system-node-critical"})
 KIND_TO_RESOURCE = {k.kind: r for r, k in RESOURCES.items()}
 
 
@@ -219,8 +222,10 @@ class Store:
         self._depth = 0
         self._pending: list[Change] = []
         self.listeners: list[Callable[[Change], None]] = []
-        self.bind_pvcs = True
+        self.bind_pvcs = True  # False: claims wait for a consumer (the scheduler binds them)
         self.default_storage_class = "standard"
+        # None: no Priority admission; else the PriorityClass names that exist
+        self.priority_classes: set[str] | None = None
         self._ips = itertools.count(1)
         self.reset()
 
@@ -253,6 +258,8 @@ class Store:
                 w.push(None)
             self._watchers.clear()
             self.listeners.clear()
+            self.bind_pvcs = True
+            self.priority_classes = None
             for ns in ("default", "kube-system", "kube-public"):
                 self._insert(
                     "namespaces",
@@ -443,6 +450,8 @@ class Store:
             validation.validate_object(info.kind, obj, info.name_rule)
             if (namespace if info.namespaced else "", meta["name"]) in self._objects[resource]:
                 raise already_exists(resource, meta["name"])
+            if resource == "pods":
+                self._admit_priority(obj)
             self._apply_defaults(resource, obj)
             self._insert(resource, namespace if info.namespaced else "", obj)
             created = copy.deepcopy(obj)
@@ -458,6 +467,16 @@ class Store:
                 },
             )
         return created
+
+    def _admit_priority(self, pod: dict) -> None:
+        """The Priority admission plugin: an unknown priorityClassName is refused (403)."""
+        name = pod["spec"].get("priorityClassName")
+        if name and self.priority_classes is not None and name not in self.priority_classes:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{pod["metadata"]["name"]}" is forbidden: no PriorityClass with name {name} was found',
+            )
 
     def _apply_defaults(self, resource: str, obj: dict) -> None:
         """Fill what the apiserver fills (only fields the client may read back)."""
@@ -676,8 +695,9 @@ class Store:
                     grace_period = old["spec"].get("terminationGracePeriodSeconds", 30)
                 bound = bool(old["spec"].get("nodeName"))
                 if grace_period > 0 and bound:
-                    if old["metadata"].get("deletionTimestamp"):
-                        return copy.deepcopy(old)
+                    current = old["metadata"].get("deletionGracePeriodSeconds")
+                    if old["metadata"].get("deletionTimestamp") and grace_period >= (current or 0):
+                        return copy.deepcopy(old)  # a deletion can be shortened, not lengthened
                     stamp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
                         seconds=grace_period
                     )

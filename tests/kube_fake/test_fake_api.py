@@ -9,6 +9,8 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from tests.kube_fake.kubelet import use_kind_cluster
+
 NS = "default"
 
 
@@ -134,6 +136,7 @@ async def test_watch_from_compacted_version_is_gone(kube, kube_client):
 
 
 async def test_replace_with_stale_version_conflicts(kube, kube_client):
+    use_kind_cluster(kube)  # claims bind at once
     created = await kube_client.create_namespaced_persistent_volume_claim(
         NS,
         {
@@ -167,7 +170,7 @@ async def test_graceful_pod_deletion_and_kubelet(kube, kube_client):
         if p.status.phase == "Running":
             break
         await asyncio.sleep(0.02)
-    assert p.status.pod_ip and p.spec.node_name == "fake-node-1"
+    assert p.status.pod_ip and p.spec.node_name in kube.kubelet.nodes
     assert any(c.type == "Ready" and c.status == "True" for c in p.status.conditions)
     events = await kube_client.list_namespaced_event(NS, field_selector="involvedObject.kind=Pod")
     assert {"Scheduled", "Started"} <= {e.reason for e in events.items}

@@ -9,8 +9,6 @@ trying again is safe; trying again succeeds once the fault is gone.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from tornado import web
 
@@ -42,7 +40,8 @@ def invariants(kube):
         meta = pvc["metadata"]
         assert meta["labels"]["app.kubernetes.io/component"] == "session-drive", meta
         assert meta["annotations"]["sessions.jupyterhub.org/drive-name"], meta
-        assert pvc["status"]["phase"] == "Bound", pvc
+        # a drive no pod has used yet waits for its first consumer (WaitForFirstConsumer)
+        assert pvc["status"]["phase"] in ("Bound", "Pending"), pvc
     deletes = [r.path for r in kube.requests if r.method == "DELETE" and "persistentvolumeclaims" in r.path]
     assert deletes == [], f"a PVC was deleted: {deletes}"
 
@@ -167,7 +166,7 @@ async def test_pod_that_never_starts_times_out_and_is_removed(kube, kcfg, fhub):
     kube.kubelet.auto = False
     sp = fhub.user("jon").spawner()
     err = await spawn_error(sp, {})
-    assert isinstance(err, (TimeoutError, asyncio.TimeoutError)), repr(err)
+    assert isinstance(err, web.HTTPError) and "did not start within" in err.log_message, repr(err)
     assert pods(kube) == [] and pvcs(kube) == [pvc_name("jon", "home")]
     kube.kubelet.auto = True
     await spawn(sp, {})

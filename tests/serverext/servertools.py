@@ -161,7 +161,20 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
     env = _clean_env(tmp)
     env["JUPYTERHUB_SESSIONS_SESSION"] = json.dumps(session_info)
     args = [
-        str(BIN / "jupyter"),
+        *jupyter_server_command(BIN, port, token),
+        f"--ServerApp.root_dir={root}",
+        *server_args(session_info),
+        *extra_args,
+    ]
+    return launch_jupyter(
+        args, cwd=root, env=env, log_path=tmp / "server.log", port=port, token=token, timeout=timeout
+    )
+
+
+def jupyter_server_command(bin_dir: Path, port: int, token: str) -> list[str]:
+    """`jupyter server` on 127.0.0.1:`port` with token auth (the token stands for the hub's)."""
+    return [
+        str(bin_dir / "jupyter"),
         "server",
         "--no-browser",
         "--ip=127.0.0.1",
@@ -169,16 +182,18 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
         "--ServerApp.port_retries=0",
         "--allow-root",
         f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        *server_args(session_info),
-        *extra_args,
     ]
-    log_path = tmp / "server.log"
+
+
+def launch_jupyter(
+    args, *, cwd: Path, env: dict, log_path: Path, port: int, token: str, timeout=60, what="jupyter server"
+) -> JupyterServer:
+    """Start a jupyter server command line in its own process group; wait until it answers."""
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root)
+    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=cwd)
 
     def up():
         if proc.poll() is not None:
@@ -186,8 +201,8 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
         return server.get("api/status").status_code == 200
 
     try:
-        if wait_until(up, timeout=timeout, what="jupyter server") == "exited":
-            raise RuntimeError(f"jupyter server exited:\n{server.log_tail()}")
+        if wait_until(up, timeout=timeout, what=what) == "exited":
+            raise RuntimeError(f"{what} exited:\n{server.log_tail()}")
     except BaseException:
         server.stop()
         raise

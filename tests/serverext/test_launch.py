@@ -45,17 +45,22 @@ def test_revocations_reach_the_server_within_a_minute(shipped_types):
     assert cfg.HubOAuth.cache_max_age <= 60
 
 
-def test_desktop_type_gets_a_launcher_and_opens_on_it(shipped_types):
+def test_desktop_type_opens_on_the_desktop_its_image_serves(shipped_types):
+    # jupyter-remote-desktop-proxy (in the desktop image) serves /desktop/ and starts the VNC
+    # server: the session opens there and adds no launcher of its own
     st = shipped_types["desktop"]
+    assert st.interface.command == []
     cfg = _parse(server_args(_info(st)))
-    servers = proxy_servers(_info(st))
-    assert list(servers) == ["desktop"]
-    entry = servers["desktop"]
-    assert entry["command"] == ["websockify", "--web", "/opt/noVNC", "{port}", "localhost:5901"]
-    assert entry["launcher_entry"]["title"] == "Desktop"
-    assert entry["launcher_entry"]["path_info"] == "desktop/vnc.html?autoconnect=1&resize=remote"
-    assert entry["timeout"] == st.interface.timeout
-    assert cfg.ServerApp.default_url == "/desktop/vnc.html?autoconnect=1&resize=remote"
+    assert cfg.ServerApp.default_url == "/desktop/"
+    assert proxy_servers(_info(st)) == {}
+
+
+def test_a_desktop_with_a_command_gets_its_launcher(shipped_types):
+    interface = {**shipped_types["desktop"].interface.model_dump(), "command": ["websockify", "{port}"]}
+    info = {**_info(shipped_types["desktop"]), "interface": interface}
+    entry = proxy_servers(info)["desktop"]
+    assert entry["command"] == ["websockify", "{port}"]
+    assert entry["launcher_entry"] == {"enabled": True, "title": "Desktop", "path_info": "desktop/"}
 
 
 def test_webapp_launcher_is_valid_server_proxy_config(shipped_types):

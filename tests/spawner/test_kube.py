@@ -15,7 +15,9 @@ from jupyterhub_sessions.profiles import load_session_types, memory_bytes
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from tests.conftest import PROFILES
 from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop
+from tests.kube_fake.podrun import run_notebook_container
 from tests.kube_fake.validation import parse_quantity
+from tests.serverext.servertools import BIN
 
 TYPES = load_session_types(PROFILES)
 
@@ -64,7 +66,7 @@ async def test_each_shipped_profile_spawns_its_pod(kube, hub, kube_config, slug)
         assert limits[gpu.resource_name] == str(int(gpu.default))
         assert requests[gpu.resource_name] == str(int(gpu.default))
     else:
-        assert not any("/" in k for k in limits)
+        assert not any("gpu" in k for k in limits)
     assert pod["spec"].get("nodeSelector", {}) == st.node_selector
     for t in st.tolerations:
         assert t in pod["spec"]["tolerations"]
@@ -74,9 +76,11 @@ async def test_each_shipped_profile_spawns_its_pod(kube, hub, kube_config, slug)
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     claim = pvc_name("alice", "home")
     assert volumes["session-drive"]["persistentVolumeClaim"]["claimName"] == claim
-    assert "emptyDir" in volumes["session-scratch"]
+    assert volumes["session-scratch"]["emptyDir"] == {"sizeLimit": "20Gi"}
+    # scratch is requested as it is limited: the scheduler finds a node with that much disk
+    assert limits["ephemeral-storage"] == requests["ephemeral-storage"] == "20Gi"
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
-    assert mounts["session-drive"] == "/home/jovyan/drive"
+    assert mounts["session-drive"] == "/home/jovyan"
     assert mounts["session-scratch"] == "/scratch"
 
     labels = pod["metadata"]["labels"]
@@ -102,6 +106,45 @@ async def test_each_shipped_profile_spawns_its_pod(kube, hub, kube_config, slug)
     await stop(sp)
     assert kube.get("pods", sp.pod_name) is None
     assert kube.get("persistentvolumeclaims", claim) is not None
+
+
+async def test_files_saved_in_a_session_land_on_the_drive(kube, hub, kube_config, tmp_path):
+    """The server's root, working directory and $HOME are the drive mount; /scratch is not."""
+    sp = hub.user("nora").spawner()
+    await spawn(sp, {})
+    pod = kube.get("pods", sp.pod_name)
+    c = container(pod)
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    drive = mounts["session-drive"]
+    assert c["workingDir"] == drive and env_of(pod)["HOME"] == drive
+    assert env_of(pod)["JUPYTERHUB_ROOT_DIR"] == drive  # jupyterhub-singleuser's root
+    assert env_of(pod)["SCRATCH"] == mounts["session-scratch"] == "/scratch"
+    assert pod["spec"]["securityContext"]["fsGroup"] == 100  # a new drive is writable by jovyan
+
+    server, fs = await asyncio.to_thread(run_notebook_container, pod, tmp_path, BIN)
+    try:
+        notebook = {
+            "type": "notebook",
+            "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+        }
+        r = await asyncio.to_thread(server.request, "PUT", "api/contents/analysis.ipynb", json=notebook)
+        assert r.status_code == 201, r.text
+        r = await asyncio.to_thread(server.request, "PUT", "api/contents/results", json={"type": "directory"})
+        assert r.status_code == 201, r.text
+        r = await asyncio.to_thread(
+            server.request,
+            "PUT",
+            "api/contents/results/t.csv",
+            json={"type": "file", "format": "text", "content": "a,b\n"},
+        )
+        assert r.status_code == 201, r.text
+        info = (await asyncio.to_thread(server.get, "sessions-api/session")).json()
+        assert info["session"]["drive"] == "home"
+    finally:
+        server.stop()
+    on_drive = fs.volume("session-drive")
+    assert (on_drive / "analysis.ipynb").is_file() and (on_drive / "results" / "t.csv").read_text() == "a,b\n"
+    assert not list((tmp_path / "rootfs").rglob("analysis.ipynb"))  # nothing left in the container
 
 
 async def test_user_choices_reach_the_pod(kube, hub, kube_config):
@@ -132,18 +175,33 @@ async def test_nothing_from_a_previous_session_leaks_into_the_next(kube, hub, ku
 
 
 async def test_admin_config_is_the_base_of_every_session(kube, hub, kube_config):
+    # the admin labelled the user nodes and keeps sessions there
+    for node in ("cpu-1", "cpu-2", "gpu-1"):
+        kube.store.mutate("nodes", "", node, lambda n: n["metadata"]["labels"].update(pool="users"))
     kube_config.KubeSpawner.node_selector = {"pool": "users"}
+    kube_config.KubeSpawner.tolerations = [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]
     kube_config.KubeSpawner.extra_labels = {"team": "astro"}
     kube_config.SessionKubeSpawner.drive_mount_path = "/data"
     kube_config.SessionKubeSpawner.scratch_mount_path = "/tmp/scratch"
-    user = hub.user("dan")
+    kube_config.SessionKubeSpawner.scratch_size_limit = "5Gi"
+    user = hub.user("dan", groups=["gpu-users"])
     sp = user.spawner()
     await spawn(sp, {"session_type": "carta"})
     pod = kube.get("pods", sp.pod_name)
-    assert pod["spec"]["nodeSelector"] == {"pool": "users", "sessions.jupyterhub.org/pool": "general"}
+    assert pod["spec"]["nodeSelector"] == {"pool": "users"}
+    assert pod["spec"]["nodeName"] in ("cpu-1", "cpu-2")  # not the tainted GPU node
     assert pod["metadata"]["labels"]["team"] == "astro"
-    mounts = {m["name"]: m["mountPath"] for m in container(pod)["volumeMounts"]}
+    c = container(pod)
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert mounts == {**mounts, "session-drive": "/data", "session-scratch": "/tmp/scratch"}
+    assert c["workingDir"] == "/data" and env_of(pod)["JUPYTERHUB_ROOT_DIR"] == "/data"
+    assert c["resources"]["requests"]["ephemeral-storage"] == "5Gi"
+    await stop(sp)
+    # a type's own tolerations add to the admin's
+    await spawn(sp, {"session_type": "gpu"})
+    tolerations = kube.get("pods", sp.pod_name)["spec"]["tolerations"]
+    assert {"key": "spot", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
 
 
 async def test_drive_is_created_once_and_reused(kube, hub, kube_config):
@@ -214,6 +272,47 @@ async def test_a_pod_holding_the_drive_refuses_others_after_a_hub_restart(kube, 
         await spawn(b, {})
     assert e.value.status_code == 409
     assert len(kube.objects("pods")) == 1
+
+
+def pod_lists(kube) -> list:
+    """Requests that list pods (not watches): what a per-spawn check would cost."""
+    return [
+        r
+        for r in kube.requests
+        if r.method == "GET"
+        and r.path.endswith("/pods")
+        and r.query.get("watch") not in ("true", "True", "1")
+    ]
+
+
+async def test_the_drive_check_reads_the_watch_not_a_list_per_spawn(kube, hub, kube_config):
+    user = hub.user("lou")
+    a, b = user.spawner("a"), user.spawner("b")
+    await spawn(a, {})
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(b, {"drive": "home"})
+    assert e.value.status_code == 409
+    await spawn(b, {"new_drive": "two"})
+    await stop(a)
+    await spawn(a, {"drive": "home"})
+    # only the shared reflector's own listings (at its start, before its watch): none per spawn
+    lists = pod_lists(kube)
+    assert {r.query.get("labelSelector") for r in lists} == {"component=singleuser-server"}
+    assert len(lists) <= 2
+
+
+async def test_pods_that_ended_do_not_hold_their_drive(kube, hub, kube_config):
+    """A Failed or Succeeded pod (kept by an admin, or not yet garbage-collected) frees its drive."""
+    a = hub.user("meg").spawner("a")
+    await spawn(a, {})
+    kube.kubelet.fail_pod("default", a.pod_name, exit_code=1)
+    other = FakeHub(kube_config, SessionKubeSpawner)  # a hub that lost track of server a
+    b = other.user("meg").spawner("b")
+    await spawn(b, {"drive": "home"})
+    assert kube.get("pods", b.pod_name)["status"]["phase"] == "Running"
+    kube.kubelet.fail_pod("default", b.pod_name, exit_code=0)  # Succeeded
+    c = FakeHub(kube_config, SessionKubeSpawner).user("meg").spawner("c")
+    await spawn(c, {"drive": "home"})
 
 
 @pytest.mark.parametrize(
@@ -288,10 +387,11 @@ async def test_pod_create_failure_leaves_no_pod_and_a_complete_drive(kube, hub, 
     (pvc,) = kube.objects("persistentvolumeclaims")
     assert pvc["metadata"]["annotations"]["sessions.jupyterhub.org/drive-name"] == "work"
     assert pvc["metadata"]["labels"]["app.kubernetes.io/component"] == "session-drive"
-    assert pvc["status"]["phase"] == "Bound"
+    assert pvc["status"]["phase"] == "Pending"  # WaitForFirstConsumer: no pod used it yet
     # the user can try again: the drive is there, nothing else to clean up
     await spawn(sp, {"drive": "work"})
     assert len(kube.objects("pods")) == 1
+    assert kube.objects("persistentvolumeclaims")[0]["status"]["phase"] == "Bound"
 
 
 async def test_lost_pod_create_response_leaves_no_orphan_pod(kube, hub, kube_config):
@@ -389,10 +489,12 @@ async def test_spawn_progress_shows_the_cluster_events(kube, hub, kube_config):
 
 async def test_pod_that_never_starts_times_out_and_is_removed(kube, hub, kube_config):
     kube.kubelet.auto = False
-    kube_config.KubeSpawner.start_timeout = 1
+    kube_config.KubeSpawner.start_timeout = 2
     sp = hub.user("tara").spawner()
-    with pytest.raises((TimeoutError, asyncio.TimeoutError)):
+    with pytest.raises(web.HTTPError) as e:
         await spawn(sp, {})
+    # the spawner gives up just before the hub would, saying so (not a bare timeout)
+    assert e.value.status_code == 503 and "did not start within 1 seconds" in e.value.log_message
     assert kube.objects("pods") == []
     assert len(kube.objects("persistentvolumeclaims")) == 1
 
@@ -408,7 +510,7 @@ async def test_transient_errors_on_stop_are_retried(kube, hub, kube_config):
 
 async def test_drive_in_use_check_survives_a_transient_error(kube, hub, kube_config):
     sp = hub.user("vic").spawner()
-    kube.faults.add("GET", r"/namespaces/default/pods$", status=500)
+    kube.faults.add("GET", r"/namespaces/default/pods$", status=500)  # the watch's first listing
     await spawn(sp, {})
     assert len(kube.objects("pods")) == 1
 

@@ -4,7 +4,7 @@ The hub runs hub_config/kubernetes/jupyterhub_config.py unchanged (plus test
 ports, database and a test admin token); it finds the cluster through the
 kubeconfig like any hub outside a cluster. The kubelet gives every pod the
 address of a small HTTP server in this process, so the hub sees sessions come
-up. What is checked is what a user of the REST API sees.
+up. What is checked is what a user of the REST API and the spawn progress page sees.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from jupyterhub_sessions.drives import pvc_name
 from tests.conftest import PROFILES, REPO
 from tests.hubtools import Hub, free_port, wait_for
-from tests.kube_fake import Kubelet
+from tests.kube_fake.kubelet import use_cluster
 
 pytestmark = pytest.mark.hub
 
@@ -26,9 +26,14 @@ KUBE_CONFIG = REPO / "hub_config" / "kubernetes" / "jupyterhub_config.py"
 
 
 @pytest.fixture
-def kube_hub(kube, pod_server, tmp_path):
-    kube.kubelet.close()
-    kube.kubelet = Kubelet(kube, auto=True, pod_ip="127.0.0.1")
+def hub_start_timeout():
+    """The hub's start_timeout (a test may parametrize it)."""
+    return 30
+
+
+@pytest.fixture
+def kube_hub(kube, pod_server, tmp_path, hub_start_timeout):
+    use_cluster(kube, pod_ip="127.0.0.1")  # the small cluster; every pod answers on pod_server
     data_dir = Path(tmp_path).resolve()
     port, hub_port, api_port, service_port = free_port(), free_port(), free_port(), free_port()
     admin_token = secrets.token_hex(32)
@@ -45,11 +50,12 @@ def kube_hub(kube, pod_server, tmp_path):
         "c.JupyterHub.authenticator_class = 'dummy'\nc.Authenticator.allow_all = True\n"
         f"c.KubeSpawner.port = {pod_server}\n"
         "c.KubeSpawner.namespace = 'default'\n"
-        "c.KubeSpawner.start_timeout = 30\nc.KubeSpawner.http_timeout = 15\n"
+        f"c.KubeSpawner.start_timeout = {hub_start_timeout}\nc.KubeSpawner.http_timeout = 15\n"
+        "c.KubeSpawner.poll_interval = 2\n"
         "c.JupyterHub.services.append({'name': 'test-admin', 'api_token': "
         f"{admin_token!r}}})\n"
         "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', "
-        "'admin:servers', 'list:users', 'read:users'], 'services': ['test-admin']})\n"
+        "'admin:servers', 'admin:groups', 'list:users', 'read:users'], 'services': ['test-admin']})\n"
     )
     import os
     import sys
@@ -145,3 +151,90 @@ async def test_ssh_service_runs_beside_the_kube_spawner(kube_hub):
     assert r.status_code in (401, 403), r.text
     r = await asyncio.to_thread(kube_hub.request, "GET", "services/ssh/")
     assert r.status_code in (302, 403), r.text
+
+
+GPU_HOG = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "training-job"},
+    "spec": {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "containers": [
+            {
+                "name": "train",
+                "image": "nvcr.io/nvidia/pytorch:25.01-py3",
+                "resources": {"limits": {"nvidia.com/gpu": "2"}},
+            }
+        ],
+    },
+}
+
+
+def progress_events(hub, user: str, server: str, timeout: float = 60) -> list[dict]:
+    """The spawn progress page's event stream, read to its end (ready or failed)."""
+    import json
+
+    import requests
+
+    events = []
+    url = hub.api_url + f"/users/{user}/servers/{server}/progress"
+    with requests.get(
+        url, headers={"Authorization": f"token {hub.admin_token}"}, stream=True, timeout=timeout
+    ) as r:
+        assert r.status_code == 200, r.text
+        for line in r.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+                if events[-1].get("failed") or events[-1].get("ready"):
+                    break
+    return events
+
+
+@pytest.mark.parametrize("hub_start_timeout", [12])
+async def test_the_progress_page_shows_why_the_cluster_cannot_place_a_session(kube, kube_hub):
+    hub = kube_hub
+    user = hub.ensure_user("gus")
+    r = await asyncio.to_thread(hub.api, "POST", "groups/gpu-users", json={"users": [user]})
+    assert r.status_code in (201, 409), r.text
+    kube.store.create("pods", "default", GPU_HOG)  # someone's job holds both GPUs of gpu-1
+    for _ in range(100):
+        if (kube.get("pods", "training-job") or {}).get("spec", {}).get("nodeName"):
+            break
+        await asyncio.sleep(0.05)
+
+    r = await asyncio.to_thread(hub.api, "POST", f"users/{user}/servers/g", json={"session_type": "gpu"})
+    assert r.status_code == 202, r.text
+    events = await asyncio.to_thread(progress_events, hub, user, "g")
+    messages = [e.get("message", "") for e in events]
+    reason = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    shown = [i for i, m in enumerate(messages) if reason in m and "[Warning]" in m]
+    assert shown and shown[0] < len(messages) - 1, messages  # on the page before the end
+    final = events[-1]
+    assert final.get("failed") and final["message"].startswith(
+        "Spawn failed: The session did not start within"
+    )
+    assert reason in final["message"] and "Pick fewer resources" in final["message"]
+    # the hub is consistent: no server running or pending, no pod, the drive kept
+    model = (await asyncio.to_thread(hub.api, "GET", f"users/{user}")).json()
+    server = model["servers"].get("g")
+    assert server is None or (not server["ready"] and not server["pending"]), server
+    assert pods_of(kube, "g") == []
+    assert kube.get("persistentvolumeclaims", pvc_name(user, "home")) is not None
+
+
+async def test_the_hub_notices_a_session_whose_server_crashes_and_tidies_up(kube, kube_hub):
+    hub = kube_hub
+    user = hub.ensure_user("hedy")
+    r = await asyncio.to_thread(hub.api, "POST", f"users/{user}/servers/n", json={"session_type": "notebook"})
+    assert r.status_code in (201, 202), r.text
+    await asyncio.to_thread(hub.wait_ready, user, "n", 60)
+    (pod,) = pods_of(kube, "n")
+    kube.kubelet.crash("default", pod["metadata"]["name"], exit_code=137, reason="OOMKilled")
+
+    def gone():
+        server = hub.api("GET", f"users/{user}").json()["servers"].get("n")
+        return server is None or not (server["ready"] or server["pending"])
+
+    await asyncio.to_thread(wait_for, gone, 30, 0.2, "the hub to see the crash")
+    assert pods_of(kube, "n") == []  # no crash-looping pod left behind
+    assert kube.get("persistentvolumeclaims", pvc_name(user, "home")) is not None
