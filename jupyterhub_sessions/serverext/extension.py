@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-from traitlets import Enum, Int, Unicode, default
+from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..options import ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
+from .launch import AUTH_CACHE_SECONDS
+from .revoke import AccessWatch, refuse_own_token
 
 
 class SessionsServerExtension(LoggingConfigurable):
@@ -51,6 +53,20 @@ class SessionsServerExtension(LoggingConfigurable):
 
     hub_request_timeout = Int(10, config=True, help="Seconds to wait for the hub or the sessions service.")
 
+    access_recheck_interval = Float(
+        float(AUTH_CACHE_SECONDS),
+        config=True,
+        help="""Seconds between re-checks of every collaborator's open websockets with the hub.
+
+        Access can end outside this session (a revoke through the hub's API
+        or UI, a member leaving a shared group, a token revoked or expired);
+        terminals, kernels, collaboration rooms, proxied apps and bridges a
+        collaborator has open are closed at the next check after that. It is
+        the bound stated in SECURITY.md, e.g. 30; 0 switches the re-check off
+        (then only revokes through this session's API close connections).
+        """,
+    )
+
 
 class SessionExtensionState:
     """What the handlers need: session info, owner, hub client, own ports."""
@@ -65,6 +81,7 @@ class SessionExtensionState:
             serverapp.identity_provider, "hub_auth"
         )
         self.root_pid = os.getpid()
+        self.access_watch: AccessWatch | None = None
         scope = config_obj.ports_scope
         if scope == "auto":
             scope = "all" if os.environ.get("KUBERNETES_SERVICE_HOST") else "process-tree"
@@ -154,6 +171,11 @@ def load(serverapp):
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
+    if state.under_hub:
+        refuse_own_token(serverapp, state.hub.token)
+        who = f"session={state.owner}/{state.server_name or '(default)'}"
+        state.access_watch = AccessWatch(serverapp, state.owner, who, config_obj.access_recheck_interval)
+        state.access_watch.start()
     serverapp.log.info(
         "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
         state.owner or "-",

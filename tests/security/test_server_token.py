@@ -154,3 +154,20 @@ def test_the_owner_in_the_browser_still_shares_and_renews(setup, browser):
         assert json.loads(body)["renewals"] >= 1
     finally:
         ctx.close()
+
+
+def test_server_token_is_no_way_into_the_session(setup):
+    # a collaborator who copied it must not keep the owner's access after a revoke
+    hub, token = setup.hub, setup.server_token
+    for method, path in [
+        ("GET", "api/contents"),
+        ("POST", "api/terminals"),
+        ("GET", "sessions-api/session"),
+        ("GET", "proxy/1/"),
+    ]:
+        r = hub.request(method, setup.base("shared") + path, token=token, json={} if method == "POST" else None)
+        assert r.status_code in (302, 401, 403), (method, path, r.status_code, r.text[:200])
+    # the owner's own token and the guest's still get in
+    for name in (setup.owner, setup.guest):
+        r = hub.request("GET", setup.base("shared") + "api/contents", token=hub.user_token(name))
+        assert r.status_code == 200, r.text
