@@ -165,7 +165,9 @@ def test_server_token_is_no_way_into_the_session(setup):
         ("GET", "sessions-api/session"),
         ("GET", "proxy/1/"),
     ]:
-        r = hub.request(method, setup.base("shared") + path, token=token, json={} if method == "POST" else None)
+        r = hub.request(
+            method, setup.base("shared") + path, token=token, json={} if method == "POST" else None
+        )
         assert r.status_code in (302, 401, 403), (method, path, r.status_code, r.text[:200])
     # the owner's own token and the guest's still get in
     for name in (setup.owner, setup.guest):
