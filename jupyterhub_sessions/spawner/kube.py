@@ -22,6 +22,7 @@ from ..drives import (
     LABEL_DRIVE_OWNER,
     DriveInUse,
     drive_slug,
+    legacy_drive_slug,
     pvc_name,
     user_slug,
 )
@@ -210,7 +211,11 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
 
     async def _check_drive_free(self, opts: SessionOptions) -> None:
         """Refuse if a pod of another server already mounts the drive (e.g. after a hub restart)."""
-        selector = f"{LABEL_DRIVE}={drive_slug(self.user.name, opts.drive)}"
+        # pods started before 0.2 carry the old drive label
+        slugs = sorted(
+            {drive_slug(self.user.name, opts.drive), legacy_drive_slug(self.user.name, opts.drive)}
+        )
+        selector = f"{LABEL_DRIVE} in ({','.join(slugs)})"
 
         async def list_pods():
             try:
@@ -261,13 +266,15 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         self.extra_pod_config = _deep_merge(base["extra_pod_config"], st.extra_pod_config)
         self.extra_container_config = _deep_merge(base["extra_container_config"], st.extra_container_config)
 
+        # the claim ensure_drive found for exactly this user and drive (a pre-0.2 one keeps its name)
+        claim = self.session_drive.ref if self.session_drive else pvc_name(self.user.name, opts.drive)
         scratch = {"name": SCRATCH_VOLUME, "emptyDir": {}}
         if self.scratch_size_limit:
             scratch["emptyDir"]["sizeLimit"] = self.scratch_size_limit
         self.volumes = _as_list(base["volumes"]) + [
             {
                 "name": DRIVE_VOLUME,
-                "persistentVolumeClaim": {"claimName": pvc_name(self.user.name, opts.drive)},
+                "persistentVolumeClaim": {"claimName": claim},
             },
             scratch,
         ]
@@ -296,7 +303,7 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             opts.memory,
             opts.gpu,
             opts.drive,
-            pvc_name(self.user.name, opts.drive),
+            claim,
         )
 
     async def _make_delete_pod_request(self, pod_name, delete_options, grace_seconds, request_timeout):

@@ -12,71 +12,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import List, Unicode, default
 
-from ..drives import Drive, DriveBackend, DriveError, user_slug, validate_drive_name
+from ..drives import DriveError
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
+from .local_drives import LocalDriveBackend
 from .mixin import SessionSpawnerMixin
 
-
-class LocalDriveBackend(DriveBackend):
-    """Drives as directories; each user's drives live in their own folder."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def user_dir(self, username: str) -> Path:
-        return self.root / user_slug(username)
-
-    def path(self, username: str, name: str) -> Path:
-        validate_drive_name(name)
-        return self.user_dir(username) / name
-
-    def _drive(self, username: str, path: Path) -> Drive:
-        st = path.stat()
-        created = datetime.fromtimestamp(st.st_ctime, timezone.utc).isoformat()
-        return Drive(name=path.name, owner=username, created=created, ref=str(path))
-
-    def _list(self, username: str) -> list[Drive]:
-        base = self.user_dir(username)
-        if not base.is_dir():
-            return []
-        out = []
-        for p in sorted(base.iterdir()):
-            if p.is_dir() and not p.is_symlink():
-                try:
-                    validate_drive_name(p.name)
-                except DriveError:
-                    continue
-                out.append(self._drive(username, p))
-        return out
-
-    def _get(self, username: str, name: str) -> Drive | None:
-        p = self.path(username, name)
-        if p.is_dir() and not p.is_symlink():
-            return self._drive(username, p)
-        return None
-
-    def _create(self, username: str, name: str) -> Drive:
-        p = self.path(username, name)
-        if p.is_symlink() or (p.exists() and not p.is_dir()):
-            raise DriveError(f"Drive '{name}' cannot be created: something else is in its place.")
-        p.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return self._drive(username, p)
-
-    async def list_drives(self, username: str) -> list[Drive]:
-        return await asyncio.to_thread(self._list, username)
-
-    async def get_drive(self, username: str, name: str) -> Drive | None:
-        return await asyncio.to_thread(self._get, username, name)
-
-    async def create_drive(self, username: str, name: str) -> Drive:
-        return await asyncio.to_thread(self._create, username, name)
+__all__ = ["LocalDriveBackend", "LocalSessionSpawner"]
 
 
 class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
@@ -113,10 +60,21 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
 
     @property
     def drive_backend(self) -> LocalDriveBackend:
-        return LocalDriveBackend(Path(self.data_dir) / "drives")
+        return LocalDriveBackend(
+            Path(self.data_dir) / "drives", known_users=self._hub_user_names, log=self.log
+        )
+
+    def _hub_user_names(self) -> list[str]:
+        """Every user name the hub knows (to tell whose a pre-0.2 drive folder is)."""
+        from jupyterhub import orm
+
+        db = getattr(self.user, "db", None)
+        return [] if db is None else [name for (name,) in db.query(orm.User.name)]
 
     async def apply_session(self, opts: SessionOptions, st: SessionType) -> None:
-        drive_dir = self.drive_backend.path(self.user.name, opts.drive)
+        drive_dir = await asyncio.to_thread(self.drive_backend.owned_path, self.user.name, opts.drive)
+        if drive_dir is None:  # ensure_drive just found or made it: gone meanwhile
+            raise DriveError(f"Drive '{opts.drive}' is not available; please try again.")
         self.home_dir = str(drive_dir)
         self.notebook_dir = str(drive_dir)
         self.cpu_limit = opts.cpu

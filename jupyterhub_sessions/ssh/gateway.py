@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .. import drives
+from ..spawner.local_drives import LocalDriveBackend
 from .execwrap import CommandTooLong, ExecWrapper
 from .hubclient import HubClient, SessionTarget, SessionUnavailable
 from .keys import fingerprint_of
@@ -389,11 +390,13 @@ class SSHGateway(LoggingConfigurable):
         if target is None or not target.exists or not target.drive:
             return RefusingSFTPServer(chan, "this session has no drive yet; start it once from the hub")
         try:
-            drives.validate_drive_name(target.drive)
+            # the drive of exactly this user (owner checked), as the embedded backend keeps it
+            root = LocalDriveBackend(self.sftp_drives_root, log=self.log).owned_path(
+                target.user, target.drive
+            )
         except drives.DriveError:
             return RefusingSFTPServer(chan, "this session's drive is not available")
-        root = Path(self.sftp_drives_root) / drives.user_slug(target.user) / target.drive
-        if not root.is_dir():
+        if root is None:
             return RefusingSFTPServer(chan, "this session's drive does not exist")
         self.log.info("ssh: sftp for %s on drive %s", conn._label(), target.drive)
         return DriveSFTPServer(chan, str(root))
