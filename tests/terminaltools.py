@@ -57,3 +57,56 @@ class Terminal:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_in_kernel(hub, base: str, token: str, code: str, timeout: float = 120) -> str:
+    """Execute `code` in a fresh Python kernel of the session; returns its stdout and stderr text."""
+    import uuid
+
+    r = hub.request("POST", base + "api/kernels", token=token, json={"name": "python3"})
+    assert r.status_code == 201, r.text
+    kernel = r.json()["id"]
+    url = hub.url.replace("http://", "ws://") + base + f"api/kernels/{kernel}/channels"
+    ws = websocket.create_connection(url, header=[f"Authorization: token {token}"], timeout=timeout)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "test",
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+                    "channel": "shell",
+                }
+            )
+        )
+        out, replied, idle = "", False, False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ws.settimeout(max(0.1, deadline - time.monotonic()))
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["header"]["msg_type"]
+            if kind == "stream":
+                out += msg["content"]["text"]
+            elif kind == "error":
+                out += "\n".join(msg["content"]["traceback"])
+            elif kind == "execute_reply":
+                replied = True
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True  # all output of the request was sent before this
+            if replied and idle:
+                return out
+        raise TimeoutError(f"no execute_reply after {timeout}s; got {out[-2000:]!r}")
+    finally:
+        ws.close()
+        hub.request("DELETE", base + f"api/kernels/{kernel}", token=token)
