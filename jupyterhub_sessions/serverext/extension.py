@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -157,6 +158,29 @@ def _disable_collaboration_frontend(web_app) -> None:
     web_app.settings["page_config_hook"] = hook
 
 
+def keep_memory_private(log) -> None:
+    """Make this server's memory unreadable to other processes of its user (Linux).
+
+    Visitors' hub tokens (the owner's OAuth login included) pass through this
+    process. `prctl(PR_SET_DUMPABLE, 0)` means a process of the same user
+    without CAP_SYS_PTRACE - a terminal of a sandboxed embedded session, a
+    shell in a pod - can neither ptrace it nor read its /proc/<pid>/mem or
+    environ. Kernels and terminals are unaffected (exec makes them dumpable).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            log.warning(
+                "jupyterhub-sessions: could not make the server non-dumpable (errno %s)", ctypes.get_errno()
+            )
+    except (OSError, AttributeError) as e:
+        log.warning("jupyterhub-sessions: could not make the server non-dumpable: %s", e)
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
@@ -172,6 +196,7 @@ def load(serverapp):
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
     if state.under_hub:
+        keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)
         who = f"session={state.owner}/{state.server_name or '(default)'}"
         state.access_watch = AccessWatch(serverapp, state.owner, who, config_obj.access_recheck_interval)

@@ -66,6 +66,11 @@ def test_a_terminal_reads_its_own_drive_and_nothing_of_the_platform(hub, alice, 
         out = term.run(f"cat /proc/{hub_pid}/environ >/dev/null 2>&1 && echo READABLE || echo refused")
         assert out == "refused"
         assert "jupyterhub " not in term.run("ps -eo args")
+        # nor the server's memory, where visitors' tokens pass (the server is the sandbox's pid 1)
+        assert "jupyterhub.singleuser" in term.run("cat /proc/1/cmdline | tr '\\0' ' '")
+        for what in ("environ", "mem"):
+            out = term.run(f"head -c 1 /proc/1/{what} >/dev/null 2>&1 && echo READABLE || echo refused")
+            assert out == "refused", what
         # the server's token is nowhere on the drive (jupyter's runtime files live elsewhere)
         assert term.run('grep -rlF "$JUPYTERHUB_API_TOKEN" "$HOME" | wc -l') == "0"
         assert not term.run('echo "$JUPYTER_RUNTIME_DIR"').startswith(str(own))
