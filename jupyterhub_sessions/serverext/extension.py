@@ -13,7 +13,7 @@ from ..options import ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
 from .launch import AUTH_CACHE_SECONDS
-from .revoke import AccessWatch, refuse_own_token
+from .revoke import AccessWatch, refuse_own_token, track_websockets
 
 
 class SessionsServerExtension(LoggingConfigurable):
@@ -198,6 +198,7 @@ def load(serverapp):
     if state.under_hub:
         keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)
+        track_websockets()
         who = f"session={state.owner}/{state.server_name or '(default)'}"
         state.access_watch = AccessWatch(serverapp, state.owner, who, config_obj.access_recheck_interval)
         state.access_watch.start()

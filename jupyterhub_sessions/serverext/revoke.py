@@ -16,8 +16,8 @@ identity cache; a connection whose token no longer grants access to this
 server is closed (1008), and the cache is cleared so a reconnect is asked
 afresh. A hub that cannot answer counts as "no access" (fail closed). The
 owner's own connections are never touched. Tornado keeps no registry of open
-websockets, so they are found by walking live objects (milliseconds, once
-per interval).
+websockets: `track_websockets` keeps one (a weak set filled as each is
+accepted); without it they are found by walking live objects.
 
 Also here: the server's own API token is not a way *into* the server
 (`refuse_own_token`). Anyone with a terminal in the session can read it;
@@ -31,6 +31,7 @@ import asyncio
 import gc
 import hmac
 import logging
+import weakref
 
 from tornado.ioloop import PeriodicCallback
 from tornado.websocket import WebSocketHandler
@@ -40,10 +41,39 @@ log = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 
 
+_registry: weakref.WeakSet[WebSocketHandler] | None = None
+
+
+def track_websockets() -> None:
+    """Remember every websocket this server accepts, so a check need not walk the heap.
+
+    Every tornado websocket (terminals, kernels, collaboration rooms, proxied
+    apps, our bridges) goes through `WebSocketHandler.get_websocket_protocol`
+    when it is accepted; the wrapper adds the handler to a weak set (it
+    leaves when the handler is collected). Installed once, in the session's
+    server process only.
+    """
+    global _registry
+    if _registry is not None:
+        return
+    original = getattr(WebSocketHandler, "get_websocket_protocol", None)
+    if original is None:  # a tornado without the hook: open_websockets walks the heap instead
+        return
+    registry: weakref.WeakSet[WebSocketHandler] = weakref.WeakSet()
+
+    def get_websocket_protocol(self):
+        registry.add(self)
+        return original(self)
+
+    WebSocketHandler.get_websocket_protocol = get_websocket_protocol
+    _registry = registry
+
+
 def open_websockets() -> list[WebSocketHandler]:
+    candidates = list(_registry) if _registry is not None else gc.get_objects()
     return [
         o
-        for o in gc.get_objects()
+        for o in candidates
         if isinstance(o, WebSocketHandler) and getattr(o, "ws_connection", None) is not None
     ]
 

@@ -106,3 +106,29 @@ async def test_the_watch_runs_one_pass_at_a_time(sockets, monkeypatch):
     gate.set()
     await first
     assert len(calls) == 1
+
+
+async def test_accepted_websockets_are_tracked_without_walking_the_heap():
+    from tornado import web, websocket
+    from tornado.httpserver import HTTPServer
+    from tornado.testing import bind_unused_port
+
+    class Echo(websocket.WebSocketHandler):
+        def on_message(self, message):
+            self.write_message(message)
+
+    revoke.track_websockets()
+    revoke.track_websockets()  # idempotent
+    sock, port = bind_unused_port()
+    server = HTTPServer(web.Application([(r"/ws", Echo)]))
+    server.add_sockets([sock])
+    try:
+        client = await websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+        await client.write_message("hi")
+        assert await client.read_message() == "hi"
+        (handler,) = [h for h in revoke.open_websockets() if isinstance(h, Echo)]
+        handler.close(1008, "gone")
+        assert await client.read_message() is None and client.close_code == 1008
+        assert [h for h in revoke.open_websockets() if isinstance(h, Echo)] == []
+    finally:
+        server.stop()
