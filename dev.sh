@@ -45,6 +45,8 @@ apt_install() {
 install_system() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  # sessions of the embedded platform run in a bubblewrap sandbox (Linux)
+  [ "$(uname -s)" != Linux ] || command -v bwrap >/dev/null 2>&1 || apt_install bubblewrap
   if ! command -v configurable-http-proxy >/dev/null 2>&1; then
     echo ">> npm install -g configurable-http-proxy"
     $SUDO npm install -g --no-fund --no-audit configurable-http-proxy@5 >/dev/null

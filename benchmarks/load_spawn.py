@@ -35,9 +35,10 @@ def session_processes(hub, users) -> list:
     import psutil
 
     out = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in psutil.process_iter(["cmdline", "name"]):
         try:
-            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
+            # the servers, not the bubblewrap processes around sandboxed ones
+            if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []) or p.info["name"] == "bwrap":
                 continue
             env = p.environ()
             if (

@@ -1,14 +1,25 @@
 """Named drives: each user owns named persistent drives; a session mounts one.
 
 This module holds what both backends share: which drive names are valid, how a
-(user, drive) pair maps to a collision-free object name, and the backend
+(user, drive) pair maps to a collision-resistant storage key, and the backend
 interface. Backends live with their spawners (PVCs on Kubernetes, directories
 on the embedded backend). No code path here deletes a drive.
+
+Storage keys carry the full SHA-256 of the exact names (base32, 52
+characters): kubespawner's `safe_slug`, used before, keeps 32 bits of hash,
+and a user name that lands on another user's directory can be found by brute
+force in minutes. A short readable prefix is only for humans. The key alone
+is still not trusted: backends check that the storage they found belongs to
+the exact user and drive name (directory owner marker, PVC annotations)
+before mounting, serving or claiming it. The `legacy_*` names are the old
+scheme, kept only to find and migrate drives made before.
 """
 
 from __future__ import annotations
 
 import abc
+import base64
+import hashlib
 import importlib.util
 import re
 import sys
@@ -75,22 +86,54 @@ def validate_drive_name(name: object) -> str:
     return name
 
 
+def _readable(name: str, max_length: int) -> str:
+    """A short lowercase [a-z0-9-] hint of `name` for humans; starts with a letter, ends alphanumeric."""
+    hint = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not hint or not "a" <= hint[0] <= "z":
+        hint = "x-" + hint
+    return hint[:max_length].strip("-") or "x"
+
+
+def storage_digest(kind: str, *names: str) -> str:
+    """Full SHA-256 over the exact names (length-prefixed, so no two tuples meet), base32: 52 [a-z2-7]."""
+    h = hashlib.sha256(kind.encode())
+    for name in names:
+        raw = name.encode("utf-8", "surrogatepass")
+        h.update(len(raw).to_bytes(8, "big") + raw)
+    return base64.b32encode(h.digest()).decode().rstrip("=").lower()
+
+
 def user_slug(username: str) -> str:
-    """A filesystem/label-safe, collision-free slug for a user name."""
-    return safe_slug(username, max_length=48)
+    """The user's storage key: a readable hint plus the full hash of the exact name.
+
+    At most 63 characters, a valid DNS label and label value, safe as a
+    directory name; collision-resistant (256-bit hash).
+    """
+    return f"{_readable(username, 10)}-{storage_digest('user', username)}"
 
 
 def drive_slug(username: str, drive: str) -> str:
-    """A collision-free DNS-label slug for a (user, drive) pair.
-
-    Always hashed over both names, so ``("a-b", "c")`` and ``("a", "b-c")``
-    can never meet.
-    """
-    return multi_slug([username, drive], max_length=54)
+    """The (user, drive) storage key, hashed over both exact names: at most 57 characters."""
+    return f"{_readable(drive, 4)}-{storage_digest('drive', username, drive)}"
 
 
 def pvc_name(username: str, drive: str) -> str:
+    """Name of a new drive's PVC (at most 63 characters)."""
     return f"drive-{drive_slug(username, drive)}"
+
+
+def legacy_user_slug(username: str) -> str:
+    """The pre-0.2 user key (kubespawner safe_slug, 32-bit hash): only to find old drives."""
+    return safe_slug(username, max_length=48)
+
+
+def legacy_drive_slug(username: str, drive: str) -> str:
+    """The pre-0.2 (user, drive) label value: only to recognise old drives and pods."""
+    return multi_slug([username, drive], max_length=54)
+
+
+def legacy_pvc_name(username: str, drive: str) -> str:
+    return f"drive-{legacy_drive_slug(username, drive)}"
 
 
 def drive_labels(username: str, drive: str) -> dict[str, str]:

@@ -50,8 +50,73 @@ def internal_ports(data_dir: Path, env=os.environ) -> dict[str, int]:
         else:
             ports[key] = _free_port()
     if ports != {k: saved.get(k) for k in INTERNAL_PORTS}:
-        path.write_text(json.dumps(ports) + "\n")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(ports) + "\n")
+    _chmod(path, 0o600)
     return ports
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
+
+
+DB_FILE = "jupyterhub.sqlite"
+PRIVATE_FILES = (DB_FILE, "jupyterhub_cookie_secret", PORTS_FILE, "proxy.pid")
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """Make the platform's state private to the hub's OS user, also when it already exists.
+
+    The data directory and the drives (root, users' folders, drives) become
+    0700; the hub database (created empty if new, with its journals), cookie
+    secret, ports.json and proxy pid file 0600; and the hub's umask 077, so
+    whatever it and its services write later is private too.
+    """
+    data_dir = Path(data_dir)
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _chmod(data_dir, 0o700)
+    db = data_dir / DB_FILE
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite fills an empty file
+    for name in PRIVATE_FILES:
+        _chmod(data_dir / name, 0o600)
+    for journal in data_dir.glob(DB_FILE + "-*"):
+        _chmod(journal, 0o600)
+    drives = data_dir / "drives"
+    for folder in [drives, *_dirs(drives), *(d for u in _dirs(drives) for d in _dirs(u))]:
+        _chmod(folder, 0o700)
+
+
+def _dirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def isolation_warning() -> str | None:
+    """What to tell the admin at start-up when sessions will not be sandboxed (None: they will)."""
+    from .spawner.sandbox import find_bwrap
+
+    mode = os.environ.get("JUPYTERHUB_SESSIONS_SANDBOX", "auto")
+    if mode == "off":
+        return (
+            "sessions are NOT isolated (JUPYTERHUB_SESSIONS_SANDBOX=off): any session can read every "
+            "drive, the hub database and its cookie secret. Use this for one trusted person only."
+        )
+    if find_bwrap() is None:
+        return (
+            "sessions are NOT isolated: bubblewrap (bwrap) is missing or cannot build a sandbox here, so "
+            "any session can read every drive, the hub database and its cookie secret. Install "
+            "bubblewrap (Linux), or use this for one trusted person only."
+        )
+    return None
 
 
 def main(argv: list[str]) -> int:

@@ -169,10 +169,17 @@ class Hub:
         return self.url + f"user/{quote(name, safe='')}/{quote(server, safe='')}" + ("/" if server else "")
 
     def session_processes(self):
-        """(process, environment) of each running session this hub started."""
-        for p in psutil.process_iter(["cmdline"]):
+        """(process, environment) of each running session server this hub started.
+
+        Not the bubblewrap processes a sandboxed server runs in (their command
+        line names the server too).
+        """
+        for p in psutil.process_iter(["cmdline", "name"]):
             try:
-                if "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or []):
+                if (
+                    "jupyterhub.singleuser" not in " ".join(p.info["cmdline"] or [])
+                    or p.info["name"] == "bwrap"
+                ):
                     continue
                 env = p.environ()
             except (psutil.Error, OSError):

@@ -41,3 +41,28 @@ def test_names_never_collide():
     assert len(names) == len(set(pairs))
     slugs = {user_slug(u) for u in HOSTILE_USERS}
     assert len(slugs) == len(HOSTILE_USERS)
+
+
+def test_storage_keys_hash_the_exact_names_in_full():
+    from jupyterhub_sessions.drives import drive_slug, storage_digest
+
+    assert user_slug("alice").endswith("-" + storage_digest("user", "alice"))
+    assert len(storage_digest("user", "alice")) == 52  # all 256 bits, base32
+    assert drive_slug("alice", "home").endswith("-" + storage_digest("drive", "alice", "home"))
+    # the readable hint carries no identity: names that read alike still differ
+    assert user_slug("Bob@Example.org") != user_slug("bob.example.org") != user_slug("bob-example-org")
+    assert storage_digest("drive", "a", "bc") != storage_digest("drive", "ab", "c")
+
+
+def test_names_that_collided_before_get_different_storage():
+    from jupyterhub_sessions.drives import legacy_pvc_name, legacy_user_slug
+
+    from .drivetools import legacy_collision
+
+    victim, attacker = legacy_collision()
+    assert victim != attacker
+    assert legacy_user_slug(victim) == legacy_user_slug(attacker)  # the old scheme: one folder for both
+    assert user_slug(victim) != user_slug(attacker)
+    assert pvc_name(victim, "home") != pvc_name(attacker, "home")
+    assert drive_labels(victim, "home") != drive_labels(attacker, "home")
+    assert legacy_pvc_name(victim, "home") != pvc_name(victim, "home")

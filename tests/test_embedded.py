@@ -211,3 +211,43 @@ def test_local_command_serves_stops_cleanly_and_keeps_state(platform, browser):
         ctx.close()
 
     assert platform.stop() == []
+
+
+def test_state_and_drives_are_made_private_even_when_they_exist(tmp_path):
+    import stat
+
+    from jupyterhub_sessions.embedded import secure_data_dir
+
+    data = tmp_path / "data"
+    drive = data / "drives" / user_slug("alice") / "home"
+    drive.mkdir(parents=True)
+    for name in ("jupyterhub.sqlite", "jupyterhub.sqlite-journal", "jupyterhub_cookie_secret", PORTS_FILE):
+        (data / name).write_text("x")
+        os.chmod(data / name, 0o644)
+    for d in (data, data / "drives", drive.parent, drive):
+        os.chmod(d, 0o755)
+    old_umask = os.umask(0o022)
+    try:
+        secure_data_dir(data)
+        assert os.umask(0o022) == 0o077  # what the hub writes later is private too
+    finally:
+        os.umask(old_umask)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert [mode(d) for d in (data, data / "drives", drive.parent, drive)] == [0o700] * 4
+    for name in ("jupyterhub.sqlite", "jupyterhub.sqlite-journal", "jupyterhub_cookie_secret", PORTS_FILE):
+        assert mode(data / name) == 0o600, name
+
+
+def test_a_new_hub_database_and_ports_file_are_private_from_the_start(tmp_path):
+    import stat
+
+    from jupyterhub_sessions.embedded import secure_data_dir
+
+    old_umask = os.umask(0o022)
+    try:
+        secure_data_dir(tmp_path / "fresh")
+        internal_ports(tmp_path / "fresh", env={})
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "fresh" / "jupyterhub.sqlite").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "fresh" / PORTS_FILE).stat().st_mode) == 0o600

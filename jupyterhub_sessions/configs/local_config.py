@@ -20,6 +20,7 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_SERVER_LIMIT | 3 | named sessions per user |
 | JUPYTERHUB_SESSIONS_CONCURRENT_SPAWNS | 2 × CPUs (at least 4) | sessions starting at once; more get HTTP 429 |
 | JUPYTERHUB_SESSIONS_KEEP_SESSIONS | 0 | 1 = sessions and proxy outlive a hub restart |
+| JUPYTERHUB_SESSIONS_SANDBOX | auto | auto / bwrap / off: sessions in a bubblewrap sandbox |
 
 The demo authenticator is JupyterHub's DummyAuthenticator: anyone can log in
 with any name (and the demo password, if set). Any real authenticator plugs
@@ -27,9 +28,10 @@ in unchanged: set `c.JupyterHub.authenticator_class` after loading this file.
 """
 
 import os
+import sys
 from pathlib import Path
 
-from jupyterhub_sessions.embedded import internal_ports
+from jupyterhub_sessions.embedded import internal_ports, isolation_warning, secure_data_dir
 from jupyterhub_sessions.hub_setup import configure_platform
 from jupyterhub_sessions.paths import PACKAGE_PROFILES
 from jupyterhub_sessions.profiles import load_session_types
@@ -38,8 +40,11 @@ c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
 
 env = os.environ
 data_dir = Path(env.get("JUPYTERHUB_SESSIONS_DATA_DIR", "data")).resolve()
-data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+secure_data_dir(data_dir)  # 0700/0600 for state and drives, also when they already exist
 os.environ["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
+_warning = isolation_warning()
+if _warning:
+    print(f"[W jupyterhub-sessions] WARNING: {_warning}", file=sys.stderr, flush=True)
 profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
 # a bad session-type file stops start-up here, naming file, field and reason
 load_session_types(profiles_dir)

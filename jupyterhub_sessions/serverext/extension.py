@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
-from traitlets import Enum, Int, Unicode, default
+from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..options import ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
+from .launch import AUTH_CACHE_SECONDS
+from .revoke import AccessWatch, refuse_own_token, track_websockets
 
 
 class SessionsServerExtension(LoggingConfigurable):
@@ -51,6 +54,20 @@ class SessionsServerExtension(LoggingConfigurable):
 
     hub_request_timeout = Int(10, config=True, help="Seconds to wait for the hub or the sessions service.")
 
+    access_recheck_interval = Float(
+        float(AUTH_CACHE_SECONDS),
+        config=True,
+        help="""Seconds between re-checks of every collaborator's open websockets with the hub.
+
+        Access can end outside this session (a revoke through the hub's API
+        or UI, a member leaving a shared group, a token revoked or expired);
+        terminals, kernels, collaboration rooms, proxied apps and bridges a
+        collaborator has open are closed at the next check after that. It is
+        the bound stated in SECURITY.md, e.g. 30; 0 switches the re-check off
+        (then only revokes through this session's API close connections).
+        """,
+    )
+
 
 class SessionExtensionState:
     """What the handlers need: session info, owner, hub client, own ports."""
@@ -65,6 +82,7 @@ class SessionExtensionState:
             serverapp.identity_provider, "hub_auth"
         )
         self.root_pid = os.getpid()
+        self.access_watch: AccessWatch | None = None
         scope = config_obj.ports_scope
         if scope == "auto":
             scope = "all" if os.environ.get("KUBERNETES_SERVICE_HOST") else "process-tree"
@@ -140,6 +158,29 @@ def _disable_collaboration_frontend(web_app) -> None:
     web_app.settings["page_config_hook"] = hook
 
 
+def keep_memory_private(log) -> None:
+    """Make this server's memory unreadable to other processes of its user (Linux).
+
+    Visitors' hub tokens (the owner's OAuth login included) pass through this
+    process. `prctl(PR_SET_DUMPABLE, 0)` means a process of the same user
+    without CAP_SYS_PTRACE - a terminal of a sandboxed embedded session, a
+    shell in a pod - can neither ptrace it nor read its /proc/<pid>/mem or
+    environ. Kernels and terminals are unaffected (exec makes them dumpable).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            log.warning(
+                "jupyterhub-sessions: could not make the server non-dumpable (errno %s)", ctypes.get_errno()
+            )
+    except (OSError, AttributeError) as e:
+        log.warning("jupyterhub-sessions: could not make the server non-dumpable: %s", e)
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
@@ -154,6 +195,13 @@ def load(serverapp):
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
+    if state.under_hub:
+        keep_memory_private(serverapp.log)
+        refuse_own_token(serverapp, state.hub.token)
+        track_websockets()
+        who = f"session={state.owner}/{state.server_name or '(default)'}"
+        state.access_watch = AccessWatch(serverapp, state.owner, who, config_obj.access_recheck_interval)
+        state.access_watch.start()
     serverapp.log.info(
         "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
         state.owner or "-",

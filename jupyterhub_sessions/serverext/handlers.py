@@ -2,12 +2,17 @@
 
 Authenticated exactly like the server (jupyter-server auth: hub OAuth cookie
 or token, XSRF for browsers). Owner-only endpoints answer collaborators with
-403. Bodies are validated before anything is sent to the hub.
+403, and act on the hub with the owner's own token from the request (their
+OAuth cookie for this server, or their API token), never with the server's
+token: that one is readable from any terminal in the session, so a request
+carrying it is not the owner. Bodies are validated before anything is sent
+to the hub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 
 from jupyter_server.base.handlers import APIHandler
@@ -38,19 +43,34 @@ class SessionsAPIHandler(APIHandler):
         user = self.current_user
         return f"user={getattr(user, 'username', '?')} session={self.ext.owner}/{self.ext.server_name or '(default)'}"
 
+    def request_token(self) -> str:
+        """The hub token this request was authenticated with (header or OAuth cookie)."""
+        hub_auth = getattr(self.identity_provider, "hub_auth", None)
+        return (hub_auth.get_token(self) or "") if hub_auth is not None else ""
+
+    def by_server_token(self) -> bool:
+        """Whether the request carries this server's own API token."""
+        own = self.ext.hub.token
+        return bool(own) and hmac.compare_digest(self.request_token().encode(), own.encode())
+
     def is_owner(self) -> bool:
-        """The session's owner; on a plain (non-hub) server, whoever holds its token."""
+        """The session's owner, in person; on a plain (non-hub) server, whoever holds its token."""
         user = self.current_user
         if user is None:
             return False
         if hasattr(user, "hub_user"):
-            return user.username == self.ext.owner
+            return user.username == self.ext.owner and not self.by_server_token()
         return not self.ext.under_hub
 
     def require_owner(self, action: str) -> None:
         if not self.is_owner():
-            self.log.warning("Refused %s: %s is owner-only", self.who, action)
+            reason = " with the server's own token" if self.by_server_token() else ""
+            self.log.warning("Refused %s: %s is owner-only%s", self.who, action, reason)
             raise web.HTTPError(403, f"Only the session's owner ({self.ext.owner}) may {action}")
+
+    def owner_hub(self):
+        """A hub client acting as the owner, with the owner's own token from this request."""
+        return self.ext.hub.as_caller(self.request_token())
 
     def json_body(self) -> dict:
         """The request's JSON object; small flat objects only, anything else is a 4xx."""
@@ -109,7 +129,7 @@ class RenewHandler(SessionsAPIHandler):
     @web.authenticated
     async def post(self):
         self.require_owner("renew the session")
-        result = await self.hub_call(self.ext.hub.renew())
+        result = await self.hub_call(self.owner_hub().renew())
         self.log.info("Renewed %s", self.who)
         self.finish_json(result or {})
 
@@ -152,9 +172,8 @@ class SharesHandler(SessionsAPIHandler):
     @web.authenticated
     async def get(self):
         self.require_owner("see who has access")
-        shares, codes = await self.hub_call(
-            asyncio.gather(self.ext.hub.list_shares(), self.ext.hub.list_share_codes())
-        )
+        hub = self.owner_hub()
+        shares, codes = await self.hub_call(asyncio.gather(hub.list_shares(), hub.list_share_codes()))
         self.finish_json(
             {"shares": [_share_entry(s) for s in shares], "share_codes": [_code_entry(c) for c in codes]}
         )
@@ -163,7 +182,7 @@ class SharesHandler(SessionsAPIHandler):
     async def post(self):
         self.require_owner("share the session")
         kind, name = _share_target(self.json_body())
-        share = await self.hub_call(self.ext.hub.grant_share(kind, name))
+        share = await self.hub_call(self.owner_hub().grant_share(kind, name))
         forget_identities(self.ext.serverapp)
         self.log.info("Shared %s with %s %s", self.who, kind, name)
         self.finish_json(_share_entry(share), status=201)
@@ -172,7 +191,7 @@ class SharesHandler(SessionsAPIHandler):
     async def delete(self):
         self.require_owner("revoke access")
         kind, name = _share_target(self.json_body())
-        await self.hub_call(self.ext.hub.revoke_share(kind, name))
+        await self.hub_call(self.owner_hub().revoke_share(kind, name))
         self.log.info("Revoked %s %s from %s", kind, name, self.who)
         await close_revoked_connections(self.ext.serverapp, self.ext.owner, self.who)
         self.set_status(204)
@@ -197,7 +216,7 @@ class ShareCodesHandler(SessionsAPIHandler):
                 400,
                 f'"expires_in" must be whole seconds between {SHARE_CODE_MIN_SECONDS} and {SHARE_CODE_MAX_SECONDS}',
             )
-        code = await self.hub_call(self.ext.hub.create_share_code(expires_in))
+        code = await self.hub_call(self.owner_hub().create_share_code(expires_in))
         accept_url = code.get("full_accept_url") or code.get("accept_url")
         self.log.info("Created share link for %s, expires %s", self.who, code.get("expires_at"))
         self.finish_json(
@@ -216,7 +235,7 @@ class ShareCodesHandler(SessionsAPIHandler):
         code_id = self.get_query_argument("id", None)
         if code_id is not None and (not code_id.startswith("sc_") or not code_id[3:].isdigit()):
             raise web.HTTPError(400, '"id" must look like sc_123')
-        await self.hub_call(self.ext.hub.revoke_share_codes(code_id))
+        await self.hub_call(self.owner_hub().revoke_share_codes(code_id))
         self.log.info("Revoked share link(s) %s of %s", code_id or "(all unused)", self.who)
         self.set_status(204)
         self.finish()

@@ -7,8 +7,16 @@ and a session's own token (`JUPYTERHUB_API_TOKEN`) only gets the scopes in
 - users: `shares!user` (manage sharing of their own servers) and, to share
   with a user or group by name, `read:users:name` / `read:groups:name`;
   `access:services` + `read:services` for the sessions service;
-- each server's token: the same, narrowed to that one server
-  (`shares!server`), so a session can manage its own shares and nothing else.
+- each server's own token (`JUPYTERHUB_API_TOKEN`, readable by anyone with a
+  terminal in the session, collaborators included): only what the server
+  itself needs - report activity, read *its own* session from the sessions
+  service (`read:servers!server`) and find that service. It can neither
+  share, nor renew or stop anything;
+- each server's OAuth client (`Spawner.oauth_client_allowed_scopes`): the
+  owner's browser login to their session may also manage that one server's
+  shares and renew it (`shares!server`, `delete:servers!server`, plus the
+  service and name scopes). The hub intersects these with the visitor's own
+  permissions, so a collaborator's login to the same server gets none of them.
 
 It also makes group shares reach group members' tokens
 (`hub_fixes.include_group_shares_in_token_scopes`): without it a session
@@ -36,12 +44,22 @@ def user_scopes(service: str = "sessions", share_by_name: bool = True) -> list[s
     return scopes
 
 
-def server_token_scopes(service: str = "sessions", share_by_name: bool = True) -> list[str]:
-    scopes = [
+def server_token_scopes(service: str = "sessions") -> list[str]:
+    return [
         *DEFAULT_SERVER_SCOPES,
-        "shares!server",
+        "read:servers!server",
         f"access:services!service={service}",
         f"read:services!service={service}",
+    ]
+
+
+def owner_login_scopes(service: str = "sessions", share_by_name: bool = True) -> list[str]:
+    """What a browser login to a session may carry when its user owns the session."""
+    scopes = [
+        "shares!server",
+        "read:servers!server",
+        "delete:servers!server",
+        f"access:services!service={service}",
     ]
     if share_by_name:
         scopes += ["read:users:name", "read:groups:name"]
@@ -77,7 +95,8 @@ def apply(c, service: str = "sessions", share_by_name: bool = True, group_shares
     c.JupyterHub.load_roles = roles
 
     current = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else []
-    if callable(current):
-        # an admin's own policy: leave it alone (they must include shares!server)
-        return
-    c.Spawner.server_token_scopes = _merge(current, server_token_scopes(service, share_by_name))
+    if not callable(current):  # a callable is an admin's own policy: leave it alone
+        c.Spawner.server_token_scopes = _merge(current, server_token_scopes(service))
+    allowed = c.Spawner.oauth_client_allowed_scopes if "oauth_client_allowed_scopes" in c.Spawner else []
+    if not callable(allowed):
+        c.Spawner.oauth_client_allowed_scopes = _merge(allowed, owner_login_scopes(service, share_by_name))

@@ -1,9 +1,17 @@
-"""Calls from a session to its hub, made with the server's own API token.
+"""Calls from a session to its hub and to the sessions service.
 
-The token (`JUPYTERHUB_API_TOKEN`) is issued by the hub per server with the
-scopes in `Spawner.server_token_scopes` (see `hub_config.apply`): it can
-manage shares of *this* server only and reach the `sessions` service as the
-owner. Nothing here holds or needs any other secret.
+Two identities are used, never mixed up:
+
+- the server's own API token (`JUPYTERHUB_API_TOKEN`, scopes from
+  `Spawner.server_token_scopes`, see `hub_config.apply`): it only reads this
+  server's session from the sessions service. Anyone with a terminal in the
+  session can read it, collaborators included, so it may not manage shares
+  or renew anything;
+- the owner's own token, taken from the owner's request (their OAuth cookie
+  for this server, or an API token they sent): sharing and renewing act as
+  the owner, with whatever the owner's token allows (the hub decides).
+
+`as_caller(token)` gives a client for the second; nothing here stores it.
 """
 
 from __future__ import annotations
@@ -56,6 +64,22 @@ class HubClient:
         self.service_name = service_name
         self._service_url = service_url.rstrip("/")
         self.timeout = timeout
+        # where the sessions service is, is asked with the server's token
+        self._locator: HubClient | None = None
+
+    def as_caller(self, token: str) -> HubClient:
+        """The same client acting with a caller's own token (for one request)."""
+        other = HubClient(
+            self.api_url,
+            token,
+            self.user,
+            self.server_name,
+            self.service_name,
+            service_url="",
+            timeout=self.timeout,
+        )
+        other._locator = self
+        return other
 
     @property
     def _server_path(self) -> str:
@@ -148,6 +172,8 @@ class HubClient:
 
     async def service_url(self) -> str:
         """Base URL (with its prefix) of the sessions service, asked of the hub once."""
+        if self._locator is not None:
+            return await self._locator.service_url()
         if not self._service_url:
             model = await self._fetch(f"{self.api_url}/services/{quote(self.service_name, safe='')}")
             model = model or {}

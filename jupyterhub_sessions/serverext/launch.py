@@ -10,13 +10,15 @@ the session follows the options the user chose on the hub:
   jupyter-server-proxy launcher is configured when the extension links
   (`proxy_servers`, from the same session info in the environment);
 - the hub's answer about who may use the server is cached for at most
-  `AUTH_CACHE_SECONDS`, so a share revoked on the hub stops working quickly.
+  `AUTH_CACHE_SECONDS`, so a share revoked on the hub stops working for new
+  requests within that time; open websockets are re-checked at the same
+  interval (`SessionsServerExtension.access_recheck_interval`).
 """
 
 from __future__ import annotations
 
 YDOC_EXTENSION = "jupyter_server_ydoc"
-AUTH_CACHE_SECONDS = 60
+AUTH_CACHE_SECONDS = 30
 
 
 def proxy_server_entry(interface: dict) -> dict:

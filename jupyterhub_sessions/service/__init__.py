@@ -66,6 +66,9 @@ def hub_service(
         ],
         "environment": env,
         "oauth_no_confirm": True,
+        # a user's browser login to the service acts on that user's own sessions
+        # (the API checks these scopes; a login carries none of anyone else's)
+        "oauth_client_allowed_scopes": ["read:servers!user", "delete:servers!user"],
         "display": False,
     }
     role = {

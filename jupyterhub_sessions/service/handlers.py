@@ -7,12 +7,15 @@ exists, so other users' session names do not leak), then existence (404).
 Nothing is stopped or renewed unless all checks passed. Errors are JSON
 `{"status": N, "message": "..."}`.
 
-Who may do what: a token owned by user X acts as X on X's sessions (this
-includes the session's own server token, which only carries
-`access:services!service=sessions`). Other sessions need hub scopes on them
-in the token: `read:servers` to read, `delete:servers` to stop or renew
-(admins have both). Reporting SSH connections opening and closing is
-reserved to the services named in `ssh_services`.
+Who may do what is decided by the caller's hub scopes alone, never by its
+name: reading a session needs `read:servers` on it, stopping or renewing it
+`delete:servers` (the hub's scopes with their filters: a user's own API
+token holds them as `!user=<name>`, an admin's everywhere). A session's own
+server token carries `read:servers!server=<its user>/<its name>` only, so
+it reads its own session and acts on nothing: anyone who can read that token
+(a collaborator with a terminal) gets no handle on the owner's other
+sessions. Reporting SSH connections opening and closing is reserved to the
+services named in `ssh_services`.
 """
 
 from __future__ import annotations
@@ -114,15 +117,20 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     def caller_label(self) -> str:
         return f"{self.caller.get('kind', 'user')} {self.caller['name']}"
 
-    def is_owner(self, user: str) -> bool:
+    def owns_token(self, user: str) -> bool:
+        """The caller's token belongs to `user` (says nothing about what it may do)."""
         return self.caller.get("kind", "user") == "user" and self.caller["name"] == user
 
     def has_scope(self, scope: str) -> bool:
         return bool(check_scopes({scope}, set(self.caller.get("scopes") or [])))
 
     def may(self, action: str, user: str, server: str) -> bool:
-        """`action` is "read" or "delete": owner, or the matching hub scope on that server."""
-        return self.is_owner(user) or self.has_scope(f"{action}:servers!server={user}/{server}")
+        """`action` is "read" or "delete": the matching hub scope on that very server.
+
+        Deliberately no "owner may do anything" shortcut: the session's server
+        token is owned by the owner too, and must not act on other sessions.
+        """
+        return self.has_scope(f"{action}:servers!server={user}/{server}")
 
     def check_may(self, action: str, user: str, server: str) -> None:
         if not self.may(action, user, server):
@@ -175,7 +183,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
 
 class SessionListHandler(APIHandler):
-    """GET sessions: the caller's sessions; with hub-wide `read:servers`, everyone's."""
+    """GET sessions: the caller's sessions it may read; with hub-wide `read:servers`, everyone's."""
 
     async def get(self):
         wanted = self.get_argument("user", None)
@@ -193,14 +201,15 @@ class SessionListHandler(APIHandler):
             name = (
                 wanted
                 if wanted is not None
-                else (self.caller["name"] if self.is_owner(self.caller["name"]) else None)
+                else (self.caller["name"] if self.owns_token(self.caller["name"]) else None)
             )
             if name is not None:
-                if not (self.is_owner(name) or self.has_scope(f"read:servers!user={name}")):
+                if not (self.owns_token(name) or self.has_scope(f"read:servers!user={name}")):
                     raise web.HTTPError(403, f"You may not see sessions of user {name!r}")
                 model = await self.hub(self.service.client.get_user(name))
                 if model is not None:
-                    sessions = sessions_of(model)
+                    # e.g. a server token: only the session it belongs to
+                    sessions = [s for s in sessions_of(model) if self.may("read", s.user, s.name)]
         self.finish(json.dumps([self.session_json(s) for s in sessions]))
 
 

@@ -34,6 +34,7 @@ from ..drives import (
     LABEL_DRIVE_OWNER,
     DriveInUse,
     drive_slug,
+    legacy_drive_slug,
     pvc_name,
     user_slug,
 )
@@ -318,11 +319,15 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         is stuck stopping on a node that no longer answers.
         """
         reflector = await self._pod_watch(f"check whether drive '{opts.drive}' is in use")
-        slug = drive_slug(self.user.name, opts.drive)
+        # pods started before 0.2 carry the old drive label
+        slugs = {drive_slug(self.user.name, opts.drive), legacy_drive_slug(self.user.name, opts.drive)}
         now = datetime.datetime.now(datetime.timezone.utc)
         for pod in list(reflector.pods.values()):
             meta = pod.get("metadata") or {}
-            if meta.get("namespace") != self.namespace or (meta.get("labels") or {}).get(LABEL_DRIVE) != slug:
+            if (
+                meta.get("namespace") != self.namespace
+                or (meta.get("labels") or {}).get(LABEL_DRIVE) not in slugs
+            ):
                 continue
             if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
                 continue
@@ -383,13 +388,15 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         self.extra_pod_config = _deep_merge(base["extra_pod_config"], st.extra_pod_config)
         self.extra_container_config = _deep_merge(base["extra_container_config"], st.extra_container_config)
 
+        # the claim ensure_drive found for exactly this user and drive (a pre-0.2 one keeps its name)
+        claim = self.session_drive.ref if self.session_drive else pvc_name(self.user.name, opts.drive)
         scratch = {"name": SCRATCH_VOLUME, "emptyDir": {}}
         if self.scratch_size_limit:
             scratch["emptyDir"]["sizeLimit"] = self.scratch_size_limit
         self.volumes = _as_list(base["volumes"]) + [
             {
                 "name": DRIVE_VOLUME,
-                "persistentVolumeClaim": {"claimName": pvc_name(self.user.name, opts.drive)},
+                "persistentVolumeClaim": {"claimName": claim},
             },
             scratch,
         ]
@@ -418,7 +425,7 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             opts.memory,
             opts.gpu,
             opts.drive,
-            pvc_name(self.user.name, opts.drive),
+            claim,
         )
 
     async def _make_delete_pod_request(self, pod_name, delete_options, grace_seconds, request_timeout):

@@ -1,8 +1,15 @@
 """Drives on Kubernetes: one PersistentVolumeClaim per (user, drive name).
 
-PVC names come from `drives.pvc_name` (collision-free for any user and drive
-name); the owner and drive name are kept in annotations, because labels can
-only carry slugs. Creation is idempotent and nothing here deletes a claim.
+PVC names come from `drives.pvc_name` (a full hash of both exact names); the
+owner and drive name are kept in annotations, because labels can only carry
+slugs, and a claim is only used when its annotations name exactly this user
+and drive. Creation is idempotent and nothing here deletes a claim.
+
+Claims made before 0.2 are named by `drives.legacy_pvc_name` (a 32-bit hash)
+and cannot be renamed. They are found through the old owner label and used
+where they are - but only the one whose annotations name exactly the user
+and drive, so a colliding name finds nothing. A new claim is only made when
+neither exists.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from ..drives import (
     DriveError,
     drive_annotations,
     drive_labels,
+    legacy_user_slug,
     pvc_name,
     user_slug,
     validate_drive_name,
@@ -118,8 +126,10 @@ class KubeDriveBackend(DriveBackend):
             ref=meta.get("name", ""),
         )
 
-    async def list_drives(self, username: str) -> list[Drive]:
-        selector = f"{LABEL_COMPONENT}={COMPONENT_DRIVE},{LABEL_DRIVE_OWNER}={user_slug(username)}"
+    async def _list_labelled(self, username: str) -> list[dict]:
+        """Claims carrying the user's owner label, new or pre-0.2 (one request)."""
+        owners = sorted({user_slug(username), legacy_user_slug(username)})
+        selector = f"{LABEL_COMPONENT}={COMPONENT_DRIVE},{LABEL_DRIVE_OWNER} in ({','.join(owners)})"
         api = self.spawner.api
 
         async def call():
@@ -129,8 +139,18 @@ class KubeDriveBackend(DriveBackend):
             return self._plain(listed)
 
         listed = await self._call(f"list drives of user={username}", call)
-        drives = [d for d in (self._to_drive(p, username) for p in listed.get("items", [])) if d]
-        return sorted(drives, key=lambda d: d.name)
+        return listed.get("items", [])
+
+    async def list_drives(self, username: str) -> list[Drive]:
+        by_name: dict[str, Drive] = {}
+        for pvc in await self._list_labelled(username):
+            drive = self._to_drive(pvc, username)  # exact annotations only
+            if drive is None:
+                continue
+            # a drive's claim under its new name wins over a pre-0.2 one (get_drive does the same)
+            if drive.name not in by_name or drive.ref == pvc_name(username, drive.name):
+                by_name[drive.name] = drive
+        return sorted(by_name.values(), key=lambda d: d.name)
 
     async def _read(self, username: str, name: str) -> dict | None:
         api = self.spawner.api
@@ -145,6 +165,15 @@ class KubeDriveBackend(DriveBackend):
                 raise
 
         return await self._call(f"read drive={name} of user={username}", call)
+
+    async def _legacy(self, username: str, name: str) -> dict | None:
+        """The pre-0.2 claim of exactly this user and drive, if there is one."""
+        for pvc in await self._list_labelled(username):
+            drive = self._to_drive(pvc, username)
+            if drive is not None and drive.name == name and drive.ref != pvc_name(username, name):
+                self.log.info("Using pre-0.2 claim %s for user=%s drive=%s", drive.ref, username, name)
+                return pvc
+        return None
 
     def _checked(self, pvc: dict, username: str, name: str) -> Drive:
         drive = self._to_drive(pvc, username)
@@ -163,6 +192,8 @@ class KubeDriveBackend(DriveBackend):
     async def get_drive(self, username: str, name: str) -> Drive | None:
         validate_drive_name(name)
         pvc = await self._read(username, name)
+        if pvc is None:
+            pvc = await self._legacy(username, name)
         return None if pvc is None else self._checked(pvc, username, name)
 
     def manifest(self, username: str, name: str) -> dict:

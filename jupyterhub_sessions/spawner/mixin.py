@@ -102,6 +102,12 @@ class SessionSpawnerMixin(LoggingConfigurable):
         help="The validated SessionOptions of the current (or last) start.",
     )
 
+    session_drive = Any(
+        None,
+        allow_none=True,
+        help="The drive (drives.Drive) of the current start, as its backend found it.",
+    )
+
     # ---- backend hooks -------------------------------------------------
 
     @property
@@ -211,14 +217,17 @@ class SessionSpawnerMixin(LoggingConfigurable):
         st = self.session_types[opts.session_type]
         self.default_url = self.session_default_url(st)
         try:
-            await self.drive_backend.ensure_drive(self.user.name, opts.drive, opts.create_drive)
+            # the drive as the backend found it, ownership checked (its `ref` is what to mount)
+            self.session_drive = await self.drive_backend.ensure_drive(
+                self.user.name, opts.drive, opts.create_drive
+            )
             await self.apply_session(opts, st)
         except DriveError as e:
-            self.session = None
+            self.session = self.session_drive = None
             self.log.warning("Drive refused for %s drive=%s: %s", who, opts.drive, e)
             raise user_error(400, str(e)) from None
         except BaseException:
-            self.session = None
+            self.session = self.session_drive = None
             raise
         self.log.info(
             "Starting %s type=%s drive=%s timeout=%s collaborative=%s",

@@ -553,3 +553,85 @@ async def test_per_session_service_is_owned_by_the_pod(kube, hub, kube_config):
     await stop(sp)
     assert kube.objects("services") == []  # garbage-collected with its pod
     assert len(kube.objects("persistentvolumeclaims")) == 1
+
+
+def pre_02_claim(kube, user: str, drive: str, annotated_user: str | None = None) -> str:
+    """A drive PVC as versions before 0.2 made it: old name and labels, exact names in annotations."""
+    from jupyterhub_sessions.drives import legacy_drive_slug, legacy_pvc_name, legacy_user_slug
+
+    claim = legacy_pvc_name(user, drive)
+    kube.store.create(
+        "persistentvolumeclaims",
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": claim,
+                "labels": {
+                    "app.kubernetes.io/component": "session-drive",
+                    "sessions.jupyterhub.org/owner": legacy_user_slug(user),
+                    "sessions.jupyterhub.org/drive": legacy_drive_slug(user, drive),
+                },
+                "annotations": {
+                    "sessions.jupyterhub.org/username": annotated_user or user,
+                    "sessions.jupyterhub.org/drive-name": drive,
+                },
+            },
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+    return claim
+
+
+def mounted_claim(kube, sp) -> str:
+    volumes = {v["name"]: v for v in kube.get("pods", sp.pod_name)["spec"]["volumes"]}
+    return volumes["session-drive"]["persistentVolumeClaim"]["claimName"]
+
+
+async def test_a_pre_02_claim_keeps_being_used_where_it_is(kube, hub, kube_config):
+    claim = pre_02_claim(kube, "Uma@Example.org", "thesis")
+    sp = hub.user("Uma@Example.org").spawner()
+    drives = await sp.drive_backend.list_drives("Uma@Example.org")
+    assert [(d.name, d.ref) for d in drives] == [("thesis", claim)]
+    await spawn(sp, {"drive": "thesis"})
+    assert mounted_claim(kube, sp) == claim
+    assert [p["metadata"]["name"] for p in kube.objects("persistentvolumeclaims")] == [claim]  # none made
+    await stop(sp)
+    # a drive the user makes now gets the new name, beside the old one
+    await spawn(sp, {"new_drive": "fresh"})
+    assert mounted_claim(kube, sp) == pvc_name("Uma@Example.org", "fresh")
+    names = [d.name for d in await sp.drive_backend.list_drives("Uma@Example.org")]
+    assert names == ["fresh", "thesis"]
+
+
+async def test_names_that_collided_before_never_get_each_others_claim(kube, hub, kube_config):
+    from ..drivetools import legacy_collision
+
+    victim, attacker = legacy_collision()
+    claim = pre_02_claim(kube, victim, "home")
+    sp = hub.user(attacker).spawner()
+    assert await sp.drive_backend.list_drives(attacker) == []  # same old owner label, other annotations
+    await spawn(sp, {})
+    assert mounted_claim(kube, sp) == pvc_name(attacker, "home") != claim
+    await stop(sp)
+    victim_sp = hub.user(victim).spawner()
+    await spawn(victim_sp, {})
+    assert mounted_claim(kube, victim_sp) == claim
+
+
+async def test_a_claim_found_under_a_matching_name_must_name_the_exact_user(
+    kube, hub, kube_config, monkeypatch
+):
+    # a collision of the new full-hash name (none is known; forced here) is refused, not mounted
+    from jupyterhub_sessions.spawner import kube_drives
+
+    victim_sp = hub.user("victim").spawner()
+    await spawn(victim_sp, {})
+    await stop(victim_sp)
+    monkeypatch.setattr(kube_drives, "pvc_name", lambda user, drive: pvc_name("victim", drive))
+    sp = hub.user("attacker").spawner()
+    with pytest.raises(web.HTTPError) as e:
+        await spawn(sp, {})
+    assert e.value.status_code == 400 and "belongs to something else" in e.value.log_message
+    assert kube.objects("pods") == []

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from jupyterhub_sessions.drives import DriveError, user_slug
+from jupyterhub_sessions.drives import DriveError, legacy_user_slug, user_slug
+from jupyterhub_sessions.spawner import local_drives
 from jupyterhub_sessions.spawner.local import LocalDriveBackend
+
+from ..drivetools import legacy_collision
 
 
 async def test_drive_directories(tmp_path):
@@ -15,7 +18,7 @@ async def test_drive_directories(tmp_path):
     with pytest.raises(DriveError, match="no drive named 'data'"):
         await backend.ensure_drive("alice", "data", create=False)
     d = await backend.ensure_drive("alice", "data", create=True)
-    assert Path(d.ref) == tmp_path / "alice" / "data" and Path(d.ref).is_dir()
+    assert Path(d.ref) == tmp_path / user_slug("alice") / "data" and Path(d.ref).is_dir()
     (Path(d.ref) / "keep.txt").write_text("precious")
     again = await backend.ensure_drive("alice", "data", create=True)
     assert again.ref == d.ref and (Path(d.ref) / "keep.txt").read_text() == "precious"
@@ -40,11 +43,115 @@ async def test_hostile_drive_names_refused(tmp_path, name):
 
 async def test_symlinked_drive_is_not_followed(tmp_path):
     backend = LocalDriveBackend(tmp_path / "drives")
-    (tmp_path / "drives" / "alice").mkdir(parents=True)
-    os.symlink(tmp_path, tmp_path / "drives" / "alice" / "evil")
+    await backend.create_drive("alice", "home")
+    os.symlink(tmp_path, backend.user_dir("alice") / "evil")
     assert await backend.get_drive("alice", "evil") is None
     with pytest.raises(DriveError, match="something else"):
         await backend.create_drive("alice", "evil")
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+async def test_names_that_collided_before_never_share_a_drive(tmp_path):
+    victim, attacker = legacy_collision()
+    backend = LocalDriveBackend(tmp_path, known_users=lambda: [victim, attacker])
+    d = await backend.create_drive(victim, "home")
+    (Path(d.ref) / "secret.txt").write_text("victim's")
+    assert await backend.list_drives(attacker) == []
+    assert await backend.get_drive(attacker, "home") is None
+    mine = await backend.create_drive(attacker, "home")
+    assert mine.ref != d.ref and list(Path(mine.ref).iterdir()) == []
+    assert (Path(d.ref) / "secret.txt").read_text() == "victim's"
+
+
+async def test_storage_of_another_user_is_refused_even_when_the_key_matches(tmp_path, monkeypatch):
+    # a hash collision of the new key (none is known; forced here) still gets nobody in
+    backend = LocalDriveBackend(tmp_path)
+    d = await backend.create_drive("victim", "home")
+    (Path(d.ref) / "secret.txt").write_text("victim's")
+    monkeypatch.setattr(local_drives, "user_slug", lambda name: user_slug("victim"))
+    for attempt in (
+        backend.list_drives("attacker"),
+        backend.get_drive("attacker", "home"),
+        backend.create_drive("attacker", "home"),
+        backend.ensure_drive("attacker", "home", create=True),
+    ):
+        with pytest.raises(DriveError, match="belongs to something else"):
+            await attempt
+    with pytest.raises(DriveError, match="belongs to something else"):
+        backend.owned_path("attacker", "home")
+    assert [x.name for x in await backend.list_drives("victim")] == ["home"]
+    assert os.listdir(d.ref) == ["secret.txt"]
+
+
+async def test_a_folder_without_owner_file_is_not_handed_out(tmp_path):
+    (tmp_path / user_slug("alice") / "home").mkdir(parents=True)
+    with pytest.raises(DriveError, match="belongs to something else"):
+        await LocalDriveBackend(tmp_path).get_drive("alice", "home")
+
+
+def legacy_drive(root: Path, user: str, drive: str = "home", content: str = "old work") -> Path:
+    """A drive as versions before 0.2 left it: <root>/<safe_slug>/<drive>, no owner file, 0755."""
+    path = root / legacy_user_slug(user) / drive
+    path.mkdir(parents=True)
+    (path / "notes.txt").write_text(content)
+    os.chmod(path.parent, 0o755)
+    os.chmod(path, 0o755)
+    return path
+
+
+async def test_a_legacy_drive_moves_to_its_owner_with_everything_in_it(tmp_path):
+    old = legacy_drive(tmp_path, "Alice@Example.org")
+    backend = LocalDriveBackend(tmp_path, known_users=lambda: ["Alice@Example.org", "bob"])
+    assert await backend.list_drives("bob") == []  # someone else's first look changes nothing
+    assert old.is_dir()
+    (d,) = await backend.list_drives("Alice@Example.org")
+    assert (d.name, Path(d.ref)) == ("home", tmp_path / user_slug("Alice@Example.org") / "home")
+    assert (Path(d.ref) / "notes.txt").read_text() == "old work"
+    assert not old.parent.exists()  # moved, not copied
+    assert mode(Path(d.ref)) == 0o700 and mode(Path(d.ref).parent) == 0o700
+    again = await backend.ensure_drive("Alice@Example.org", "home", create=False)
+    assert again.ref == d.ref
+
+
+async def test_an_ambiguous_legacy_drive_is_left_alone_and_served_to_nobody(tmp_path, caplog):
+    victim, attacker = legacy_collision()
+    old = legacy_drive(tmp_path, victim, content="victim's")
+    backend = LocalDriveBackend(tmp_path, known_users=lambda: [victim, attacker])
+    for user in (attacker, victim):
+        assert await backend.list_drives(user) == []
+        assert await backend.get_drive(user, "home") is None
+    fresh = await backend.create_drive(attacker, "home")
+    assert list(Path(fresh.ref).iterdir()) == []
+    assert (old / "notes.txt").read_text() == "victim's" and not (old.parent / ".owner").exists()
+    assert "matches users" in caplog.text and str(old.parent) in caplog.text
+
+
+async def test_without_the_hub_user_list_nothing_is_migrated(tmp_path):
+    old = legacy_drive(tmp_path, "alice")
+    backend = LocalDriveBackend(tmp_path)  # e.g. the SSH gateway: it only serves
+    assert await backend.list_drives("alice") == [] and backend.owned_path("alice", "home") is None
+    assert old.is_dir()
+
+
+async def test_a_migration_that_stopped_half_way_is_finished(tmp_path):
+    old = legacy_drive(tmp_path, "alice")
+    local_drives._write_owner(old.parent, "alice")  # marked, then the hub died before the rename
+    backend = LocalDriveBackend(tmp_path, known_users=lambda: ["alice", "alice2"])
+    (d,) = await backend.list_drives("alice")
+    assert (Path(d.ref) / "notes.txt").read_text() == "old work"
+
+
+async def test_existing_folders_are_made_private(tmp_path):
+    backend = LocalDriveBackend(tmp_path)
+    d = await backend.create_drive("alice", "home")
+    for path in (Path(d.ref), Path(d.ref).parent):
+        os.chmod(path, 0o777)
+    await backend.get_drive("alice", "home")
+    assert mode(Path(d.ref)) == 0o700 and mode(Path(d.ref).parent) == 0o700
+    assert mode(Path(d.ref).parent / ".owner") == 0o600
 
 
 @pytest.mark.hub
