@@ -140,6 +140,19 @@ def _disable_collaboration_frontend(web_app) -> None:
     web_app.settings["page_config_hook"] = hook
 
 
+def _stream_port_proxy(serverapp) -> None:
+    """Make jupyter-server-proxy's routes stream (it loads before us: extensions load by name)."""
+    from .streamproxy import install
+
+    swapped = install(serverapp.web_app)
+    if swapped:
+        serverapp.log.debug("jupyterhub-sessions: %d port-proxy route(s) stream", swapped)
+    else:
+        serverapp.log.warning(
+            "jupyterhub-sessions: jupyter-server-proxy's routes were not found; the port proxy buffers"
+        )
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
@@ -154,6 +167,7 @@ def load(serverapp):
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
+    _stream_port_proxy(serverapp)
     serverapp.log.info(
         "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
         state.owner or "-",

@@ -105,10 +105,11 @@ class Proc:
 class JupyterServer(Proc):
     token: str = ""
     root: Path | None = None
+    base_url: str = "/"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
 
     def get(self, path, token=None, **kw):
         headers = kw.pop("headers", {})
@@ -151,7 +152,9 @@ def _clean_env(tmp: Path) -> dict:
     return env
 
 
-def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=60) -> JupyterServer:
+def start_jupyter_server(
+    tmp: Path, session_info: dict, extra_args=(), timeout=60, base_url="/"
+) -> JupyterServer:
     """`jupyter server` with the extension, as a session described by `session_info`."""
     tmp.mkdir(parents=True, exist_ok=True)
     root = tmp / "root"
@@ -170,6 +173,7 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
         "--allow-root",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
+        f"--ServerApp.base_url={base_url}",
         *server_args(session_info),
         *extra_args,
     ]
@@ -178,7 +182,7 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
         proc = subprocess.Popen(
             args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root)
+    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root, base_url=base_url)
 
     def up():
         if proc.poll() is not None:
