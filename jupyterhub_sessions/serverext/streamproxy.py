@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import time
 from urllib.parse import unquote_plus
@@ -46,7 +47,7 @@ from urllib.parse import unquote_plus
 from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
 from tornado import httputil, iostream, web
 
-from .upstream import AppExchange, AppProtocolError, UpstreamPool
+from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,10 @@ class StreamingProxyMixin:
         if kind == "small":
             self._small_body = []
         elif kind == "pipe":
-            self.request.connection.set_max_body_size(UNLIMITED)
+            _read_big_pieces(self.request.connection)
+            # jupyter-server-proxy deletes hop-by-hop headers (Transfer-Encoding)
+            # from the request while tornado has yet to read the body by them
+            self.request.headers = self.request.headers.copy()
             self._pipe = BodyPipe()
             # jupyter-server-proxy's chain (launcher start-up, allow-list, path
             # mapping) runs now, while the body arrives, and ends in `_proxy_buffered`
@@ -494,6 +498,21 @@ async def _call(method, *args, **kwargs):
     if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
         result = await result
     return result
+
+
+def _read_big_pieces(connection) -> None:
+    """Let the client's connection carry an unlimited body, read in big pieces.
+
+    jupyter-server caps bodies at 512 MB and tornado reads them 64 KiB at a
+    time; each piece costs a trip through Python, which at gigabytes is most
+    of the proxy's work. The parameters object is shared by every connection
+    of the server, so this connection gets its own copy.
+    """
+    connection.set_max_body_size(UNLIMITED)
+    params = copy.copy(connection.params)
+    params.chunk_size = max(params.chunk_size, CHUNK)
+    connection.params = params
+    connection.stream.read_chunk_size = max(connection.stream.read_chunk_size, READ_CHUNK)
 
 
 def _body_kind(request) -> str | None:

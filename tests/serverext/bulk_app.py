@@ -5,14 +5,14 @@ Everything it serves is made on the fly from one pseudo-random pattern
 can check them byte for byte (`digest`). Its pattern length is prime, so a
 chunk lost, doubled or reordered anywhere changes the digest.
 
-- `GET /bytes/<n>[?chunked=1]`: n bytes of the pattern (honours `Range: bytes=a-b`);
+- `GET|HEAD /bytes/<n>[?chunked=1]`: n bytes of the pattern (honours `Range: bytes=a-b`);
 - `PUT|POST /upload[?hash=0]`: reads the body as it comes, answers `{"bytes", "sha256"}`;
 - `GET /events`: server-sent events; the second one waits for `POST /release`;
 - `GET /echo/...` (any method) and the websocket `/ws`: what the app was sent
   (path, query, headers, cookies), recorded for `GET /recorded`;
 - `GET /set-cookies`: sets an app cookie and cookies with the hub's names;
 - `GET /small`: 100 bytes; `GET /stats`: open, finished and aborted downloads,
-  and the distinct connections requests came in on.
+  open event streams, and the distinct connections requests came in on.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class PatternBody:
 def main(port: int) -> None:
     from tornado import web, websocket
 
-    stats = {"open": 0, "finished": 0, "aborted": 0, "connections": set()}
+    stats = {"open": 0, "finished": 0, "aborted": 0, "events_open": 0, "connections": set()}
     recorded: list[dict] = []
     release = asyncio.Event()
 
@@ -94,8 +94,22 @@ def main(port: int) -> None:
             return None
 
     class Bytes(Base):
+        def head(self, n):
+            self.answer_head(int(n))
+
         async def get(self, n):
-            n = int(n)
+            start, end = self.answer_head(int(n))
+            size = int(self.get_argument("chunk", str(1 << 20)))
+            stats["open"] += 1
+            try:
+                for piece in pattern_chunks(end - start, start, size):
+                    self.write(piece)
+                    await self.flush()
+            finally:
+                stats["open"] -= 1
+            stats["finished"] += 1
+
+        def answer_head(self, n):
             start, end = 0, n
             rng = self.request.headers.get("Range", "")
             if rng.startswith("bytes="):
@@ -107,15 +121,7 @@ def main(port: int) -> None:
             self.set_header("Accept-Ranges", "bytes")
             if not self.get_argument("chunked", ""):
                 self.set_header("Content-Length", str(end - start))
-            size = int(self.get_argument("chunk", str(1 << 20)))
-            stats["open"] += 1
-            try:
-                for piece in pattern_chunks(end - start, start, size):
-                    self.write(piece)
-                    await self.flush()
-            finally:
-                stats["open"] -= 1
-            stats["finished"] += 1
+            return start, end
 
         def on_connection_close(self):
             stats["aborted"] += 1
@@ -144,10 +150,23 @@ def main(port: int) -> None:
             self.set_header("Cache-Control", "no-cache")
             self.write("data: first\n\n")
             await self.flush()
+            stats["events_open"] += 1
+            self.counted = True
             await release.wait()
             release.clear()
             self.write("data: second\n\n")
             await self.flush()
+
+        def on_finish(self):
+            self._uncount()
+
+        def on_connection_close(self):
+            self._uncount()
+
+        def _uncount(self):
+            if getattr(self, "counted", False):
+                self.counted = False
+                stats["events_open"] -= 1
 
     class Release(Base):
         def post(self):
