@@ -116,6 +116,12 @@ def strip_credentials(headers: httputil.HTTPHeaders, extra_cookies: frozenset[st
     cookies = [c for c in cookies if c]
     if cookies:
         headers["Cookie"] = "; ".join(cookies)
+    referer = headers.get("Referer")
+    if referer and "?" in referer:  # the page's own URL, ?token= and all
+        page, _, query = referer.partition("?")
+        query, hash_sep, fragment = query.partition("#")
+        query = strip_query_credentials(query)
+        headers["Referer"] = page + ("?" + query if query else "") + hash_sep + fragment
     auth = headers.get_list("Authorization")
     if "Authorization" in headers:
         del headers["Authorization"]
