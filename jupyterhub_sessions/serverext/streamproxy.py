@@ -48,6 +48,7 @@ from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, Remot
 from tornado import httputil, iostream, web
 
 from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
+from .wsrelay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ class StreamingProxyMixin:
     _upstream: iostream.IOStream | None = None
     _client_gone = False
     _answer_started = False
+    _relaying = False
     _last_activity = 0.0
 
     # -- request side ------------------------------------------------------------------
@@ -271,6 +273,8 @@ class StreamingProxyMixin:
         return await _call(getattr(super(), name), *args, **kwargs)
 
     async def get(self, *args, **kwargs):
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._open_websocket(*args, **kwargs)
         return await self._run_method("get", *args, **kwargs)
 
     async def head(self, *args, **kwargs):
@@ -304,6 +308,93 @@ class StreamingProxyMixin:
             body_future.set_exception(iostream.StreamClosedError())
             body_future.exception()
         super().on_connection_close()
+
+    # -- websockets ---------------------------------------------------------------------
+
+    async def _open_websocket(self, *args, **kwargs):
+        """tornado's checks of an upgrade request, then jupyter-server-proxy's `open` (launcher,
+        port, path mapping), which ends in `proxy_open`."""
+        connection = {t.strip().lower() for t in self.request.headers.get("Connection", "").split(",")}
+        origin = self.request.headers.get("Origin") or self.request.headers.get("Sec-Websocket-Origin")
+        if "upgrade" not in connection:
+            self.set_status(400)
+            return self.finish('"Connection" must be "Upgrade".')
+        if origin is not None and not self.check_origin(origin):
+            self.set_status(403)
+            return self.finish("Cross origin websockets not allowed")
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            self.set_status(426)
+            self.set_header("Sec-WebSocket-Version", "13")
+            return self.finish()
+        self._relaying = True
+        self._record_activity()
+        await _call(self.open, *args, **kwargs)
+
+    async def proxy_open(self, host, port, proxied_path=""):
+        if not self._relaying:
+            return await super().proxy_open(host, port, proxied_path)
+        if not self._check_host_allowlist(host):
+            raise web.HTTPError(403, f"Host '{host}' is not allowed.")
+        if not proxied_path.startswith("/"):
+            proxied_path = "/" + proxied_path
+        uri = self.get_client_uri("ws", host, port, proxied_path)
+        rest = uri.split("://", 1)[1]
+        target = rest[rest.index("/") :] if "/" in rest else "/"
+        headers = self.proxy_request_headers()
+        for name in {n for n, _ in headers.get_all()}:
+            if name.lower() in HOP_BY_HOP:
+                del headers[name]
+        headers["Connection"] = "Upgrade"
+        headers["Upgrade"] = "websocket"
+        options = self.proxy_request_options()
+        try:
+            stream, _ = await pool().connect(
+                host, port, self.unix_socket, timeout=options["connect_timeout"], reuse=False
+            )
+        except (OSError, iostream.StreamClosedError, TimeoutError) as e:
+            raise web.HTTPError(502, f"Could not connect to the app at port {port}: {e}") from None
+        self._upstream = stream
+        try:
+            exchange = AppExchange(stream)
+            exchange.send_head("GET", target, headers, b"", streamed=False)
+            start, app_headers = await exchange.read_head(options["request_timeout"], upgrade=True)
+            if start.code != 101:  # the app said no (or is not a websocket app): its answer, as HTTP
+                self._start_answer(start, app_headers, host, port, proxied_path)
+                await self._relay_body(exchange)
+                stream.close()
+                if not self._finished and not self._client_gone:
+                    self.finish()
+                return
+        except (iostream.StreamClosedError, OSError, TimeoutError, AppProtocolError) as e:
+            stream.close()
+            if self._client_gone:
+                return
+            raise web.HTTPError(502, f"Bad websocket answer from the app at port {port}: {e}") from None
+        finally:
+            self._upstream = None
+        await self._relay_websocket(stream, start, app_headers, target)
+
+    async def _relay_websocket(self, app_stream, start, app_headers, target) -> None:
+        """Hand the app's `101` to the client and join the streams until either side closes."""
+        hub_cookies = self._credential_cookie_names()
+        lines = [f"HTTP/1.1 101 {start.reason or 'Switching Protocols'}"]
+        for name, value in app_headers.get_all():
+            if name.lower() == "set-cookie" and is_hub_cookie(value.split("=", 1)[0].strip(), hub_cookies):
+                continue
+            lines.append(f"{name}: {value}")
+        client = self.detach()
+        client.set_nodelay(True)
+        self.set_status(101)
+        relay = Relay(self, client, app_stream, self._record_activity)
+        self.ws_connection = relay
+        self.log.info("Websocket relay open: %s", target)
+        try:
+            client.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))
+            await relay.run()
+        except iostream.StreamClosedError:
+            relay.abort()
+        finally:
+            self.on_connection_close()
 
     # -- credentials ---------------------------------------------------------------------
 

@@ -177,8 +177,10 @@ class AppExchange:
 
     # -- answer ------------------------------------------------------------------------------
 
-    async def read_head(self, timeout: float) -> tuple[httputil.ResponseStartLine, httputil.HTTPHeaders]:
-        """The app's status line and headers (interim 1xx answers skipped)."""
+    async def read_head(
+        self, timeout: float, upgrade: bool = False
+    ) -> tuple[httputil.ResponseStartLine, httputil.HTTPHeaders]:
+        """The app's status line and headers (interim 1xx answers skipped, but `101` to an `upgrade`)."""
         deadline = datetime.timedelta(seconds=timeout)
         for _ in range(MAX_INTERIM + 1):
             raw = await gen.with_timeout(
@@ -193,6 +195,9 @@ class AppExchange:
                 headers = httputil.HTTPHeaders.parse(rest)
             except httputil.HTTPInputError as e:
                 raise AppProtocolError(str(e)) from None
+            if start.code == 101 and upgrade:
+                self._framing = "none"
+                return start, headers
             if 100 <= start.code < 200:
                 if start.code == 101:
                     raise AppProtocolError("101 Switching Protocols to a plain HTTP request")

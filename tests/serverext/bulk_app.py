@@ -8,7 +8,8 @@ chunk lost, doubled or reordered anywhere changes the digest.
 - `GET|HEAD /bytes/<n>[?chunked=1]`: n bytes of the pattern (honours `Range: bytes=a-b`);
 - `PUT|POST /upload[?hash=0]`: reads the body as it comes, answers `{"bytes", "sha256"}`;
 - `GET /events`: server-sent events; the second one waits for `POST /release`;
-- `GET /echo/...` (any method) and the websocket `/ws`: what the app was sent
+- `GET /echo/...` (any method) and the websocket `/ws` (echo; picks the last offered
+  subprotocol named `app.*`): what the app was sent
   (path, query, headers, cookies), recorded for `GET /recorded`;
 - `GET /set-cookies`: sets an app cookie and cookies with the hub's names;
 - `GET /small`: 100 bytes; `GET /stats`: open, finished and aborted downloads,
@@ -201,6 +202,10 @@ def main(port: int) -> None:
             self.write({**stats, "connections": len(stats["connections"])})
 
     class Ws(websocket.WebSocketHandler):
+        def select_subprotocol(self, subprotocols):
+            # the app picks (the last one it knows), not whoever sits in between
+            return ([p for p in subprotocols if p.startswith("app.")] or [None])[-1]
+
         def open(self):
             record(self, "websocket")
 
@@ -221,6 +226,7 @@ def main(port: int) -> None:
             (r".*/ws", Ws),
         ]
     )
+    app.settings["websocket_max_message_size"] = 64 << 20
     app.listen(port, address="127.0.0.1", max_body_size=1 << 62, idle_connection_timeout=3600)
     print(json.dumps({"listening": port}), flush=True)
 
