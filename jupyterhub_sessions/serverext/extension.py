@@ -8,9 +8,9 @@ import os
 from traitlets import Enum, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..options import ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
+from .launch import ENV_SESSION
 
 
 class SessionsServerExtension(LoggingConfigurable):
