@@ -90,3 +90,63 @@ def test_session_lifecycle_through_the_hub(hub):
     r = hub.start_session(user, "other", {"drive": "thesis", "session_type": "notebook"})
     assert r.status_code in (201, 202), r.text
     hub.stop_session(user, "other")
+
+
+LISTEN_LATER = """
+import socket, sys, time
+time.sleep(float(sys.argv[2]))
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def started_later(monkeypatch):
+    """start() of the embedded spawner over a process that listens (or exits) when told."""
+    import subprocess
+    import sys
+
+    from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+    from jupyterhub_sessions.spawner.local import LocalSessionSpawner
+    from tests.hubtools import free_port
+
+    procs = []
+
+    def make(script_args):
+        async def fake_start(self):
+            self.port = free_port()
+            self.proc = subprocess.Popen([sys.executable, "-c", *script_args(self.port)])
+            procs.append(self.proc)
+            return ("127.0.0.1", self.port)
+
+        monkeypatch.setattr(SimpleLocalProcessSpawner, "start", fake_start)
+        return LocalSessionSpawner(http_timeout=30)
+
+    yield make
+    for p in procs:
+        p.kill()
+        p.wait(5)
+
+
+async def test_start_returns_once_the_session_listens(started_later):
+    """The hub's own check (exponential backoff) then finds the server at its first look."""
+    import socket
+
+    spawner = started_later(lambda port: [LISTEN_LATER, str(port), "0.7"])
+    ip, port = await spawner.start()
+    with socket.create_connection((ip, port), timeout=5):
+        pass  # listening already: no ConnectionRefusedError
+
+
+async def test_start_does_not_wait_for_a_session_that_died(started_later):
+    import time
+
+    spawner = started_later(lambda port: ["raise SystemExit(3)"])
+    t = time.monotonic()
+    await spawner.start()
+    assert time.monotonic() - t < 20  # well before http_timeout (30 s)
+    assert spawner.proc.poll() == 3
