@@ -5,7 +5,8 @@ Everything it serves is made on the fly from one pseudo-random pattern
 can check them byte for byte (`digest`). Its pattern length is prime, so a
 chunk lost, doubled or reordered anywhere changes the digest.
 
-- `GET|HEAD /bytes/<n>[?chunked=1]`: n bytes of the pattern (honours `Range: bytes=a-b`);
+- `GET|HEAD /bytes/<n>[?chunked=1][&stall=1]`: n bytes of the pattern (honours `Range:
+  bytes=a-b`); with `stall`, it stops after the first piece until `POST /release`;
 - `PUT|POST /upload[?hash=0]`: reads the body as it comes, answers `{"bytes", "sha256"}`;
 - `GET /events`: server-sent events; the second one waits for `POST /release`;
 - `GET /echo/...` (any method) and the websocket `/ws` (echo; picks the last offered
@@ -101,11 +102,16 @@ def main(port: int) -> None:
         async def get(self, n):
             start, end = self.answer_head(int(n))
             size = int(self.get_argument("chunk", str(1 << 20)))
+            stall = bool(self.get_argument("stall", ""))
             stats["open"] += 1
             try:
                 for piece in pattern_chunks(end - start, start, size):
                     self.write(piece)
                     await self.flush()
+                    if stall:  # after the first piece, wait for POST /release
+                        stall = False
+                        await release.wait()
+                        release.clear()
             finally:
                 stats["open"] -= 1
             stats["finished"] += 1

@@ -188,6 +188,15 @@ def test_an_aborted_download_closes_the_connection_to_the_app(server, app):
     assert app_stats(app)["finished"] == 0
 
 
+def test_a_client_leaving_a_stalled_download_closes_the_connection_to_the_app(server, app):
+    url = proxied(server, app, f"bytes/{64 * MiB}?stall=1")
+    with requests.get(url, headers=auth(server), stream=True, timeout=30) as r:
+        first = bulk_app.PATTERN_LEN  # the first piece; then the app sends nothing
+        assert len(r.raw.read(first)) == first
+        wait_until(lambda: app_stats(app)["open"] == 1, what="download open")
+    wait_until(lambda: app_stats(app)["aborted"] == 1, timeout=20, what="app to see the download closed")
+
+
 def test_a_client_leaving_a_quiet_stream_closes_the_connection_to_the_app(server, app):
     with requests.get(proxied(server, app, "events"), headers=auth(server), stream=True, timeout=30) as r:
         lines = r.iter_lines()
