@@ -254,6 +254,8 @@ def test_connections_to_the_app_are_kept_and_reused(server, app):
         assert r.content == b"y" * 100
         r = s.post(proxied(server, app, "echo/form"), data=b"a=1", timeout=10)
         assert r.json()["method"] == "POST"
+        r = s.get(proxied(server, app, f"bytes/{3 * MiB}"), timeout=10)  # a big one, passed on in bulk
+        assert hashlib.sha256(r.content).hexdigest() == bulk_app.digest(3 * MiB)
     # /stats itself came in directly on one more connection
     assert app_stats(app)["connections"] <= 2
 
