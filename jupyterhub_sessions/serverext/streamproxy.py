@@ -256,16 +256,19 @@ class StreamingProxyMixin:
         if kind == "small":
             self._small_body = []
         elif kind == "pipe":
-            _read_big_pieces(self.request.connection)
             # jupyter-server-proxy deletes hop-by-hop headers (Transfer-Encoding)
             # from the request while tornado has yet to read the body by them
             self.request.headers = self.request.headers.copy()
+            _read_big_pieces(self.request.connection)
             self._pipe = BodyPipe()
-            # jupyter-server-proxy's chain (launcher start-up, allow-list, path
-            # mapping) runs now, while the body arrives, and ends in `_proxy_buffered`
-            method = getattr(super(), self.request.method.lower())
-            self._body_task = asyncio.ensure_future(_call(method, *self.path_args, **self.path_kwargs))
+            self._start_chain()
             self._body_task.add_done_callback(lambda _: self._pipe.discard())
+
+    def _start_chain(self) -> None:
+        """Run jupyter-server-proxy's chain (launcher start-up, allow-list, path mapping)
+        now, while the body arrives; it ends in `_proxy_buffered`, which sends it."""
+        method = getattr(super(), self.request.method.lower())
+        self._body_task = asyncio.ensure_future(_call(method, *self.path_args, **self.path_kwargs))
 
     def data_received(self, chunk: bytes):
         if self._pipe is not None:
@@ -276,7 +279,8 @@ class StreamingProxyMixin:
 
     async def _run_method(self, name: str, *args, **kwargs):
         if self._body_task is not None:
-            self._pipe.end()
+            if self._pipe is not None:
+                self._pipe.end()
             return await self._body_task
         return await _call(getattr(super(), name), *args, **kwargs)
 
@@ -530,7 +534,8 @@ class StreamingProxyMixin:
                 await self._relay_body(exchange)
         finally:
             if sender is not None and not sender.done():
-                self._pipe.discard()  # answered before the body was complete: drop the rest
+                if self._pipe is not None:
+                    self._pipe.discard()  # answered before the body was complete: drop the rest
                 sender.cancel()
         if sender is not None:
             await asyncio.gather(sender, return_exceptions=True)
@@ -568,19 +573,37 @@ class StreamingProxyMixin:
     async def _splice_body(self, exchange: AppExchange, buf: bytearray) -> None:
         """A body of known length, moved from the app's socket to the client's in the kernel.
 
-        Linux `splice` through a pipe: the bytes never enter Python, which halves
-        the proxy's work per byte (two copies and a trip through the event loop
-        per piece otherwise). What the app's stream had already read is sent
-        first the ordinary way; both streams are left empty and reusable after.
+        What the app's stream had already read is sent first the ordinary way;
+        both streams are left empty and reusable after.
         """
-        app, client = exchange.stream, self.request.connection.stream
+        app, connection = exchange.stream, self.request.connection
         left = exchange.length
         view = memoryview(buf)
         while app._read_buffer_size and left:  # noqa: SLF001 - bytes read with the head
             n = await app.read_into(view[: min(left, len(buf), app._read_buffer_size)])  # noqa: SLF001
-            await self.request.connection.write(view[:n])
+            await connection.write(view[:n])
             left -= n
-        src, dst = os.dup(app.socket.fileno()), os.dup(client.socket.fileno())
+
+        def sent(n: int) -> None:  # tornado checks the Content-Length it was given at finish()
+            connection._expected_content_remaining -= n  # noqa: SLF001
+
+        try:
+            left = await self._splice(app, connection.stream, left, sent)
+        except (BrokenPipeError, ConnectionResetError):
+            self._client_went_away()
+            return
+        exchange.answer_done = not left
+
+    async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
+        """Move `left` bytes from `src`'s socket to `dst`'s in the kernel; returns how many did not.
+
+        Linux `splice` through a pipe: the bytes never enter Python, which halves
+        the proxy's work per byte (two copies and a trip through the event loop
+        per piece otherwise). The sockets are dup'd, so waiting for them leaves
+        tornado's own registrations alone. Stops early if the client went away;
+        raises StreamClosedError if `src` ends first, OSError if `dst` fails.
+        """
+        src_fd, dst_fd = os.dup(src.socket.fileno()), os.dup(dst.socket.fileno())
         pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         with contextlib.suppress(OSError):
             fcntl.fcntl(pipe_w, F_SETPIPE_SZ, PIPE_SIZE)
@@ -590,32 +613,29 @@ class StreamingProxyMixin:
                 moved = 0
                 if left and in_pipe < PIPE_SIZE:
                     with contextlib.suppress(BlockingIOError):
-                        n = os.splice(src, pipe_w, min(left, PIPE_SIZE - in_pipe), flags=flags)
+                        n = os.splice(src_fd, pipe_w, min(left, PIPE_SIZE - in_pipe), flags=flags)
                         if n == 0:
-                            raise iostream.StreamClosedError()  # the app hung up before the end
+                            raise iostream.StreamClosedError()  # hung up before the end
                         left, in_pipe, moved = left - n, in_pipe + n, n
                 if in_pipe:
-                    try:
-                        n = os.splice(pipe_r, dst, in_pipe, flags=flags)
-                    except BlockingIOError:
-                        n = 0
-                    except (BrokenPipeError, ConnectionResetError):
-                        self._client_went_away()
-                        return
-                    in_pipe, moved = in_pipe - n, moved + n
-                    # tornado checks the Content-Length it was given at finish()
-                    self.request.connection._expected_content_remaining -= n  # noqa: SLF001
+                    with contextlib.suppress(BlockingIOError):
+                        n = os.splice(pipe_r, dst_fd, in_pipe, flags=flags)
+                        in_pipe, moved = in_pipe - n, moved + n
+                        if sent is not None:
+                            sent(n)
                 if moved:
                     self._activity()
                 else:
                     self._waiting = asyncio.get_running_loop().create_future()
                     await _readable_or_writable(
-                        src if left and in_pipe < PIPE_SIZE else None, dst if in_pipe else None, self._waiting
+                        src_fd if left and in_pipe < PIPE_SIZE else None,
+                        dst_fd if in_pipe else None,
+                        self._waiting,
                     )
         finally:
-            for fd in (src, dst, pipe_r, pipe_w):
+            for fd in (src_fd, dst_fd, pipe_r, pipe_w):
                 os.close(fd)
-        exchange.answer_done = not left
+        return left + in_pipe
 
     def _start_answer(self, start_line, headers, host, port, path) -> None:
         """Status and headers of the app's answer, filtered, for the client."""
