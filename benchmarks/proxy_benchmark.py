@@ -14,7 +14,9 @@ For each path it measures, in rounds that take the paths in turn:
 - 20 MB and 1 GB downloads (MB/s, median of the rounds; digests checked);
 - 1 GB upload (MB/s; the app hashes nothing, it counts);
 - websocket round trips of a small message (p50, p95 ms);
-- the peak RSS growth of the proxying server during the 1 GB transfers.
+- the peak RSS growth of the proxying server during the 1 GB transfers;
+- the proxying server's CPU time per small GET and per websocket round trip
+  (a figure the machine's load hardly moves, unlike latencies).
 
 Failures are reported as such (stock jupyter-server-proxy buffers whole bodies:
 tornado's client stops at 100 MB, jupyter-server at 512 MB request bodies).
@@ -225,13 +227,25 @@ def _port_up(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
 def run_round(paths, args, check: bool):
     """One round over all paths; `check`: warm-up round, bytes verified, figures not kept."""
     big = args.big_mb * 1024 * 1024
     for p in paths:
         r = p.checks if check else p.results
-        attempt(r, "get_ms", small_gets, p, args.requests)
-        attempt(r, "ws_ms", ws_round_trips, p, args.requests)
+        # the proxying server's own CPU per request: what the proxy costs, whatever the load
+        c = cpu_seconds(p.pid)
+        if attempt(r, "get_ms", small_gets, p, args.requests) is not None and p.pid:
+            r.setdefault("get_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
+        c = cpu_seconds(p.pid)
+        if attempt(r, "ws_ms", ws_round_trips, p, args.requests) is not None and p.pid:
+            r.setdefault("ws_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
         for _ in range(1 if check else args.repeats):
             attempt(r, "mbps_20", download, p, 20 * 1024 * 1024, check)
         with PeakRSS(p.pid) as rss:
@@ -255,7 +269,7 @@ def report(paths, args) -> None:
     )
     head = (
         f"{'path':<22}{'GET p50':>9}{'GET p95':>9}{'WS p50':>9}{'WS p95':>9}"
-        f"{'20MB MB/s':>11}{'1GB MB/s':>10}{'up MB/s':>9}{'RSS+ MB':>9}"
+        f"{'20MB MB/s':>11}{'big MB/s':>10}{'up MB/s':>9}{'RSS+ MB':>9}"
     )
     print(head)
     for p in paths:
@@ -268,6 +282,11 @@ def report(paths, args) -> None:
             f"{fmt(med(p, 'mbps_up'), '9.0f')}"
             f"{fmt(max(p.results['rss_mb'] + p.checks['rss_mb']) if p.pid else None, '9.1f')}"
         )
+        if p.results.get("get_cpu_ms"):
+            print(
+                f"    proxying server CPU: {med(p, 'get_cpu_ms'):.3f} ms per GET, "
+                f"{med(p, 'ws_cpu_ms'):.3f} ms per websocket round trip"
+            )
         for kind, res in (("", p.results), ("(byte check) ", p.checks)):
             for k, v in res.items():
                 if k.endswith(":errors"):
@@ -275,6 +294,8 @@ def report(paths, args) -> None:
     by = {p.name: p for p in paths}
     print()
     for prefix in ("", "chp "):
+        if prefix + "direct" not in by:
+            continue
         direct = by[prefix + "direct"]
         for name in ("stock jsp", "ours"):
             p = by[prefix + name]
@@ -283,7 +304,11 @@ def report(paths, args) -> None:
                 a, b = med(direct, key), med(p, key)
                 if a is not None and b is not None:
                     parts.append(f"{label} +{b - a:.3f} ms")
-            for key, label in (("mbps_20", "20 MB"), ("mbps_big", "1 GB"), ("mbps_up", "upload")):
+            for key, label in (
+                ("mbps_20", "20 MB"),
+                ("mbps_big", f"{args.big_mb} MB"),
+                ("mbps_up", "upload"),
+            ):
                 a, b = med(direct, key), med(p, key)
                 parts.append(f"{label} x{b / a:.2f}" if a and b else f"{label} fail")
             print(f"{prefix + name:<14} vs {prefix + 'direct':<11}: " + ", ".join(parts))
