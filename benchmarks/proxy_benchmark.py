@@ -15,8 +15,8 @@ For each path it measures, in rounds that take the paths in turn:
 - 1 GB upload (MB/s; the app hashes nothing, it counts);
 - websocket round trips of a small message (p50, p95 ms);
 - the peak RSS growth of the proxying server during the 1 GB transfers;
-- the proxying server's CPU time per small GET and per websocket round trip
-  (a figure the machine's load hardly moves, unlike latencies).
+- the proxying server's CPU time per small GET, per websocket round trip and
+  per GB moved (figures the machine's load hardly moves, unlike latencies).
 
 Failures are reported as such (stock jupyter-server-proxy buffers whole bodies:
 tornado's client stops at 100 MB, jupyter-server at 512 MB request bodies).
@@ -249,8 +249,13 @@ def run_round(paths, args, check: bool):
         for _ in range(1 if check else args.repeats):
             attempt(r, "mbps_20", download, p, 20 * 1024 * 1024, check)
         with PeakRSS(p.pid) as rss:
-            attempt(r, "mbps_big", download, p, big, check)
-            attempt(r, "mbps_up", upload, p, big)
+            gb = big / 1e9
+            c = cpu_seconds(p.pid)
+            if attempt(r, "mbps_big", download, p, big, check) is not None and p.pid:
+                r.setdefault("down_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+            c = cpu_seconds(p.pid)
+            if attempt(r, "mbps_up", upload, p, big) is not None and p.pid:
+                r.setdefault("up_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
         r.setdefault("rss_mb", []).append(rss.growth / 1e6)
 
 
@@ -285,7 +290,8 @@ def report(paths, args) -> None:
         if p.results.get("get_cpu_ms"):
             print(
                 f"    proxying server CPU: {med(p, 'get_cpu_ms'):.3f} ms per GET, "
-                f"{med(p, 'ws_cpu_ms'):.3f} ms per websocket round trip"
+                f"{med(p, 'ws_cpu_ms'):.3f} ms per websocket round trip, "
+                f"{fmt(med(p, 'down_cpu'), '.2f')} s per GB down, {fmt(med(p, 'up_cpu'), '.2f')} s per GB up"
             )
         for kind, res in (("", p.results), ("(byte check) ", p.checks)):
             for k, v in res.items():
