@@ -262,13 +262,18 @@ class StreamingProxyMixin:
             _read_big_pieces(self.request.connection)
             self._pipe = BodyPipe()
             self._start_chain()
-            self._body_task.add_done_callback(lambda _: self._pipe.discard())
+            self._body_task.add_done_callback(self._chain_done)
 
     def _start_chain(self) -> None:
         """Run jupyter-server-proxy's chain (launcher start-up, allow-list, path mapping)
         now, while the body arrives; it ends in `_proxy_buffered`, which sends it."""
         method = getattr(super(), self.request.method.lower())
         self._body_task = asyncio.ensure_future(_call(method, *self.path_args, **self.path_kwargs))
+
+    def _chain_done(self, task: asyncio.Future) -> None:
+        self._pipe.discard()  # nobody reads the body any more
+        if not task.cancelled():
+            task.exception()  # seen here if the client left and nobody awaits it; post() still gets it
 
     def data_received(self, chunk: bytes):
         if self._pipe is not None:

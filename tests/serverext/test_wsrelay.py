@@ -96,3 +96,14 @@ def test_an_app_that_refuses_the_upgrade_answers_over_http(setup):
             timeout=10,
         )
     assert e.value.status_code == 200  # the app's plain answer, passed on
+
+
+def test_cross_origin_websockets_are_refused_before_the_app_sees_them(setup):
+    server, app = setup
+    url = f"ws://127.0.0.1:{server.port}/proxy/{app.port}/ws"
+    auth = f"Authorization: token {server.token}"
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        websocket.create_connection(url, header=[auth], origin="http://evil.example", timeout=10)
+    assert e.value.status_code == 403
+    ws = websocket.create_connection(url, header=[auth], origin=f"http://127.0.0.1:{server.port}", timeout=10)
+    ws.close()
