@@ -265,3 +265,69 @@ def test_an_app_that_is_not_listening_is_a_bad_gateway(server):
     r = requests.get(f"{server.url}proxy/{port}/", headers=auth(server), timeout=30)
     assert r.status_code == 502
     assert str(port) in r.text
+
+
+# ---- a web-app session's launcher, and rewriting answers ----------------------------------------
+
+WEBAPP = {
+    **SESSION,
+    "server_name": "viewer",
+    "interface": {
+        "kind": "webapp",
+        "name": "viewer",
+        "title": "Data viewer",
+        "command": [sys.executable, bulk_app.__file__, "{port}"],
+        "url_path": "/",
+        "timeout": 30,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def webapp_server(tmp_path_factory):
+    s = start_jupyter_server(tmp_path_factory.mktemp("webapp"), WEBAPP)
+    yield s
+    s.stop()
+
+
+def test_a_web_app_sessions_launcher_streams_too(webapp_server):
+    """Web-app session types (CARTA, Firefly, ...) reach their app through the launcher, not /proxy/."""
+    size = 150 * MiB
+    url = f"{webapp_server.url}viewer/bytes/{size}"
+    with requests.get(url, headers=auth(webapp_server), stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        assert download_digest(r) == (size, bulk_app.digest(size))
+    r = requests.put(
+        f"{webapp_server.url}viewer/upload",
+        data=bulk_app.PatternBody(size),
+        headers=auth(webapp_server),
+        timeout=120,
+    )
+    assert r.json() == {"bytes": size, "sha256": bulk_app.digest(size)}
+
+
+REWRITE = """
+def shout(response):
+    response.body = response.body.replace(b"yyyy", b"YYYY")
+
+c.ServerProxy.non_service_rewrite_response = shout
+"""
+
+
+def test_rewritten_answers_take_the_buffered_path(tmp_path, app):
+    """With rewrite_response configured, the answer must be whole: jupyter-server-proxy's own path."""
+    (tmp_path / "s" / "config").mkdir(parents=True)
+    (tmp_path / "s" / "config" / "jupyter_server_config.py").write_text(REWRITE)
+    server = start_jupyter_server(tmp_path / "s", SESSION)
+    try:
+        r = requests.get(proxied(server, app, "small"), headers=auth(server), timeout=10)
+        assert r.content == b"Y" * 100
+        r = requests.put(
+            proxied(server, app, "upload"),
+            data=bulk_app.PatternBody(3 * MiB),
+            headers=auth(server),
+            timeout=30,
+        )
+        assert r.json()["bytes"] == 3 * MiB  # the streamed body, gathered for the buffered path
+    finally:
+        server.stop()
