@@ -401,6 +401,10 @@ class StreamingProxyMixin:
         client.set_nodelay(True)
         self.set_status(101)
         relay = Relay(self, client, app_stream, self._record_activity)
+        # tornado asks this of every websocket it accepts; whatever keeps track of open
+        # websockets by it (revoke.track_websockets) sees relayed ones too. Nothing else is done
+        # with the answer: the relay is the connection.
+        self.get_websocket_protocol()
         self.ws_connection = relay
         self.log.info("Websocket relay open: %s", target)
         try:

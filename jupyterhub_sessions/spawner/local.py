@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Float, List, Unicode, default
+from traitlets import List, Unicode, default
 
 from ..drives import Drive, DriveBackend, DriveError, user_slug, validate_drive_name
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
 from .mixin import SessionSpawnerMixin
+from .ready import ReadyWhenListening
 
 
 class LocalDriveBackend(DriveBackend):
@@ -79,7 +80,7 @@ class LocalDriveBackend(DriveBackend):
         return await asyncio.to_thread(self._create, username, name)
 
 
-class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
+class LocalSessionSpawner(ReadyWhenListening, SessionSpawnerMixin, SimpleLocalProcessSpawner):
     """Sessions as local `jupyterhub-singleuser` processes, no system users needed.
 
     Only for a single machine you trust: sessions run as the hub's own OS user.
@@ -136,39 +137,3 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         if self.session is not None:
             env["JUPYTERHUB_SESSIONS_DRIVE_PATH"] = self.home_dir
         return env
-
-    # ---- ready sooner ----------------------------------------------------------
-
-    ready_poll_interval = Float(
-        0.02,
-        config=True,
-        help="""Seconds between checks whether a starting session listens yet (0: do not check).
-
-        JupyterHub looks for a new server with exponential backoff (0.2 s,
-        doubling, with jitter), so a session up after 2.5 s is often found
-        a second later. `start()` checks a TCP connect this often and returns
-        when the session listens (jupyter-server binds only once it is fully
-        loaded), so the hub's first look finds it. E.g. 0.05 on a busy machine.
-        """,
-    )
-
-    async def start(self):
-        url = await super().start()
-        if self.ready_poll_interval > 0:
-            await self._wait_listening(self.ip or "127.0.0.1", self.port)
-        return url
-
-    async def _wait_listening(self, host: str, port: int) -> None:
-        """Until the session accepts connections, exits, or http_timeout passes (the hub then decides)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.http_timeout
-        while loop.time() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                return  # exited: the hub's own check reports it
-            try:
-                _, writer = await asyncio.open_connection(host, port)
-            except OSError:
-                await asyncio.sleep(self.ready_poll_interval)
-                continue
-            writer.close()
-            return

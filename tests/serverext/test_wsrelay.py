@@ -107,3 +107,39 @@ def test_cross_origin_websockets_are_refused_before_the_app_sees_them(setup):
     assert e.value.status_code == 403
     ws = websocket.create_connection(url, header=[auth], origin=f"http://127.0.0.1:{server.port}", timeout=10)
     ws.close()
+
+
+TRACK = """
+from tornado.websocket import WebSocketHandler
+
+_original = WebSocketHandler.get_websocket_protocol
+
+
+def _seen(self):
+    with open({path!r}, "a") as f:
+        f.write(self.request.path + "\\n")
+    return _original(self)
+
+
+WebSocketHandler.get_websocket_protocol = _seen
+"""
+
+
+def test_relayed_websockets_are_seen_as_accepted_websockets(tmp_path, setup):
+    """Whatever tracks accepted websockets by tornado's hook (revoke.track_websockets) finds
+    relayed ones: it is how a revoke or a periodic access check closes them."""
+    _, app = setup
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "s" / "config").mkdir(parents=True)
+    (tmp_path / "s" / "config" / "jupyter_server_config.py").write_text(TRACK.format(path=str(seen)))
+    server = start_jupyter_server(tmp_path / "s", {"session_type": "notebook", "interface": {"kind": "lab"}})
+    try:
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{server.port}/proxy/{app.port}/ws",
+            header=[f"Authorization: token {server.token}"],
+            timeout=10,
+        )
+        ws.close()
+    finally:
+        server.stop()
+    assert f"/proxy/{app.port}/ws" in seen.read_text().splitlines()
