@@ -6,7 +6,8 @@ One run, one machine, side by side. It starts on free loopback ports:
 - a `jupyter server` with stock jupyter-server-proxy (our server extension off);
 - a `jupyter server` with the jupyterhub-sessions server extension (streaming proxy);
 - configurable-http-proxy (the hub's proxy) routing `/app/` to the app and
-  `/user/stock/`, `/user/ours/` to the two servers, as a user's browser goes.
+  `/user/stock/`, `/user/ours/` to the two servers, as a user's browser goes
+  (with `--no-include-prefix`: the servers run at `/`).
 
 For each path it measures, in rounds that take the paths in turn:
 
@@ -202,6 +203,9 @@ def start_chp(tmp: Path, routes: dict[str, str]) -> tuple[Proc, str]:
             "--api-ip=127.0.0.1",
             f"--api-port={api_port}",
             "--log-level=warn",
+            # the servers run at /: the route's prefix is taken off (the hub's proxy keeps
+            # it and the server has it as base_url; the bytes moved are the same)
+            "--no-include-prefix",
         ],
         port,
         tmp,
@@ -340,8 +344,8 @@ def main():
         tmp = Path(tmp)
         app_port = free_port()
         app = start_process([sys.executable, bulk_app.__file__, str(app_port)], app_port, tmp, "app")
-        stock = start_jupyter_server(tmp / "stock", SESSION, STOCK_ARGS, base_url="/user/stock/")
-        ours = start_jupyter_server(tmp / "ours", SESSION, base_url="/user/ours/")
+        stock = start_jupyter_server(tmp / "stock", SESSION, STOCK_ARGS)
+        ours = start_jupyter_server(tmp / "ours", SESSION)
         procs = [app, stock, ours]
         try:
             servers = {"stock jsp": stock, "ours": ours}
@@ -350,17 +354,18 @@ def main():
                 auth = {"Authorization": f"token {server.token}"}
                 paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, server.proc.pid))
             if not args.no_chp:
-                routes = {"/app": f"http://127.0.0.1:{app_port}"}
-                routes.update(
-                    {s.base_url.rstrip("/"): f"http://127.0.0.1:{s.port}" for s in servers.values()}
-                )
+                routes = {
+                    "/app": f"http://127.0.0.1:{app_port}",
+                    "/user/stock": stock.url,
+                    "/user/ours": ours.url,
+                }
                 chp, chp_url = start_chp(tmp, routes)
                 procs.append(chp)
                 paths.append(Path_("chp direct", f"{chp_url}/app/", {}))
-                for p in paths[1:3]:
-                    server = servers[p.name]
-                    base = f"{chp_url}{server.base_url}proxy/{app_port}/"
-                    paths.append(Path_("chp " + p.name, base, p.headers, p.pid))
+                for p, prefix in zip(paths[1:3], ("/user/stock", "/user/ours"), strict=True):
+                    paths.append(
+                        Path_("chp " + p.name, f"{chp_url}{prefix}/proxy/{app_port}/", p.headers, p.pid)
+                    )
             run_round(paths, args, check=True)
             print(f"byte-check round done, load {os.getloadavg()[0]:.2f}", flush=True)
             for i in range(args.rounds):

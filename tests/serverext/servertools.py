@@ -105,11 +105,10 @@ class Proc:
 class JupyterServer(Proc):
     token: str = ""
     root: Path | None = None
-    base_url: str = "/"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
+        return f"http://127.0.0.1:{self.port}/"
 
     def get(self, path, token=None, **kw):
         headers = kw.pop("headers", {})
@@ -152,9 +151,7 @@ def _clean_env(tmp: Path) -> dict:
     return env
 
 
-def start_jupyter_server(
-    tmp: Path, session_info: dict, extra_args=(), timeout=60, base_url="/"
-) -> JupyterServer:
+def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=60) -> JupyterServer:
     """`jupyter server` with the extension, as a session described by `session_info`."""
     tmp.mkdir(parents=True, exist_ok=True)
     root = tmp / "root"
@@ -173,7 +170,6 @@ def start_jupyter_server(
         "--allow-root",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
-        f"--ServerApp.base_url={base_url}",
         *server_args(session_info),
         *extra_args,
     ]
@@ -182,7 +178,7 @@ def start_jupyter_server(
         proc = subprocess.Popen(
             args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root, base_url=base_url)
+    server = JupyterServer(proc=proc, port=port, log_path=log_path, token=token, root=root)
 
     def up():
         if proc.poll() is not None:
