@@ -70,6 +70,7 @@ class PatternBody:
 
 def main(port: int) -> None:
     from tornado import web, websocket
+    from tornado.iostream import StreamClosedError
 
     stats = {"open": 0, "finished": 0, "aborted": 0, "events_open": 0, "connections": set()}
     recorded: list[dict] = []
@@ -112,6 +113,9 @@ def main(port: int) -> None:
                         stall = False
                         await release.wait()
                         release.clear()
+            except StreamClosedError:
+                self.count_abort()  # the client went away while we wrote
+                raise
             finally:
                 stats["open"] -= 1
             stats["finished"] += 1
@@ -131,7 +135,12 @@ def main(port: int) -> None:
             return start, end
 
         def on_connection_close(self):
-            stats["aborted"] += 1
+            self.count_abort()  # the client went away while we waited
+
+        def count_abort(self):
+            if not getattr(self, "abort_counted", False):
+                self.abort_counted = True
+                stats["aborted"] += 1
 
     @web.stream_request_body
     class Upload(Base):
