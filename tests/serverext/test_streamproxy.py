@@ -278,7 +278,7 @@ WEBAPP = {
         "title": "Data viewer",
         "command": [sys.executable, bulk_app.__file__, "{port}"],
         "url_path": "/",
-        "timeout": 30,
+        "timeout": 120,  # the launcher waits this long for the app to answer (a busy machine)
     },
 }
 
