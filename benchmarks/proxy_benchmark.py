@@ -1,61 +1,59 @@
-"""Port proxy overhead: the same local web app, direct vs through jupyter-server-proxy.
+"""Port proxy: the same app direct, through stock jupyter-server-proxy, and through ours.
 
-Starts a session's `jupyter server` (with the jupyterhub-sessions extension,
-token auth) and a small tornado app on free loopback ports, then measures
-from this process:
+One run, one machine, side by side. It starts on free loopback ports:
 
-- latency: sequential small GETs over one keep-alive connection (median, p95);
-- throughput: repeated downloads of a large response (MB/s);
-- websocket round trips: echo of a small message (median, p95).
+- the app (`tests/serverext/bulk_app.py`: data made on the fly, checked by digest);
+- a `jupyter server` with stock jupyter-server-proxy (our server extension off);
+- a `jupyter server` with the jupyterhub-sessions server extension (streaming proxy);
+- configurable-http-proxy (the hub's proxy) routing `/app/` to the app and
+  `/user/stock/`, `/user/ours/` to the two servers, as a user's browser goes
+  (with `--no-include-prefix`: the servers run at `/`).
 
-Run:  .venv/bin/python benchmarks/proxy_benchmark.py [--requests 300] [--size-mb 20]
+For each path it measures, in rounds that take the paths in turn:
+
+- small GET: sequential 100-byte GETs over one keep-alive connection (p50, p95 ms);
+- 20 MB and 1 GB downloads (MB/s, median of the rounds; digests checked);
+- 1 GB upload (MB/s; the app hashes nothing, it counts);
+- websocket round trips of a small message (p50, p95 ms);
+- the peak RSS growth of the proxying server during the 1 GB transfers;
+- the proxying server's CPU time per small GET, per websocket round trip and
+  per GB moved (figures the machine's load hardly moves, unlike latencies).
+
+Failures are reported as such (stock jupyter-server-proxy buffers whole bodies:
+tornado's client stops at 100 MB, jupyter-server at 512 MB request bodies).
+
+Run:  .venv/bin/python benchmarks/proxy_benchmark.py [--rounds 3] [--requests 300] [--big-mb 1024]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.serverext import bulk_app  # noqa: E402
 from tests.serverext.servertools import (  # noqa: E402
+    Proc,
     free_port,
     start_jupyter_server,
     start_process,
+    wait_until,
 )
-
-APP = r"""
-import asyncio, sys
-from tornado import web, websocket
-
-BIG = b"x" * (int(sys.argv[2]) * 1024 * 1024)
-
-class Small(web.RequestHandler):
-    def get(self):
-        self.write(b"y" * 100)
-
-class Big(web.RequestHandler):
-    def get(self):
-        self.write(BIG)
-
-class Echo(websocket.WebSocketHandler):
-    def on_message(self, m):
-        self.write_message(m)
-
-async def main():
-    web.Application([(r".*/small", Small), (r".*/big", Big), (r".*/ws", Echo)]).listen(
-        int(sys.argv[1]), address="127.0.0.1")
-    await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
 
 SESSION = {
     "session_type": "bench",
@@ -64,6 +62,21 @@ SESSION = {
     "server_name": "bench",
     "service": "sessions",
 }
+STOCK_ARGS = ["--ServerApp.jpserver_extensions=jupyterhub_sessions.serverext=False"]
+
+
+@dataclass
+class Path_:
+    name: str
+    base: str  # http URL of the app's root on this path
+    headers: dict
+    pid: int | None = None  # the proxying jupyter server
+    results: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)  # the unmeasured first round, with digests
+
+    @property
+    def ws_base(self) -> str:
+        return "ws://" + self.base.split("://", 1)[1]
 
 
 def pct(values, q):
@@ -71,90 +84,297 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def measure_latency(session: requests.Session, url: str, n: int) -> list[float]:
-    for _ in range(10):
-        session.get(url).raise_for_status()
+class PeakRSS:
+    """Peak RSS growth of a process while the block runs (sampled every 20 ms)."""
+
+    def __init__(self, pid):
+        self.proc = psutil.Process(pid) if pid else None
+        self.growth = 0
+
+    def __enter__(self):
+        if self.proc:
+            self.base = self.proc.memory_info().rss
+            self.peak = self.base
+            self.stop = threading.Event()
+            self.thread = threading.Thread(target=self._watch, daemon=True)
+            self.thread.start()
+        return self
+
+    def _watch(self):
+        while not self.stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.stop.set()
+            self.thread.join()
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.growth = self.peak - self.base
+
+
+def small_gets(path: Path_, n: int) -> list[float]:
+    s = requests.Session()
+    s.headers.update(path.headers)
+    url = path.base + "small"
+    for _ in range(20):
+        s.get(url).raise_for_status()
     out = []
     for _ in range(n):
         t = time.perf_counter()
-        r = session.get(url)
+        r = s.get(url)
         out.append((time.perf_counter() - t) * 1000)
         r.raise_for_status()
     return out
 
 
-def measure_throughput(session: requests.Session, url: str, size_mb: int, repeats: int) -> float:
-    session.get(url).raise_for_status()
+def download(path: Path_, size: int, check: bool) -> float:
+    """MB/s of one download of `size` pattern bytes; raises on a failure or a wrong byte."""
+    h = hashlib.sha256() if check else None
+    got = 0
     t = time.perf_counter()
-    total = 0
-    for _ in range(repeats):
-        r = session.get(url)
-        r.raise_for_status()
-        total += len(r.content)
-    assert total == repeats * size_mb * 1024 * 1024
-    return total / (1024 * 1024) / (time.perf_counter() - t)
+    with requests.get(path.base + f"bytes/{size}", headers=path.headers, stream=True, timeout=120) as r:
+        if r.status_code != 200:
+            raise RuntimeError(f"HTTP {r.status_code}")
+        for chunk in r.iter_content(1 << 20):
+            got += len(chunk)
+            if h:
+                h.update(chunk)
+    dt = time.perf_counter() - t
+    if got != size:
+        raise RuntimeError(f"got {got} of {size} bytes")
+    if h and h.hexdigest() != bulk_app.digest(size):
+        raise RuntimeError("wrong bytes")
+    return size / dt / 1e6
 
 
-def measure_ws(url: str, header: list[str], n: int) -> list[float]:
-    ws = websocket.create_connection(url, header=header, timeout=30)
+def upload(path: Path_, size: int) -> float:
+    t = time.perf_counter()
+    r = requests.put(
+        path.base + "upload?hash=0", data=bulk_app.PatternBody(size), headers=path.headers, timeout=300
+    )
+    dt = time.perf_counter() - t
+    if r.status_code != 200:
+        raise RuntimeError(f"HTTP {r.status_code}")
+    if r.json()["bytes"] != size:
+        raise RuntimeError(f"app got {r.json()['bytes']} of {size} bytes")
+    return size / dt / 1e6
+
+
+def ws_round_trips(path: Path_, n: int) -> list[float]:
+    header = [f"{k}: {v}" for k, v in path.headers.items()]
+    ws = websocket.create_connection(path.ws_base + "ws", header=header, timeout=30)
     try:
         out = []
-        for i in range(n + 10):
+        for i in range(n + 20):
             t = time.perf_counter()
             ws.send(f"m{i}")
-            assert ws.recv() == f"m{i}"
-            if i >= 10:
+            if ws.recv() != f"m{i}":
+                raise RuntimeError("wrong echo")
+            if i >= 20:
                 out.append((time.perf_counter() - t) * 1000)
         return out
     finally:
         ws.close()
 
 
+def attempt(results: dict, key: str, fn, *args):
+    """Run one measurement; a failure is recorded (with its message), not fatal."""
+    try:
+        value = fn(*args)
+    except Exception as e:  # noqa: BLE001 - a failing path is a result
+        results.setdefault(key + ":errors", []).append(str(e)[:80])
+        return None
+    if isinstance(value, list):
+        results.setdefault(key, []).extend(value)
+    else:
+        results.setdefault(key, []).append(value)
+    return value
+
+
+def start_chp(tmp: Path, routes: dict[str, str]) -> tuple[Proc, str]:
+    port, api_port = free_port(), free_port()
+    token = secrets.token_hex(16)
+    env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": token}
+    chp = start_process(
+        [
+            "configurable-http-proxy",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--api-ip=127.0.0.1",
+            f"--api-port={api_port}",
+            "--log-level=warn",
+            # the servers run at /: the route's prefix is taken off (the hub's proxy keeps
+            # it and the server has it as base_url; the bytes moved are the same)
+            "--no-include-prefix",
+        ],
+        port,
+        tmp,
+        "chp",
+        env=env,
+    )
+    wait_until(lambda: _port_up(api_port), what="chp api")
+    for prefix, target in routes.items():
+        r = requests.post(
+            f"http://127.0.0.1:{api_port}/api/routes{prefix}",
+            headers={"Authorization": f"token {token}"},
+            data=json.dumps({"target": target}),
+            timeout=10,
+        )
+        r.raise_for_status()
+    return chp, f"http://127.0.0.1:{port}"
+
+
+def _port_up(port):
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if not pid:
+        return 0.0
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
+
+
+def run_round(paths, args, check: bool):
+    """One round over all paths; `check`: warm-up round, bytes verified, figures not kept."""
+    big = args.big_mb * 1024 * 1024
+    for p in paths:
+        r = p.checks if check else p.results
+        # the proxying server's own CPU per request: what the proxy costs, whatever the load
+        c = cpu_seconds(p.pid)
+        if attempt(r, "get_ms", small_gets, p, args.requests) is not None and p.pid:
+            r.setdefault("get_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
+        c = cpu_seconds(p.pid)
+        if attempt(r, "ws_ms", ws_round_trips, p, args.requests) is not None and p.pid:
+            r.setdefault("ws_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
+        for _ in range(1 if check else args.repeats):
+            attempt(r, "mbps_20", download, p, 20 * 1024 * 1024, check)
+        with PeakRSS(p.pid) as rss:
+            gb = big / 1e9
+            c = cpu_seconds(p.pid)
+            if attempt(r, "mbps_big", download, p, big, check) is not None and p.pid:
+                r.setdefault("down_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+            c = cpu_seconds(p.pid)
+            if attempt(r, "mbps_up", upload, p, big) is not None and p.pid:
+                r.setdefault("up_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+        r.setdefault("rss_mb", []).append(rss.growth / 1e6)
+
+
+def report(paths, args) -> None:
+    def med(p, key):
+        v = p.results.get(key)
+        return statistics.median(v) if v else None
+
+    def fmt(x, spec):
+        return format(x, spec) if x is not None else "fail"
+
+    print()
+    print(
+        f"{args.rounds} rounds; per round {args.requests} GETs, {args.requests} websocket echoes, "
+        f"{args.repeats} x 20 MB, 1 x {args.big_mb} MB down and up"
+    )
+    head = (
+        f"{'path':<22}{'GET p50':>9}{'GET p95':>9}{'WS p50':>9}{'WS p95':>9}"
+        f"{'20MB MB/s':>11}{'big MB/s':>10}{'up MB/s':>9}{'RSS+ MB':>9}"
+    )
+    print(head)
+    for p in paths:
+        get, ws = p.results.get("get_ms"), p.results.get("ws_ms")
+        print(
+            f"{p.name:<22}"
+            f"{fmt(med(p, 'get_ms'), '9.2f')}{fmt(get and pct(get, 0.95), '9.2f')}"
+            f"{fmt(med(p, 'ws_ms'), '9.3f')}{fmt(ws and pct(ws, 0.95), '9.3f')}"
+            f"{fmt(med(p, 'mbps_20'), '11.0f')}{fmt(med(p, 'mbps_big'), '10.0f')}"
+            f"{fmt(med(p, 'mbps_up'), '9.0f')}"
+            f"{fmt(max(p.results['rss_mb'] + p.checks['rss_mb']) if p.pid else None, '9.1f')}"
+        )
+        if p.results.get("get_cpu_ms"):
+            print(
+                f"    proxying server CPU: {med(p, 'get_cpu_ms'):.3f} ms per GET, "
+                f"{med(p, 'ws_cpu_ms'):.3f} ms per websocket round trip, "
+                f"{fmt(med(p, 'down_cpu'), '.2f')} s per GB down, {fmt(med(p, 'up_cpu'), '.2f')} s per GB up"
+            )
+        for kind, res in (("", p.results), ("(byte check) ", p.checks)):
+            for k, v in res.items():
+                if k.endswith(":errors"):
+                    print(f"    {kind}{k[:-7]} failed {len(v)}x: {v[0]}")
+    by = {p.name: p for p in paths}
+    print()
+    for prefix in ("", "chp "):
+        if prefix + "direct" not in by:
+            continue
+        direct = by[prefix + "direct"]
+        for name in ("stock jsp", "ours"):
+            p = by[prefix + name]
+            parts = []
+            for key, label in (("get_ms", "GET p50"), ("ws_ms", "WS p50")):
+                a, b = med(direct, key), med(p, key)
+                if a is not None and b is not None:
+                    parts.append(f"{label} +{b - a:.3f} ms")
+            for key, label in (
+                ("mbps_20", "20 MB"),
+                ("mbps_big", f"{args.big_mb} MB"),
+                ("mbps_up", "upload"),
+            ):
+                a, b = med(direct, key), med(p, key)
+                parts.append(f"{label} x{b / a:.2f}" if a and b else f"{label} fail")
+            print(f"{prefix + name:<14} vs {prefix + 'direct':<11}: " + ", ".join(parts))
+    load = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)"
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=300, help="small GETs / websocket messages per path")
-    ap.add_argument("--size-mb", type=int, default=20, help="size of the large response")
-    ap.add_argument("--repeats", type=int, default=5, help="large downloads per path")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--requests", type=int, default=300, help="small GETs / websocket echoes per path and round"
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="20 MB downloads per path and round")
+    ap.add_argument("--big-mb", type=int, default=1024, help="size of the big download and upload")
+    ap.add_argument("--no-chp", action="store_true", help="leave configurable-http-proxy out")
     args = ap.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="proxy-bench-") as tmp:
         tmp = Path(tmp)
         app_port = free_port()
-        (tmp / "app.py").write_text(APP)
-        app = start_process(
-            [sys.executable, str(tmp / "app.py"), str(app_port), str(args.size_mb)], app_port, tmp, "app"
-        )
-        server = start_jupyter_server(tmp / "server", SESSION)
+        app = start_process([sys.executable, bulk_app.__file__, str(app_port)], app_port, tmp, "app")
+        stock = start_jupyter_server(tmp / "stock", SESSION, STOCK_ARGS)
+        ours = start_jupyter_server(tmp / "ours", SESSION)
+        procs = [app, stock, ours]
         try:
-            direct = f"http://127.0.0.1:{app_port}/"
-            proxied = f"{server.url}proxy/{app_port}/"
-            auth = {"Authorization": f"token {server.token}"}
-            rows = []
-            for name, base, headers in (("direct", direct, {}), ("proxied", proxied, auth)):
-                s = requests.Session()
-                s.headers.update(headers)
-                lat = measure_latency(s, base + "small", args.requests)
-                mbps = measure_throughput(s, base + "big", args.size_mb, args.repeats)
-                ws_url = base.replace("http://", "ws://") + "ws"
-                ws = measure_ws(ws_url, [f"{k}: {v}" for k, v in headers.items()], args.requests)
-                rows.append(
-                    (name, statistics.median(lat), pct(lat, 0.95), mbps, statistics.median(ws), pct(ws, 0.95))
-                )
+            servers = {"stock jsp": stock, "ours": ours}
+            paths = [Path_("direct", f"http://127.0.0.1:{app_port}/", {})]
+            for name, server in servers.items():
+                auth = {"Authorization": f"token {server.token}"}
+                paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, server.proc.pid))
+            if not args.no_chp:
+                routes = {
+                    "/app": f"http://127.0.0.1:{app_port}",
+                    "/user/stock": stock.url,
+                    "/user/ours": ours.url,
+                }
+                chp, chp_url = start_chp(tmp, routes)
+                procs.append(chp)
+                paths.append(Path_("chp direct", f"{chp_url}/app/", {}))
+                for p, prefix in zip(paths[1:3], ("/user/stock", "/user/ours"), strict=True):
+                    paths.append(
+                        Path_("chp " + p.name, f"{chp_url}{prefix}/proxy/{app_port}/", p.headers, p.pid)
+                    )
+            run_round(paths, args, check=True)
+            print(f"byte-check round done, load {os.getloadavg()[0]:.2f}", flush=True)
+            for i in range(args.rounds):
+                run_round(paths, args, check=False)
+                print(f"round {i + 1}/{args.rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
         finally:
-            server.stop()
-            app.stop()
-
-    print(f"{args.requests} small GETs, {args.repeats} x {args.size_mb} MB, {args.requests} websocket echoes")
-    print(
-        f"{'path':<8} {'GET p50 ms':>11} {'GET p95 ms':>11} {'MB/s':>8} {'WS p50 ms':>10} {'WS p95 ms':>10}"
-    )
-    for name, p50, p95, mbps, w50, w95 in rows:
-        print(f"{name:<8} {p50:>11.2f} {p95:>11.2f} {mbps:>8.1f} {w50:>10.2f} {w95:>10.2f}")
-    d, p = rows
-    print(
-        f"proxy overhead: +{p[1] - d[1]:.2f} ms per GET (p50), throughput x{p[3] / d[3]:.2f}, "
-        f"+{p[4] - d[4]:.2f} ms per websocket round trip (p50)"
-    )
+            for p in procs:
+                p.stop()
+    report(paths, args)
 
 
 if __name__ == "__main__":

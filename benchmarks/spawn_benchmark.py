@@ -5,19 +5,25 @@
 What is timed (median of --runs, on this machine, one after the other):
 
 - hub, REST: `POST /hub/api/users/{u}/servers/{s}` with a JSON body until the
-  session answers `GET .../api/status` through the proxy (what a client can use);
-- bare: `jupyter lab --no-browser` from process start until its `/api/status` answers;
+  session answers `GET .../api/status` through the proxy (what a client can use),
+  broken down from the hub's log and the client's clock, in one run:
+  request sent → spawner start → process started → server ready (its "is running
+  at" line) → hub saw it up → route added (the POST answered) → first 200;
+- bare: `jupyter lab --no-browser` (same interpreter, so the same server
+  extensions) from process start until its `/api/status` answers, with its own
+  "is running at" line as "server ready";
 - with --browser, also: click Start on the spawn form until the JupyterLab shell is
   visible, vs starting a bare `jupyter lab` and opening it in the same browser.
 
-A real hub + proxy is started in a temporary directory (tests/hubtools.py) and
-removed afterwards, with every process it started.
+A real hub + proxy is started in a temporary directory (tests/hubtools.py, hub log
+at DEBUG) and removed afterwards, with every process it started.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import signal
 import statistics
@@ -35,7 +41,41 @@ sys.path.insert(0, str(REPO))
 from tests.hubtools import CHROMIUM, CHROMIUM_ARGS, free_port, start_hub, wait_for  # noqa: E402
 
 LAB_SHELL = "#jp-main-dock-panel"
-POLL = 0.05
+POLL = 0.02
+LOG_LINE = re.compile(r"\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? ")
+READY_LINE = "is running at:"
+# hub log events of one spawn, in order: (phase name, text of the line that ends it)
+PHASES = [
+    ("request → spawner start", "Calling Spawner.start for"),
+    ("spawner start → process started", "Spawning "),
+    ("process started → server ready", READY_LINE),
+    ("server ready → hub saw it up", "responded in"),
+    ("hub saw it up → route added", " to proxy /user/"),
+]
+
+
+def log_time(line: str) -> float | None:
+    """Wall-clock time of a hub or session log line (local time, ms)."""
+    m = LOG_LINE.match(line)
+    if not m:
+        return None
+    return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + float(m.group(2) or 0)
+
+
+def breakdown(lines: list[str], t_request: float, t_first: float) -> dict[str, float]:
+    """Seconds per phase of one spawn, from the log lines it wrote."""
+    out, prev, i = {}, t_request, 0
+    for name, marker in PHASES:
+        while i < len(lines) and marker not in lines[i]:
+            i += 1
+        if i == len(lines):
+            print(f"(no {marker!r} line in the hub log after the previous phase: run not broken down)")
+            return {}
+        t = log_time(lines[i])
+        out[name] = t - prev
+        prev = t
+    out["route added → first 200 through the proxy"] = t_first - prev
+    return out
 
 
 def bare_lab_env() -> dict:
@@ -52,26 +92,29 @@ class BareLab:
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}/"
         workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "lab.log"
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "lab",
-                "--no-browser",
-                "--ip=127.0.0.1",
-                f"--port={self.port}",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={workdir}",
-                *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
-            ],
-            cwd=workdir,
-            env=bare_lab_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.wall0 = time.time()
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter",
+                    "lab",
+                    "--no-browser",
+                    "--ip=127.0.0.1",
+                    f"--port={self.port}",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={workdir}",
+                    *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []),
+                ],
+                cwd=workdir,
+                env=bare_lab_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_status(self) -> float:
         def up():
@@ -81,6 +124,13 @@ class BareLab:
 
         wait_for(up, timeout=120, interval=POLL, what="bare jupyter lab")
         return time.monotonic() - self.t0
+
+    def ready_after(self) -> float | None:
+        """Seconds from process start to its "is running at" line."""
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if READY_LINE in line:
+                return log_time(line) - self.wall0
+        return None
 
     def stop(self):
         if self.proc.poll() is None:
@@ -92,9 +142,11 @@ class BareLab:
                 self.proc.wait(5)
 
 
-def hub_rest_run(hub) -> float:
+def hub_rest_run(hub, phases: dict | None = None) -> float:
     user = hub.new_user("bench")
     token = hub.user_token(user)
+    offset = hub.log_path.stat().st_size
+    wall0 = time.time()
     t0 = time.monotonic()
     r = hub.api("POST", hub.server_path(user, "b"), token=token, json={"session_type": "notebook"})
     assert r.status_code in (201, 202), r.text
@@ -111,6 +163,12 @@ def hub_rest_run(hub) -> float:
         what="session api/status",
     )
     elapsed = time.monotonic() - t0
+    if phases is not None:
+        with open(hub.log_path, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode(errors="replace").splitlines()
+        for name, dt in breakdown(lines, wall0, wall0 + elapsed).items():
+            phases.setdefault(name, []).append(dt)
     hub.stop_session(user, "b")
     return elapsed
 
@@ -154,13 +212,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--browser", action="store_true", help="also time Start-click → Lab visible")
+    ap.add_argument(
+        "--no-ready-wait",
+        action="store_true",
+        help="leave the hub to find a new session by its own backoff (LocalSessionSpawner.ready_poll_interval=0)",
+    )
     args = ap.parse_args()
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     results: dict[str, list[float]] = {}
+    phases: dict[str, list[float]] = {}
+    bare_ready: list[float] = []
     with tempfile.TemporaryDirectory(prefix="spawn-bench-") as tmp:
         tmp = Path(tmp)
         print(f"starting a hub in {tmp} ...", flush=True)
-        hub = start_hub(tmp / "hub", timeout=300)
+        extra = "c.LocalSessionSpawner.ready_poll_interval = 0\n" if args.no_ready_wait else ""
+        hub = start_hub(tmp / "hub", extra_config=extra, timeout=300)
         try:
             # warm-up (imports, page caches) for both sides, not counted
             hub_rest_run(hub)
@@ -169,13 +236,16 @@ def main() -> int:
             lab.stop()
             for i in range(args.runs):
                 results.setdefault("hub: REST POST → session /api/status answers", []).append(
-                    hub_rest_run(hub)
+                    hub_rest_run(hub, phases)
                 )
                 lab = BareLab(tmp / f"bare-{i}")
                 try:
                     results.setdefault("bare: `jupyter lab` start → /api/status answers", []).append(
                         lab.wait_status()
                     )
+                    ready = lab.ready_after()
+                    if ready is not None:
+                        bare_ready.append(ready)
                 finally:
                     lab.stop()
                 print(f"run {i + 1}/{args.runs} done", flush=True)
@@ -217,7 +287,14 @@ def main() -> int:
         if hub_key in results:
             ratio = statistics.median(results[hub_key]) / statistics.median(results[bare_key])
             print(f"ratio hub/bare ({label}, medians): {ratio:.2f}x")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if phases:
+        print()
+        print("hub spawn, phase by phase (median s; one run's phases add up to its total):")
+        for name, xs in phases.items():
+            print(f"  {name:<50} {statistics.median(xs):7.3f}")
+        if bare_ready:
+            print(f"  {'bare: process start → server ready':<50} {statistics.median(bare_ready):7.3f}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

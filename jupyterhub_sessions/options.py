@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass
 
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
 from .profiles import NEVER, SessionType, default_type, memory_bytes
-
-ENV_SESSION = "JUPYTERHUB_SESSIONS_SESSION"
-"""Environment variable carrying the session's normalized options as JSON."""
+from .serverext.launch import ENV_SESSION  # noqa: F401 - the session's options as JSON; re-exported
 
 KNOWN_KEYS = {
     "session_type",

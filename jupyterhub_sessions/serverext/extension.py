@@ -9,10 +9,9 @@ import sys
 from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..options import ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
-from .launch import AUTH_CACHE_SECONDS
+from .launch import AUTH_CACHE_SECONDS, ENV_SESSION
 from .revoke import AccessWatch, refuse_own_token, track_websockets
 
 
@@ -181,6 +180,19 @@ def keep_memory_private(log) -> None:
         log.warning("jupyterhub-sessions: could not make the server non-dumpable: %s", e)
 
 
+def _stream_port_proxy(serverapp) -> None:
+    """Make jupyter-server-proxy's routes stream (it loads before us: extensions load by name)."""
+    from .streamproxy import install
+
+    swapped = install(serverapp.web_app)
+    if swapped:
+        serverapp.log.debug("jupyterhub-sessions: %d port-proxy route(s) stream", swapped)
+    else:
+        serverapp.log.warning(
+            "jupyterhub-sessions: jupyter-server-proxy's routes were not found; the port proxy buffers"
+        )
+
+
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
@@ -195,6 +207,7 @@ def load(serverapp):
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
+    _stream_port_proxy(serverapp)
     if state.under_hub:
         keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)

@@ -17,6 +17,9 @@ the session follows the options the user chose on the hub:
 
 from __future__ import annotations
 
+# the session's options as JSON, for the server extension (kept here, light to
+# import: the extension links before every server starts, bare ones too)
+ENV_SESSION = "JUPYTERHUB_SESSIONS_SESSION"
 YDOC_EXTENSION = "jupyter_server_ydoc"
 AUTH_CACHE_SECONDS = 30
 

@@ -29,12 +29,13 @@ from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
 from .local_drives import LocalDriveBackend
 from .mixin import SessionSpawnerMixin
+from .ready import ReadyWhenListening
 from .sandbox import find_bwrap, inner_pid, sandbox_command
 
 __all__ = ["LocalDriveBackend", "LocalSessionSpawner"]
 
 
-class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
+class LocalSessionSpawner(ReadyWhenListening, SessionSpawnerMixin, SimpleLocalProcessSpawner):
     """Sessions as local `jupyterhub-singleuser` processes, no system users needed.
 
     Only for a single machine you trust: sessions run as the hub's own OS user.

@@ -1,0 +1,809 @@
+"""The session's port proxy: jupyter-server-proxy's handlers, streaming, without hub credentials.
+
+jupyter-server-proxy (4.x) reads a proxied response whole into memory before
+sending a byte of it (tornado's client then gives up at 100 MB with a 599),
+reads request bodies whole before sending them on, and opens a new
+connection to the app for every request. Users serve data cubes and datasets
+from apps in their sessions, so the proxy must carry any size with flat
+memory. jupyter-server-proxy also passes every request header and query on,
+so the visitor's hub cookies and tokens reached whoever runs the app.
+
+What this module changes, and nothing else:
+
+- the last step of `ProxyHandler.proxy` (`_proxy_buffered` /
+  `_proxy_progressive`, called after jupyter-server-proxy's own auth,
+  host allow-list, launcher start-up and path mapping) streams: the answer
+  goes to the client chunk by chunk as it arrives, waiting for the client
+  to take each one (a slow reader slows the app instead of filling memory);
+  a client that goes away closes the connection to the app;
+- request bodies stream to the app (`@stream_request_body`): the request is
+  sent while the body arrives, through a bounded pipe;
+- connections to the app are kept alive and reused (`upstream.UpstreamPool`);
+- the hub's cookies, `Authorization: token|bearer ...` and a `token` query
+  parameter are removed from what reaches the app, on HTTP and websockets;
+  an app cannot set cookies with the hub's names.
+
+Websockets, auth, the host allow-list, `Location` rewriting and activity
+tracking are jupyter-server-proxy's. With `rewrite_response` configured the
+answer must be whole to be rewritten: those requests take the stock
+(buffered) path.
+
+jupyter-server-proxy adds its routes in its own load hook and offers no
+setting to change the handler classes, so `install` swaps them in the
+server's routing table once it has loaded (every `ProxyHandler` subclass:
+`/proxy/<port>/`, `/proxy/absolute/<port>/`, `/proxy/<host>:<port>/` and
+the web-app launchers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import copy
+import fcntl
+import logging
+import os
+import sys
+import time
+from urllib.parse import unquote_plus
+
+from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
+from tornado import httputil, iostream, web
+
+from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
+from .wsrelay import Relay
+
+log = logging.getLogger(__name__)
+
+# Hop-by-hop headers (RFC 9110 7.6.1) and `Expect` (tornado already answered
+# "100 Continue" to the client; the body is on its way).
+HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    )
+)
+# JupyterHub's cookies (login, session id, each server's OAuth cookie and state).
+HUB_COOKIE_PREFIXES = ("jupyterhub-", "__Host-jupyterhub-")
+# The schemes JupyterHub and jupyter-server take a token from (HubAuth.auth_header_pat).
+TOKEN_SCHEMES = frozenset(("token", "bearer"))
+# Query parameters that carry tokens (HubAuth reads ?token= on websockets).
+TOKEN_PARAMS = frozenset(("token",))
+
+SMALL_BODY = 64 * 1024  # bodies up to this size are collected and sent on a kept-alive connection
+PIPE_BYTES = 1024 * 1024  # request body in flight between the client and the app
+UNLIMITED = 1 << 62  # request bodies through the proxy are not capped (the app decides)
+CHUNK = 256 * 1024  # largest piece of an answer handed on at once (one buffer per transfer)
+SMALL_ANSWER = 64 * 1024  # answers up to this size go out in one piece with their headers
+ACTIVITY_EVERY = 1.0  # seconds between activity records during a long transfer
+SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice")
+PIPE_SIZE = 1024 * 1024  # kernel pipe between the two sockets when splicing (default 64 KiB)
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+_pool: UpstreamPool | None = None
+
+
+def pool() -> UpstreamPool:
+    global _pool
+    if _pool is None:
+        _pool = UpstreamPool()
+    return _pool
+
+
+# ---- credentials ------------------------------------------------------------------------
+
+
+def is_hub_cookie(name: str, extra: frozenset[str] = frozenset()) -> bool:
+    return name.startswith(HUB_COOKIE_PREFIXES) or any(name.startswith(n) for n in extra)
+
+
+def strip_cookie_header(value: str, extra: frozenset[str] = frozenset()) -> str:
+    """A Cookie header without the hub's cookies; the app's own pairs are kept as sent."""
+    kept = []
+    for pair in value.split(";"):
+        name = pair.split("=", 1)[0].strip()
+        if name and not is_hub_cookie(name, extra):
+            kept.append(pair.strip())
+    return "; ".join(kept)
+
+
+def strip_credentials(headers: httputil.HTTPHeaders, extra_cookies: frozenset[str] = frozenset()) -> None:
+    """Remove the hub's credentials from request headers bound for the app (in place)."""
+    cookies = [strip_cookie_header(v, extra_cookies) for v in headers.get_list("Cookie")]
+    if "Cookie" in headers:
+        del headers["Cookie"]
+    cookies = [c for c in cookies if c]
+    if cookies:
+        headers["Cookie"] = "; ".join(cookies)
+    referer = headers.get("Referer")
+    if referer and "?" in referer:  # the page's own URL, ?token= and all
+        page, _, query = referer.partition("?")
+        query, hash_sep, fragment = query.partition("#")
+        query = strip_query_credentials(query)
+        headers["Referer"] = page + ("?" + query if query else "") + hash_sep + fragment
+    auth = headers.get_list("Authorization")
+    if "Authorization" in headers:
+        del headers["Authorization"]
+    for value in auth:
+        scheme = value.split(None, 1)[0].lower() if value.strip() else ""
+        if scheme not in TOKEN_SCHEMES:  # Basic and others are the app's own
+            headers.add("Authorization", value)
+
+
+def strip_query_credentials(query: str) -> str:
+    """The query string without `token=` parameters; everything else byte for byte."""
+    if not query or "token" not in query.lower():
+        return query
+    kept = [p for p in query.split("&") if unquote_plus(p.split("=", 1)[0]).lower() not in TOKEN_PARAMS]
+    return "&".join(kept)
+
+
+# ---- request bodies ---------------------------------------------------------------------
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its request body was complete."""
+
+
+class BodyPipe:
+    """Request body chunks on their way from the client to the app, at most `limit` bytes held.
+
+    `put` waits while the pipe is full, so tornado stops reading the client's
+    socket (backpressure); once the reader is gone (`discard`), chunks are dropped.
+    """
+
+    def __init__(self, limit: int = PIPE_BYTES):
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._limit = limit
+        self._eof = False
+        self._failed = False
+        self._discarding = False
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    async def put(self, chunk: bytes) -> None:
+        if self._discarding or self._failed:
+            return
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        self._readable.set()
+        if self._size >= self._limit:
+            self._writable.clear()
+            await self._writable.wait()
+
+    def end(self) -> None:
+        self._eof = True
+        self._readable.set()
+
+    def fail(self) -> None:
+        self._failed = True
+        self._readable.set()
+        self._writable.set()
+
+    def discard(self) -> None:
+        """The reader stopped: drop what is held and whatever comes."""
+        self._discarding = True
+        self._chunks.clear()
+        self._size = 0
+        self._writable.set()
+
+    async def get(self) -> bytes | None:
+        """The next chunk, None at the end; raises ClientGone if the client went away."""
+        while not self._chunks:
+            if self._failed:
+                raise ClientGone()
+            if self._eof:
+                return None
+            self._readable.clear()
+            await self._readable.wait()
+        chunk = self._chunks.popleft()
+        self._size -= len(chunk)
+        if self._size < self._limit:
+            self._writable.set()
+        return chunk
+
+    async def read_all(self, limit: int) -> bytes:
+        parts, size = [], 0
+        while (chunk := await self.get()) is not None:
+            size += len(chunk)
+            if size > limit:
+                self.discard()
+                raise web.HTTPError(413, f"Request body larger than {limit} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+# ---- the handlers -------------------------------------------------------------------------
+
+
+class StreamingProxyMixin:
+    """Streams what a jupyter-server-proxy `ProxyHandler` proxies (see the module docstring).
+
+    Put first in the bases of a `ProxyHandler` subclass and decorate with
+    `web.stream_request_body` (`streaming_variant` does both).
+    """
+
+    _body_kind: str | None = None  # None | "small" | "pipe"
+    _small_body: list[bytes] | None = None
+    _pipe: BodyPipe | None = None
+    _body_task: asyncio.Future | None = None
+    _upstream: iostream.IOStream | None = None
+    _client_gone = False
+    _answer_started = False
+    _relaying = False
+    _waiting: asyncio.Future | None = None
+    _last_activity = 0.0
+
+    # -- request side ------------------------------------------------------------------
+
+    async def prepare(self, *args, **kwargs):
+        await super().prepare(*args, **kwargs)  # jupyter-server-proxy: authentication
+        if self._finished or self.request.headers.get("Upgrade", "").lower() == "websocket":
+            return
+        kind = _body_kind(self.request)
+        self._body_kind = kind
+        if kind == "small":
+            self._small_body = []
+        elif kind == "pipe":
+            # jupyter-server-proxy deletes hop-by-hop headers (Transfer-Encoding)
+            # from the request while tornado has yet to read the body by them
+            self.request.headers = self.request.headers.copy()
+            _read_big_pieces(self.request.connection)
+            self._pipe = BodyPipe()
+            self._start_chain()
+            self._body_task.add_done_callback(self._chain_done)
+
+    def _start_chain(self) -> None:
+        """Run jupyter-server-proxy's chain (launcher start-up, allow-list, path mapping)
+        now, while the body arrives; it ends in `_proxy_buffered`, which sends it."""
+        method = getattr(super(), self.request.method.lower())
+        self._body_task = asyncio.ensure_future(_call(method, *self.path_args, **self.path_kwargs))
+
+    def _chain_done(self, task: asyncio.Future) -> None:
+        self._pipe.discard()  # nobody reads the body any more
+        if not task.cancelled():
+            task.exception()  # seen here if the client left and nobody awaits it; post() still gets it
+
+    def data_received(self, chunk: bytes):
+        if self._pipe is not None:
+            return self._pipe.put(chunk)
+        if self._small_body is not None:
+            self._small_body.append(chunk)
+        return None
+
+    async def _run_method(self, name: str, *args, **kwargs):
+        if self._body_task is not None:
+            if self._pipe is not None:
+                self._pipe.end()
+            return await self._body_task
+        return await _call(getattr(super(), name), *args, **kwargs)
+
+    async def get(self, *args, **kwargs):
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._open_websocket(*args, **kwargs)
+        return await self._run_method("get", *args, **kwargs)
+
+    async def head(self, *args, **kwargs):
+        return await self._run_method("head", *args, **kwargs)
+
+    async def post(self, *args, **kwargs):
+        return await self._run_method("post", *args, **kwargs)
+
+    async def put(self, *args, **kwargs):
+        return await self._run_method("put", *args, **kwargs)
+
+    async def patch(self, *args, **kwargs):
+        return await self._run_method("patch", *args, **kwargs)
+
+    async def delete(self, *args, **kwargs):
+        return await self._run_method("delete", *args, **kwargs)
+
+    async def options(self, *args, **kwargs):
+        return await self._run_method("options", *args, **kwargs)
+
+    def on_connection_close(self):
+        if self._pipe is not None:
+            self._pipe.fail()
+        self._client_went_away()  # the app sees its client go away
+        # what RequestHandler.on_connection_close does for streamed bodies
+        # (tornado's WebSocketHandler, a base of ProxyHandler, skips it)
+        body_future = getattr(self.request, "_body_future", None)
+        if body_future is not None and not body_future.done():
+            body_future.set_exception(iostream.StreamClosedError())
+            body_future.exception()
+        super().on_connection_close()
+
+    # -- websockets ---------------------------------------------------------------------
+
+    async def _open_websocket(self, *args, **kwargs):
+        """tornado's checks of an upgrade request, then jupyter-server-proxy's `open` (launcher,
+        port, path mapping), which ends in `proxy_open`."""
+        connection = {t.strip().lower() for t in self.request.headers.get("Connection", "").split(",")}
+        origin = self.request.headers.get("Origin") or self.request.headers.get("Sec-Websocket-Origin")
+        if "upgrade" not in connection:
+            self.set_status(400)
+            return self.finish('"Connection" must be "Upgrade".')
+        if origin is not None and not self.check_origin(origin):
+            self.set_status(403)
+            return self.finish("Cross origin websockets not allowed")
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            self.set_status(426)
+            self.set_header("Sec-WebSocket-Version", "13")
+            return self.finish()
+        self._relaying = True
+        self._record_activity()
+        await _call(self.open, *args, **kwargs)
+
+    async def proxy_open(self, host, port, proxied_path=""):
+        if not self._relaying:
+            return await super().proxy_open(host, port, proxied_path)
+        if not self._check_host_allowlist(host):
+            raise web.HTTPError(403, f"Host '{host}' is not allowed.")
+        if not proxied_path.startswith("/"):
+            proxied_path = "/" + proxied_path
+        uri = self.get_client_uri("ws", host, port, proxied_path)
+        rest = uri.split("://", 1)[1]
+        target = rest[rest.index("/") :] if "/" in rest else "/"
+        headers = self.proxy_request_headers()
+        for name in {n for n, _ in headers.get_all()}:
+            if name.lower() in HOP_BY_HOP:
+                del headers[name]
+        headers["Connection"] = "Upgrade"
+        headers["Upgrade"] = "websocket"
+        options = self.proxy_request_options()
+        try:
+            stream, _ = await pool().connect(
+                host, port, self.unix_socket, timeout=options["connect_timeout"], reuse=False
+            )
+        except (OSError, iostream.StreamClosedError, TimeoutError) as e:
+            raise web.HTTPError(502, f"Could not connect to the app at port {port}: {e}") from None
+        self._upstream = stream
+        try:
+            exchange = AppExchange(stream)
+            exchange.send_head("GET", target, headers, b"", streamed=False)
+            start, app_headers = await exchange.read_head(options["request_timeout"], upgrade=True)
+            if start.code != 101:  # the app said no (or is not a websocket app): its answer, as HTTP
+                self._start_answer(start, app_headers, host, port, proxied_path)
+                await self._relay_body(exchange)
+                stream.close()
+                if not self._finished and not self._client_gone:
+                    self.finish()
+                return
+        except (iostream.StreamClosedError, OSError, TimeoutError, AppProtocolError) as e:
+            stream.close()
+            if self._client_gone:
+                return
+            raise web.HTTPError(502, f"Bad websocket answer from the app at port {port}: {e}") from None
+        finally:
+            self._upstream = None
+        await self._relay_websocket(stream, start, app_headers, target)
+
+    async def _relay_websocket(self, app_stream, start, app_headers, target) -> None:
+        """Hand the app's `101` to the client and join the streams until either side closes."""
+        hub_cookies = self._credential_cookie_names()
+        lines = [f"HTTP/1.1 101 {start.reason or 'Switching Protocols'}"]
+        for name, value in app_headers.get_all():
+            if name.lower() == "set-cookie" and is_hub_cookie(value.split("=", 1)[0].strip(), hub_cookies):
+                continue
+            lines.append(f"{name}: {value}")
+        client = self.detach()
+        client.set_nodelay(True)
+        self.set_status(101)
+        relay = Relay(self, client, app_stream, self._record_activity)
+        # tornado asks this of every websocket it accepts; whatever keeps track of open
+        # websockets by it (revoke.track_websockets) sees relayed ones too. Nothing else is done
+        # with the answer: the relay is the connection.
+        self.get_websocket_protocol()
+        self.ws_connection = relay
+        self.log.info("Websocket relay open: %s", target)
+        try:
+            client.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))
+            await relay.run()
+        except iostream.StreamClosedError:
+            relay.abort()
+        finally:
+            self.on_connection_close()
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def _credential_cookie_names(self) -> frozenset[str]:
+        """This server's own login cookie names, besides JupyterHub's `jupyterhub-*`."""
+        names = set()
+        hub_auth = getattr(self.identity_provider, "hub_auth", None)
+        if hub_auth is not None and getattr(hub_auth, "oauth_client_id", ""):
+            names.add(hub_auth.cookie_name)  # also prefixes its `-oauth-state` cookies
+        get_name = getattr(self.identity_provider, "get_cookie_name", None)
+        if get_name is not None:
+            names.add(get_name(self))
+        return frozenset(n for n in names if n)
+
+    def proxy_request_headers(self):
+        headers = super().proxy_request_headers()
+        strip_credentials(headers, self._credential_cookie_names())
+        return headers
+
+    def get_client_uri(self, protocol, host, port, proxied_path):
+        uri = super().get_client_uri(protocol, host, port, proxied_path)
+        if self.request.query:
+            base, _, query = uri.partition("?")
+            query = strip_query_credentials(query)
+            uri = base + ("?" + query if query else "")
+        return uri
+
+    def compute_etag(self):
+        return None  # the app's headers only; no Etag of our own, no 304 made up here
+
+    # -- the exchange ----------------------------------------------------------------------
+
+    async def _proxy_buffered(self, host, port, proxied_path, body, client):
+        if self.rewrite_response:
+            body = await self._whole_body()
+            return await super()._proxy_buffered(host, port, proxied_path, body, client)
+        return await self._stream(host, port, proxied_path)
+
+    async def _proxy_progressive(self, host, port, proxied_path, body, client):
+        return await self._stream(host, port, proxied_path)
+
+    async def _whole_body(self) -> bytes | None:
+        if self._pipe is not None:
+            limit = self.settings["serverapp"].max_body_size
+            return await self._pipe.read_all(limit)
+        if self._small_body:
+            return b"".join(self._small_body)
+        return b"" if self.request.method in ("POST", "PUT") else None
+
+    def _upstream_request(self, host, port, proxied_path):
+        """Request line target, headers and (small) body for the app."""
+        headers = self.proxy_request_headers()
+        for name in {n for n, _ in headers.get_all()}:
+            if name.lower() in HOP_BY_HOP:
+                del headers[name]
+        if not self.absolute_url:
+            context_path = self._get_context_path(host, port)
+            headers["X-Forwarded-Context"] = context_path
+            headers["X-ProxyContextPath"] = context_path
+            headers["X-Forwarded-Prefix"] = context_path
+        uri = self.get_client_uri("http", host, port, proxied_path)
+        rest = uri.split("://", 1)[1]
+        target = rest[rest.index("/") :] if "/" in rest else "/"
+        body = None
+        if self._body_kind == "small":
+            body = b"".join(self._small_body or ())
+        elif self._body_kind is None:
+            body = b""
+            if self.request.method in ("POST", "PUT", "PATCH"):
+                headers["Content-Length"] = "0"
+        return target, headers, body
+
+    async def _stream(self, host, port, proxied_path):
+        target, headers, body = self._upstream_request(host, port, proxied_path)
+        options = self.proxy_request_options()
+        unix_socket = self.unix_socket
+        key = pool().key(host, port, unix_socket)
+        streamed = self._pipe is not None
+        for attempt in (1, 2):
+            try:
+                stream, reused = await pool().connect(
+                    host, port, unix_socket, timeout=options["connect_timeout"], reuse=not streamed
+                )
+            except (OSError, iostream.StreamClosedError, TimeoutError) as e:
+                self._record_activity()
+                raise web.HTTPError(502, f"Could not connect to the app at port {port}: {e}") from None
+            exchange = AppExchange(stream)
+            self._upstream = stream
+            try:
+                await self._exchange(exchange, target, headers, body, options, host, port, proxied_path)
+            except (iostream.StreamClosedError, OSError, TimeoutError, AppProtocolError) as e:
+                stream.close()
+                if self._client_gone:
+                    return
+                if reused and not self._answer_started and attempt == 1 and not streamed:
+                    continue  # an idle connection the app had closed: once more, on a new one
+                if self._answer_started:
+                    self.log.warning("Answer from the app at port %s cut off: %s", port, e)
+                    self.request.connection.close()
+                    return
+                if isinstance(e, TimeoutError):
+                    raise web.HTTPError(504, f"The app at port {port} did not answer in time") from None
+                raise web.HTTPError(502, f"Bad answer from the app at port {port}: {e}") from None
+            finally:
+                self._upstream = None
+            break
+        self._record_activity()
+        if exchange.reusable and not self._client_gone:
+            pool().release(key, stream)
+        else:
+            stream.close()
+        if not self._finished and not self._client_gone:
+            self.finish()
+
+    async def _exchange(self, exchange, target, headers, body, options, host, port, path) -> None:
+        """Send the request (streaming its body), hand the answer on as it arrives."""
+        exchange.send_head(self.request.method, target, headers, body, streamed=self._pipe is not None)
+        sender = asyncio.ensure_future(self._send_body(exchange)) if self._pipe is not None else None
+        try:
+            start, app_headers = await exchange.read_head(options["request_timeout"])
+            self._start_answer(start, app_headers, host, port, path)
+            length = exchange.length
+            if length is not None and length <= SMALL_ANSWER:
+                # whole: headers and body leave in one write when finish() runs
+                web.RequestHandler.write(self, await exchange.read_small_body())
+            else:
+                await self._relay_body(exchange)
+        finally:
+            if sender is not None and not sender.done():
+                if self._pipe is not None:
+                    self._pipe.discard()  # answered before the body was complete: drop the rest
+                sender.cancel()
+        if sender is not None:
+            await asyncio.gather(sender, return_exceptions=True)
+
+    async def _send_body(self, exchange: AppExchange) -> None:
+        try:
+            while (chunk := await self._pipe.get()) is not None:
+                await exchange.send(chunk)
+            await exchange.end()
+        except ClientGone:
+            exchange.stream.close()  # the app sees the upload end without its last bytes
+        except iostream.StreamClosedError:
+            self._pipe.discard()  # the app stopped reading; its answer (if any) still comes
+
+    async def _relay_body(self, exchange: AppExchange) -> None:
+        """Stream the body: each piece goes to the client before the next is read from the app."""
+        connection = self.request.connection
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        flushed = web.RequestHandler.flush(self)  # status and headers now (server-sent events wait on them)
+        if not flushed.done():
+            await flushed
+        if exchange.length and can_splice(connection, exchange.stream):
+            return await self._splice_body(exchange, buf)
+        async for n in exchange.read_into(buf):
+            self._activity()
+            try:
+                await connection.write(view[:n])
+            except iostream.StreamClosedError:
+                self._client_went_away()
+                return
+            if self._client_gone:
+                return
+
+    async def _splice_body(self, exchange: AppExchange, buf: bytearray) -> None:
+        """A body of known length, moved from the app's socket to the client's in the kernel.
+
+        What the app's stream had already read is sent first the ordinary way;
+        both streams are left empty and reusable after.
+        """
+        app, connection = exchange.stream, self.request.connection
+        left = exchange.length
+        view = memoryview(buf)
+        while app._read_buffer_size and left:  # noqa: SLF001 - bytes read with the head
+            n = await app.read_into(view[: min(left, len(buf), app._read_buffer_size)])  # noqa: SLF001
+            await connection.write(view[:n])
+            left -= n
+
+        def sent(n: int) -> None:  # tornado checks the Content-Length it was given at finish()
+            connection._expected_content_remaining -= n  # noqa: SLF001
+
+        try:
+            left = await self._splice(app, connection.stream, left, sent)
+        except (BrokenPipeError, ConnectionResetError):
+            self._client_went_away()
+            return
+        exchange.answer_done = not left
+
+    async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
+        """Move `left` bytes from `src`'s socket to `dst`'s in the kernel; returns how many did not.
+
+        Linux `splice` through a pipe: the bytes never enter Python, which halves
+        the proxy's work per byte (two copies and a trip through the event loop
+        per piece otherwise). The sockets are dup'd, so waiting for them leaves
+        tornado's own registrations alone. Stops early if the client went away;
+        raises StreamClosedError if `src` ends first, OSError if `dst` fails.
+        """
+        src_fd, dst_fd = os.dup(src.socket.fileno()), os.dup(dst.socket.fileno())
+        pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe_w, F_SETPIPE_SZ, PIPE_SIZE)
+        in_pipe, flags = 0, os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        try:
+            while (left or in_pipe) and not self._client_gone:
+                moved = 0
+                if left and in_pipe < PIPE_SIZE:
+                    with contextlib.suppress(BlockingIOError):
+                        n = os.splice(src_fd, pipe_w, min(left, PIPE_SIZE - in_pipe), flags=flags)
+                        if n == 0:
+                            raise iostream.StreamClosedError()  # hung up before the end
+                        left, in_pipe, moved = left - n, in_pipe + n, n
+                if in_pipe:
+                    with contextlib.suppress(BlockingIOError):
+                        n = os.splice(pipe_r, dst_fd, in_pipe, flags=flags)
+                        in_pipe, moved = in_pipe - n, moved + n
+                        if sent is not None:
+                            sent(n)
+                if moved:
+                    self._activity()
+                else:
+                    self._waiting = asyncio.get_running_loop().create_future()
+                    await _readable_or_writable(
+                        src_fd if left and in_pipe < PIPE_SIZE else None,
+                        dst_fd if in_pipe else None,
+                        self._waiting,
+                    )
+        finally:
+            for fd in (src_fd, dst_fd, pipe_r, pipe_w):
+                os.close(fd)
+        return left + in_pipe
+
+    def _start_answer(self, start_line, headers, host, port, path) -> None:
+        """Status and headers of the app's answer, filtered, for the client."""
+        self._answer_started = True
+        self._headers = httputil.HTTPHeaders()  # tornado's and jupyter's defaults are not the app's
+        self.set_status(start_line.code, start_line.reason)
+        connection_tokens = {t.strip().lower() for v in headers.get_list("Connection") for t in v.split(",")}
+        hub_cookies = None
+        for name, value in headers.get_all():
+            lower = name.lower()
+            if lower in HOP_BY_HOP or lower in connection_tokens:
+                continue
+            if lower == "set-cookie":
+                hub_cookies = self._credential_cookie_names() if hub_cookies is None else hub_cookies
+                cookie = value.split("=", 1)[0].strip()
+                if is_hub_cookie(cookie, hub_cookies):
+                    self.log.warning("Dropped Set-Cookie %s from the app at port %s", cookie, port)
+                    continue
+            if lower == "location" and not self.absolute_url and start_line.code in (301, 302, 303, 307, 308):
+                value = self._rewrite_location_header(value, host, port, path)
+            self.add_header(name, value)
+
+    def _activity(self) -> None:
+        now = time.monotonic()
+        if now - self._last_activity > ACTIVITY_EVERY:
+            self._last_activity = now
+            self._record_activity()
+
+    def _client_went_away(self) -> None:
+        self._client_gone = True
+        if self._upstream is not None:
+            self._upstream.close()
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_result(None)  # a splice waiting for the app stops now
+
+
+def can_splice(connection, app_stream) -> bool:
+    """Plain sockets on both sides, Linux, and the tornado internals the splice path adjusts."""
+    return (
+        SPLICE
+        and type(connection.stream) is iostream.IOStream
+        and type(app_stream) is iostream.IOStream
+        and hasattr(connection, "_expected_content_remaining")
+        and connection._expected_content_remaining is not None  # noqa: SLF001 - a Content-Length was sent
+        and hasattr(app_stream, "_read_buffer_size")
+    )
+
+
+async def _readable_or_writable(read_fd: int | None, write_fd: int | None, ready: asyncio.Future) -> None:
+    """Wait until `read_fd` can be read, `write_fd` written (dup'd fds, not tornado's) or `ready` is set."""
+    loop = asyncio.get_running_loop()
+
+    def wake():
+        if not ready.done():
+            ready.set_result(None)
+
+    if read_fd is not None:
+        loop.add_reader(read_fd, wake)
+    if write_fd is not None:
+        loop.add_writer(write_fd, wake)
+    try:
+        await ready
+    finally:
+        if read_fd is not None:
+            loop.remove_reader(read_fd)
+        if write_fd is not None:
+            loop.remove_writer(write_fd)
+
+
+async def _call(method, *args, **kwargs):
+    result = method(*args, **kwargs)
+    if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+        result = await result
+    return result
+
+
+def _read_big_pieces(connection) -> None:
+    """Let the client's connection carry an unlimited body, read in big pieces.
+
+    jupyter-server caps bodies at 512 MB and tornado reads them 64 KiB at a
+    time; each piece costs a trip through Python, which at gigabytes is most
+    of the proxy's work. The parameters object is shared by every connection
+    of the server, so this connection gets its own copy.
+    """
+    connection.set_max_body_size(UNLIMITED)
+    params = copy.copy(connection.params)
+    params.chunk_size = max(params.chunk_size, CHUNK)
+    connection.params = params
+    connection.stream.read_chunk_size = max(connection.stream.read_chunk_size, READ_CHUNK)
+
+
+def _body_kind(request) -> str | None:
+    """None: no body; "small": a known length up to SMALL_BODY; "pipe": stream it."""
+    if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        return "pipe"
+    length = request.headers.get("Content-Length")
+    if length is None:
+        return None
+    try:
+        n = int(length)
+    except ValueError:
+        raise web.HTTPError(400, "Bad Content-Length") from None
+    if n <= 0:
+        return None
+    return "small" if n <= SMALL_BODY else "pipe"
+
+
+# ---- installing -----------------------------------------------------------------------------
+
+
+@web.stream_request_body
+class StreamingLocalProxyHandler(StreamingProxyMixin, LocalProxyHandler):
+    """`/proxy/<port>/...` and `/proxy/absolute/<port>/...`, streaming."""
+
+
+@web.stream_request_body
+class StreamingRemoteProxyHandler(StreamingProxyMixin, RemoteProxyHandler):
+    """`/proxy/<host>:<port>/...` (hosts on the allow-list only), streaming."""
+
+
+_variants: dict[type, type] = {
+    LocalProxyHandler: StreamingLocalProxyHandler,
+    RemoteProxyHandler: StreamingRemoteProxyHandler,
+}
+
+
+def streaming_variant(cls: type) -> type:
+    """The streaming subclass of a jupyter-server-proxy handler class (made once per class)."""
+    if cls not in _variants:
+        _variants[cls] = web.stream_request_body(
+            type(cls.__name__, (StreamingProxyMixin, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+        )
+    return _variants[cls]
+
+
+def _is_proxied_http(cls) -> bool:
+    if not isinstance(cls, type) or not issubclass(cls, ProxyHandler) or issubclass(cls, StreamingProxyMixin):
+        return False
+    try:  # raw TCP-over-websocket launchers have no HTTP side
+        from jupyter_server_proxy.rawsocket import RawSocketHandler
+    except ImportError:  # pragma: no cover - older jupyter-server-proxy
+        return True
+    return not issubclass(cls, RawSocketHandler)
+
+
+def _rules(router):
+    for rule in getattr(router, "rules", ()):
+        if hasattr(rule.target, "rules"):
+            yield from _rules(rule.target)
+        else:
+            yield rule
+
+
+def install(web_app) -> int:
+    """Swap jupyter-server-proxy's handler classes in `web_app`'s routes; returns how many."""
+    swapped = 0
+    for router in (web_app.default_router, web_app.wildcard_router):
+        for rule in _rules(router):
+            if _is_proxied_http(rule.target):
+                rule.target = streaming_variant(rule.target)
+                swapped += 1
+    return swapped

@@ -1,0 +1,333 @@
+"""The port proxy streams: any size, flat memory, both ways, and lets go of the app with the client.
+
+A real `jupyter server` with the extension (token auth) proxies `bulk_app.py`,
+which makes its data on the fly and checks uploads by digest. The server's
+RSS is sampled while gigabytes go through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+
+from . import bulk_app
+from .servertools import free_port, start_jupyter_server, start_process, wait_until
+
+SESSION = {
+    "session_type": "notebook",
+    "collaborative": False,
+    "interface": {"kind": "lab"},
+    "server_name": "stream",
+    "service": "sessions",
+}
+GiB = 1 << 30
+MiB = 1 << 20
+RSS_LIMIT = 64 * MiB
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = start_jupyter_server(tmp_path_factory.mktemp("stream"), SESSION)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A fresh app per test: its counters start at zero."""
+    port = free_port()
+    proc = start_process([sys.executable, bulk_app.__file__, str(port)], port, tmp_path, "bulk-app")
+    yield proc
+    proc.stop()
+
+
+def proxied(server, app, path: str) -> str:
+    return f"{server.url}proxy/{app.port}/{path}"
+
+
+def auth(server) -> dict:
+    return {"Authorization": f"token {server.token}"}
+
+
+def app_stats(app) -> dict:
+    return requests.get(f"http://127.0.0.1:{app.port}/stats", timeout=10).json()
+
+
+class PeakRSS:
+    """Peak growth of a process's resident memory while the block runs."""
+
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+
+    def __enter__(self):
+        self.base = self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return max(self.peak, self.proc.memory_info().rss) - self.base
+
+
+def download_digest(response, limit: int | None = None) -> tuple[int, str]:
+    h = hashlib.sha256()
+    n = 0
+    for chunk in response.iter_content(MiB):
+        h.update(chunk)
+        n += len(chunk)
+        if limit is not None and n >= limit:
+            break
+    return n, h.hexdigest()
+
+
+# ---- any size, flat memory -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_1gb_download_is_byte_exact_with_flat_memory(server, app):
+    with PeakRSS(server.proc.pid) as rss:
+        with requests.get(
+            proxied(server, app, f"bytes/{GiB}"), headers=auth(server), stream=True, timeout=60
+        ) as r:
+            assert r.status_code == 200
+            assert r.headers["Content-Length"] == str(GiB)
+            n, digest = download_digest(r)
+    assert n == GiB
+    assert digest == bulk_app.digest(GiB)
+    assert rss.growth < RSS_LIMIT, f"server grew by {rss.growth / MiB:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_1gb_upload_is_byte_exact_with_flat_memory(server, app):
+    with PeakRSS(server.proc.pid) as rss:
+        r = requests.put(
+            proxied(server, app, "upload"), data=bulk_app.PatternBody(GiB), headers=auth(server), timeout=300
+        )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"bytes": GiB, "sha256": bulk_app.digest(GiB)}
+    assert rss.growth < RSS_LIMIT, f"server grew by {rss.growth / MiB:.0f} MiB"
+
+
+def test_chunked_answers_and_uploads_stream_too(server, app):
+    size = 150 * MiB  # above tornado's 100 MB client limit that stock jupyter-server-proxy hits
+    with requests.get(
+        proxied(server, app, f"bytes/{size}?chunked=1"), headers=auth(server), stream=True, timeout=60
+    ) as r:
+        assert r.status_code == 200
+        assert "Content-Length" not in r.headers
+        assert download_digest(r) == (size, bulk_app.digest(size))
+    # a body without a length (a generator): sent on chunked, arrives whole
+    r = requests.post(
+        proxied(server, app, "upload"),
+        data=bulk_app.pattern_chunks(size, chunk=3 * MiB + 7),
+        headers=auth(server),
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"bytes": size, "sha256": bulk_app.digest(size)}
+
+
+def test_a_slow_reader_slows_the_app_instead_of_filling_memory(server, app):
+    size = 512 * MiB
+    with PeakRSS(server.proc.pid) as rss:
+        with requests.get(
+            proxied(server, app, f"bytes/{size}"), headers=auth(server), stream=True, timeout=60
+        ) as r:
+            assert r.status_code == 200
+            first = r.raw.read(8 * MiB)
+            # the client stops reading: a buffering proxy would now take the whole
+            # answer from the app (it makes hundreds of MB per second) into memory
+            time.sleep(2)
+            paused_growth = rss.growth
+            assert app_stats(app)["finished"] == 0, "the app could send everything: nothing held it back"
+            h = hashlib.sha256(first)
+            n = len(first)
+            for chunk in r.iter_content(MiB):
+                h.update(chunk)
+                n += len(chunk)
+    assert paused_growth < RSS_LIMIT, f"server grew by {paused_growth / MiB:.0f} MiB while the client paused"
+    assert (n, h.hexdigest()) == (size, bulk_app.digest(size))
+
+
+# ---- a client that goes away ---------------------------------------------------------------
+
+
+def test_an_aborted_download_closes_the_connection_to_the_app(server, app):
+    url = proxied(server, app, f"bytes/{64 * GiB}")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(
+            f"GET /proxy/{app.port}/bytes/{64 * GiB} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: token {server.token}\r\n\r\n".encode()
+        )
+        head = s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 "), head[:200]
+        got = len(head)
+        while got < 4 * MiB:
+            got += len(s.recv(MiB))
+        assert app_stats(app)["open"] == 1
+    # the app sees its client (the proxy) go away and stops
+    wait_until(lambda: app_stats(app)["aborted"] == 1, timeout=20, what=f"app to see {url} aborted")
+    assert app_stats(app)["open"] == 0
+    assert app_stats(app)["finished"] == 0
+
+
+def test_a_client_leaving_a_stalled_download_closes_the_connection_to_the_app(server, app):
+    url = proxied(server, app, f"bytes/{64 * MiB}?stall=1")
+    with requests.get(url, headers=auth(server), stream=True, timeout=30) as r:
+        first = bulk_app.PATTERN_LEN  # the first piece; then the app sends nothing
+        assert len(r.raw.read(first)) == first
+        wait_until(lambda: app_stats(app)["open"] == 1, what="download open")
+    wait_until(lambda: app_stats(app)["aborted"] == 1, timeout=20, what="app to see the download closed")
+
+
+def test_a_client_leaving_a_quiet_stream_closes_the_connection_to_the_app(server, app):
+    with requests.get(proxied(server, app, "events"), headers=auth(server), stream=True, timeout=30) as r:
+        lines = r.iter_lines()
+        assert next(lines) == b"data: first"
+        wait_until(lambda: app_stats(app)["events_open"] == 1, what="event stream open")
+    # nothing flows (the app waits for a release): the proxy must notice the client left
+    wait_until(lambda: app_stats(app)["events_open"] == 0, timeout=20, what="app to see the stream closed")
+
+
+# ---- what passes through ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("accept", ["text/event-stream", "*/*"])
+def test_server_sent_events_arrive_as_they_are_sent(server, app, accept):
+    headers = {**auth(server), "Accept": accept}
+    with requests.get(proxied(server, app, "events"), headers=headers, stream=True, timeout=30) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"] == "text/event-stream"
+        lines = r.iter_lines()
+        # the app holds the second event back until released: the first must come alone
+        assert next(lines) == b"data: first"
+        requests.post(f"http://127.0.0.1:{app.port}/release", timeout=10).raise_for_status()
+        assert [line for line in lines if line] == [b"data: second"]
+
+
+def test_range_requests_pass_through(server, app):
+    size = 50 * MiB
+    r = requests.get(
+        proxied(server, app, f"bytes/{size}"),
+        headers={**auth(server), "Range": "bytes=1000000-2999999"},
+        timeout=30,
+    )
+    assert r.status_code == 206
+    assert r.headers["Content-Range"] == f"bytes 1000000-2999999/{size}"
+    assert r.content == b"".join(bulk_app.pattern_chunks(2_000_000, start=1_000_000))
+
+
+def test_head_and_small_answers_keep_the_apps_status_and_headers(server, app):
+    r = requests.head(proxied(server, app, f"bytes/{GiB}"), headers=auth(server), timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(GiB)
+    assert r.headers["Accept-Ranges"] == "bytes"
+    r = requests.get(proxied(server, app, "no-such-page"), headers=auth(server), timeout=10)
+    assert r.status_code == 404
+    r = requests.get(proxied(server, app, "small"), headers=auth(server), timeout=10)
+    assert (r.status_code, r.content) == (200, b"y" * 100)
+    assert "Etag" not in r.headers  # the app sent none; the proxy makes none up
+
+
+def test_connections_to_the_app_are_kept_and_reused(server, app):
+    s = requests.Session()
+    s.headers.update(auth(server))
+    for _ in range(20):
+        r = s.get(proxied(server, app, "small"), timeout=10)
+        assert r.content == b"y" * 100
+        r = s.post(proxied(server, app, "echo/form"), data=b"a=1", timeout=10)
+        assert r.json()["method"] == "POST"
+        r = s.get(proxied(server, app, f"bytes/{3 * MiB}"), timeout=10)  # a big one, passed on in bulk
+        assert hashlib.sha256(r.content).hexdigest() == bulk_app.digest(3 * MiB)
+    # /stats itself came in directly on one more connection
+    assert app_stats(app)["connections"] <= 2
+
+
+def test_an_app_that_is_not_listening_is_a_bad_gateway(server):
+    port = free_port()
+    r = requests.get(f"{server.url}proxy/{port}/", headers=auth(server), timeout=30)
+    assert r.status_code == 502
+    assert str(port) in r.text
+
+
+# ---- a web-app session's launcher, and rewriting answers ----------------------------------------
+
+WEBAPP = {
+    **SESSION,
+    "server_name": "viewer",
+    "interface": {
+        "kind": "webapp",
+        "name": "viewer",
+        "title": "Data viewer",
+        "command": [sys.executable, bulk_app.__file__, "{port}"],
+        "url_path": "/",
+        "timeout": 120,  # the launcher waits this long for the app to answer (a busy machine)
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def webapp_server(tmp_path_factory):
+    s = start_jupyter_server(tmp_path_factory.mktemp("webapp"), WEBAPP)
+    yield s
+    s.stop()
+
+
+def test_a_web_app_sessions_launcher_streams_too(webapp_server):
+    """Web-app session types (CARTA, Firefly, ...) reach their app through the launcher, not /proxy/."""
+    size = 150 * MiB
+    url = f"{webapp_server.url}viewer/bytes/{size}"
+    with requests.get(url, headers=auth(webapp_server), stream=True, timeout=60) as r:
+        assert r.status_code == 200
+        assert download_digest(r) == (size, bulk_app.digest(size))
+    r = requests.put(
+        f"{webapp_server.url}viewer/upload",
+        data=bulk_app.PatternBody(size),
+        headers=auth(webapp_server),
+        timeout=120,
+    )
+    assert r.json() == {"bytes": size, "sha256": bulk_app.digest(size)}
+
+
+REWRITE = """
+def shout(response):
+    response.body = response.body.replace(b"yyyy", b"YYYY")
+
+c.ServerProxy.non_service_rewrite_response = shout
+"""
+
+
+def test_rewritten_answers_take_the_buffered_path(tmp_path, app):
+    """With rewrite_response configured, the answer must be whole: jupyter-server-proxy's own path."""
+    (tmp_path / "s" / "config").mkdir(parents=True)
+    (tmp_path / "s" / "config" / "jupyter_server_config.py").write_text(REWRITE)
+    server = start_jupyter_server(tmp_path / "s", SESSION)
+    try:
+        r = requests.get(proxied(server, app, "small"), headers=auth(server), timeout=10)
+        assert r.content == b"Y" * 100
+        r = requests.put(
+            proxied(server, app, "upload"),
+            data=bulk_app.PatternBody(3 * MiB),
+            headers=auth(server),
+            timeout=30,
+        )
+        assert r.json()["bytes"] == 3 * MiB  # the streamed body, gathered for the buffered path
+    finally:
+        server.stop()
