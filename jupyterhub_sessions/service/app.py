@@ -23,7 +23,7 @@ from tornado.log import LogFormatter
 from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
-from ..profiles import ProfileError, SessionType
+from ..profiles import ProfileError, SessionType, session_types_watcher
 from .culler import CullReport, cull_pass
 from .handlers import routes
 from .hubclient import HubClient
@@ -190,7 +190,6 @@ class SessionsService(Application):
     def init_parts(self) -> None:
         """Build the store, hub client, policy and hub auth (no I/O but reading the state file)."""
         self.log.setLevel(self.log_level)
-        self._types: dict[str, SessionType] = {}
         self._types_error: str | None = None
         self.store = SessionStore(self.state_file)
         self.store.load()
@@ -211,16 +210,15 @@ class SessionsService(Application):
 
     def session_types(self) -> dict[str, SessionType]:
         """Current types; a file broken while running keeps the last good set (and says so)."""
-        from ..spawner.mixin import cached_session_types
-
         try:
-            self._types = cached_session_types(self.profiles_dir)
-            self._types_error = None
+            status = session_types_watcher(self.profiles_dir, self.log).status()
         except ProfileError as e:
             if str(e) != self._types_error:
-                self.log.error("Session types not reloaded, keeping the previous ones: %s", e)
-                self._types_error = str(e)
-        return self._types
+                self.log.error("Session types not loaded: %s", e)
+            self._types_error = str(e)
+            return {}
+        self._types_error = status.error
+        return status.types
 
     def make_app(self) -> web.Application:
         return web.Application(

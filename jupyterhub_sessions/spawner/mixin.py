@@ -25,35 +25,8 @@ from ..options import (
     parse_session_options,
     visible_types,
 )
-from ..profiles import SessionType, load_session_types
+from ..profiles import SessionType, TypesStatus, load_session_types, session_types_watcher
 from .form import form_to_options, refill_choices, render_spawn_form
-
-_types_cache: dict[str, tuple[tuple, dict[str, SessionType]]] = {}
-
-
-def _dir_signature(directory: Path) -> tuple:
-    entries = []
-    for p in sorted(directory.iterdir()):
-        if p.suffix in (".yaml", ".yml"):
-            st = p.stat()
-            entries.append((p.name, st.st_mtime_ns, st.st_size))
-    return tuple(entries)
-
-
-def cached_session_types(directory: str) -> dict[str, SessionType]:
-    """Session types from `directory`, re-read only when a file changes."""
-    path = Path(directory)
-    try:
-        sig = _dir_signature(path)
-    except OSError:
-        sig = None
-    hit = _types_cache.get(directory)
-    if hit and sig is not None and hit[0] == sig:
-        return hit[1]
-    types = load_session_types(path)
-    if sig is not None:
-        _types_cache[directory] = (sig, types)
-    return types
 
 
 def user_error(status: int, message: str) -> web.HTTPError:
@@ -118,7 +91,13 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     @property
     def session_types(self) -> dict[str, SessionType]:
-        return cached_session_types(self.session_types_dir)
+        """The types being served: re-read when a file changes, the last good set if an edit broke it."""
+        return self.session_types_status.types
+
+    @property
+    def session_types_status(self) -> TypesStatus:
+        """Types plus the load error of the files on disk (shown to admins on the dashboard)."""
+        return session_types_watcher(self.session_types_dir, self.log).status()
 
     def check_session_types(self) -> dict[str, SessionType]:
         """Load all types now; call from hub config so bad files stop start-up."""
