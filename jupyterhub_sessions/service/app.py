@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -138,6 +138,13 @@ class SessionsService(Application):
         "and whose session type is unknown.",
     )
 
+    ended_retention_days = Int(
+        30,
+        config=True,
+        help="Days to keep why a session ended (shown on the dashboard while the session stays stopped). "
+        "Example: --ended-retention-days=7.",
+    )
+
     remove_named_servers = Bool(
         False,
         config=True,
@@ -161,6 +168,7 @@ class SessionsService(Application):
         "concurrency": "SessionsService.concurrency",
         "api-page-size": "SessionsService.api_page_size",
         "default-timeout": "SessionsService.default_timeout",
+        "ended-retention-days": "SessionsService.ended_retention_days",
         "profiles-dir": "SessionsService.profiles_dir",
         "state-file": "SessionsService.state_file",
         "bind-url": "SessionsService.bind_url",
@@ -249,7 +257,11 @@ class SessionsService(Application):
             return None
         async with self._cull_lock:
             return await cull_pass(
-                self.client, self.policy, now or self.now(), remove_named_servers=self.remove_named_servers
+                self.client,
+                self.policy,
+                now or self.now(),
+                remove_named_servers=self.remove_named_servers,
+                ended_retention=timedelta(days=self.ended_retention_days),
             )
 
     async def _cull_forever(self) -> None:
