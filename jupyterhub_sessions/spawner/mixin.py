@@ -77,6 +77,16 @@ class SessionSpawnerMixin(LoggingConfigurable):
         help="The validated SessionOptions of the current (or last) start.",
     )
 
+    launch_failure = Any(
+        None,
+        allow_none=True,
+        help="""Why the last start failed: {"at", "message", "output": [last lines]}, or None.
+
+        Kept in the spawner state (so it survives the stop that follows a failed
+        start, and hub restarts) until the next start; the dashboard shows it.
+        """,
+    )
+
     # ---- backend hooks -------------------------------------------------
 
     @property
@@ -137,7 +147,15 @@ class SessionSpawnerMixin(LoggingConfigurable):
         types = visible_types(self.session_types, self.user.name, self.user_groups)
         drives = await self.list_drives_for_form()
         previous = self._take_refused_choices() or self.user_options or {}
-        return render_spawn_form(types, drives, previous=previous, default_drive=self.default_drive_name)
+        unavailable = {slug: why for slug, t in types.items() if (why := self.type_unavailable_reason(t))}
+        return render_spawn_form(
+            types,
+            drives,
+            previous=previous,
+            default_drive=self.default_drive_name,
+            unavailable=unavailable,
+            unenforced=self.unenforced_choices(),
+        )
 
     def options_from_form(self, formdata):
         """Form fields → user_options, checked now so the hub re-renders the form
@@ -182,6 +200,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         who = self._who()
         opts = self._parse_options(user_options)
         self._refuse_drive_in_use(opts)
+        self.launch_failure = None
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
         self.session = opts
@@ -228,6 +247,11 @@ class SessionSpawnerMixin(LoggingConfigurable):
             raise user_error(400, str(e)) from None
         if opts.drive == self.default_drive_name and not opts.create_drive:
             opts = SessionOptions.from_dict({**opts.to_dict(), "create_drive": True})
+        st = self.session_types.get(opts.session_type)
+        why = self.type_unavailable_reason(st) if st is not None else None
+        if why:
+            self.log.warning("Refused %s type=%s: %s", self._who(), opts.session_type, why)
+            raise user_error(400, f"{st.display_name} is not available here: {why}")
         return opts
 
     def _refuse_drive_in_use(self, opts: SessionOptions) -> None:
@@ -262,7 +286,16 @@ class SessionSpawnerMixin(LoggingConfigurable):
             "interface": st.interface.model_dump() if st else {"kind": "lab"},
             "server_name": self.name,
             "service": self.sessions_service_name,
+            "scratch": self.scratch_path(),
         }
+
+    def scratch_path(self) -> str | None:
+        """The session's private scratch directory as the session sees it ($SCRATCH), or None.
+
+        Kubernetes: the emptyDir at `scratch_mount_path`; the embedded backend
+        makes a directory per session (spawner/local.py).
+        """
+        return getattr(self, "scratch_mount_path", None)
 
     def session_environment(self) -> dict[str, str]:
         """Environment for the session process: the type's env and our options."""
@@ -273,7 +306,49 @@ class SessionSpawnerMixin(LoggingConfigurable):
         st = self.session_types.get(self.session.session_type)
         env = dict(st.environment) if st else {}
         env[ENV_SESSION] = json.dumps(self.session_info(), sort_keys=True)
+        if self.scratch_path():
+            env["SCRATCH"] = self.scratch_path()
         return env
+
+    # ---- what this backend can honour ------------------------------------
+
+    def type_unavailable_reason(self, st: SessionType) -> str | None:
+        """Why this backend cannot start sessions of type `st` here, or None if it can.
+
+        The form shows such types disabled with the reason, and a REST spawn
+        of one is a 400 with it, instead of a start that fails later.
+        """
+        return None
+
+    def unenforced_choices(self) -> dict[str, str]:
+        """Choices this backend records but does not enforce ({"cpu": why, ...}); labelled on the form."""
+        return {}
+
+    # ---- launch failures -------------------------------------------------------
+
+    async def start(self):
+        self.launch_failure = None
+        try:
+            return await super().start()
+        except BaseException as e:
+            self.record_launch_failure(e)
+            raise
+
+    def record_launch_failure(self, error: BaseException, output: list[str] | None = None) -> None:
+        """Keep why a start failed (message and the session's last output lines) for the dashboard."""
+        from datetime import datetime, timezone
+
+        if self.launch_failure is not None:
+            return  # the first (innermost) record has the detail
+        message = getattr(error, "jupyterhub_message", None) or str(error) or type(error).__name__
+        if isinstance(error, BaseException) and not isinstance(error, Exception):
+            message = "The start was cancelled (it took longer than the hub waits for)."
+        self.launch_failure = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "message": message[:2000],
+            "output": list(output if output is not None else getattr(error, "session_output", []))[-40:],
+        }
+        self.log.warning("Start of %s failed: %s", self._who(), message[:500])
 
     def get_args(self):
         """The backend's args plus what the session's options ask of the server."""
@@ -290,10 +365,14 @@ class SessionSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.session is not None:
             state["session"] = self.session.to_dict()
+        if self.launch_failure is not None:
+            state["launch_failure"] = self.launch_failure
         return state
 
     def load_state(self, state):
         super().load_state(state)
+        if isinstance(state.get("launch_failure"), dict):
+            self.launch_failure = state["launch_failure"]
         if state.get("session"):
             try:
                 self.session = SessionOptions.from_dict(state["session"])
