@@ -332,7 +332,7 @@ def build(f: dict) -> dict:
         model["facets"] = {
             "users": sorted({s["user"] for s in everyone}),
             "types": sorted({(s["type_slug"], s["type"]) for s in everyone if s["type_slug"]}),
-            "states": [(k, v) for k, v in STATE_LABELS.items() if any(s["state"] == k for s in everyone)],
+            "states": list(STATE_LABELS.items()),
         }
         model["admin_drives"] = drive_rows(f.get("admin_drives", {}), everyone)
         model["type_rows"] = type_rows(f["types"], f["unavailable"])

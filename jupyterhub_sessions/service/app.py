@@ -274,7 +274,8 @@ class SessionsService(Application):
 
     # ---- running ----------------------------------------------------------------------
 
-    async def serve(self) -> None:
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set (default: until SIGTERM/SIGINT, in the main thread)."""
         self.init_parts()
         self.session_types()
         if self._types_error:
@@ -292,10 +293,11 @@ class SessionsService(Application):
             self.cull_every,
             self.state_file,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
         culling = asyncio.ensure_future(self._cull_forever()) if self.cull_every else None
         try:
             await stop.wait()

@@ -68,13 +68,14 @@ def refill_choices(raw: dict) -> dict:
 
 
 def render_spawn_form(
-    types, drives, previous=None, default_drive="home", unavailable=None, unenforced=None
+    types, drives, previous=None, default_drive="home", unavailable=None, unenforced=None, failure=None
 ) -> str:
     """HTML for JupyterHub's spawn page (inserted inside its <form>).
 
     `unavailable`: {slug: reason} of types this backend cannot start here (shown
     disabled, with the reason); `unenforced`: {choice: why} of choices it
-    records but does not enforce (labelled next to the field).
+    records but does not enforce (labelled next to the field); `failure`: the
+    record of a start that just failed (its output is shown above the choices).
     """
     previous = previous or {}
     unavailable = unavailable or {}
@@ -107,6 +108,7 @@ def render_spawn_form(
         format_timeout=format_timeout,
         num=_num,
         unavailable=unavailable,
+        failure=failure,
         unenforced=unenforced or {},
         unenforced_labels=_and([CHOICE_LABELS.get(k, k) for k in (unenforced or {})]),
     )

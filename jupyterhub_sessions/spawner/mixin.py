@@ -146,7 +146,8 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def _render_options_form(self, spawner=None):
         types = visible_types(self.session_types, self.user.name, self.user_groups)
         drives = await self.list_drives_for_form()
-        previous = self._take_refused_choices() or self.user_options or {}
+        refused = self._take_refused_choices()
+        previous = (refused or {}).get("choices") or self.user_options or {}
         unavailable = {slug: why for slug, t in types.items() if (why := self.type_unavailable_reason(t))}
         return render_spawn_form(
             types,
@@ -155,6 +156,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
             default_drive=self.default_drive_name,
             unavailable=unavailable,
             unenforced=self.unenforced_choices(),
+            failure=(refused or {}).get("failure"),
         )
 
     def options_from_form(self, formdata):
@@ -175,19 +177,21 @@ class SessionSpawnerMixin(LoggingConfigurable):
     _REFUSED_ATTR = "_jupyterhub_sessions_refused_form"
     _REFUSED_TTL = 30.0
 
-    def _keep_refused_choices(self, raw: dict) -> None:
+    def _keep_refused_choices(self, raw: dict, failure: dict | None = None) -> None:
         try:
-            setattr(self.user, self._REFUSED_ATTR, (time.monotonic(), refill_choices(raw)))
+            kept = {"choices": refill_choices(raw), "failure": failure}
+            setattr(self.user, self._REFUSED_ATTR, (time.monotonic(), kept))
         except AttributeError:  # a user object that takes no attributes: just don't refill
             pass
 
     def _take_refused_choices(self) -> dict | None:
+        """{"choices": refused form choices, "failure": a failed start's record or None}, once."""
         kept = getattr(self.user, self._REFUSED_ATTR, None)
         if not isinstance(kept, tuple):
             return None
         setattr(self.user, self._REFUSED_ATTR, None)
-        at, choices = kept
-        return choices if time.monotonic() - at < self._REFUSED_TTL else None
+        at, refused = kept
+        return refused if time.monotonic() - at < self._REFUSED_TTL else None
 
     # ---- applying user options ------------------------------------------
 
@@ -348,6 +352,9 @@ class SessionSpawnerMixin(LoggingConfigurable):
             "message": message[:2000],
             "output": list(output if output is not None else getattr(error, "session_output", []))[-40:],
         }
+        # a start that fails within the hub's slow_spawn_timeout re-renders the spawn form:
+        # keep the choices and show the output there
+        self._keep_refused_choices(dict(self.user_options or {}), self.launch_failure)
         self.log.warning("Start of %s failed: %s", self._who(), message[:500])
 
     def get_args(self):

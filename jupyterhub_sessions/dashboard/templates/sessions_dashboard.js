@@ -56,11 +56,18 @@
     return data;
   }
 
+  /* Same-origin GETs go in "no-cors" mode: JupyterHub (4.1+) and its services accept their
+   * login cookie without an XSRF token only for page views and same-origin no-cors GETs, and a
+   * same-origin no-cors response is still readable. */
+  function pageGet(url) {
+    return fetch(url, { mode: "no-cors", credentials: "same-origin", cache: "no-store" });
+  }
+
   /* ---- the sessions service: log in once (fetch follows the OAuth redirects) -------- */
   var service = null;
   async function serviceLogin() {
     if (service) return service;
-    var resp = await fetch(cfg.service_prefix + "login", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    var resp = await pageGet(cfg.service_prefix + "login");
     var type = resp.headers.get("Content-Type") || "";
     if (!resp.ok || type.indexOf("json") < 0) throw new Error("Could not reach the sessions service (" + resp.status + ")");
     service = await resp.json();
@@ -82,10 +89,10 @@
   /* ---- the ssh command (the ssh service's API; one function to adapt) --------------- */
   async function sshCommand(user, server) {
     var url = cfg.ssh_prefix + "api/info";
-    var resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    var resp = await pageGet(url);
     if (resp.status === 401 || resp.status === 403) {
-      await fetch(cfg.ssh_prefix, { credentials: "same-origin" }); // logs the browser in to the ssh service
-      resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      await pageGet(cfg.ssh_prefix); // the ssh page: logs the browser in to the ssh service
+      resp = await pageGet(url);
     }
     if (!resp.ok) throw new Error("The ssh service answered " + resp.status);
     var info = await resp.json();
@@ -150,7 +157,7 @@
     var open = $(".modal.show");
     if (busy || open || document.hidden) return schedule(3000);
     try {
-      var resp = await fetch(window.location.pathname, { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } });
+      var resp = await pageGet(window.location.pathname);
       if (!resp.ok) return schedule(30000);
       var html = await resp.text();
       var doc = new DOMParser().parseFromString(html, "text/html");
@@ -256,15 +263,21 @@
         var s = await serviceApi("POST", path + "/renew");
         notice("Renewed " + label + ": it may now run until " + new Date(s.deadlines.max_age).toLocaleString() + ".", "success");
       } else if (action === "restart") {
+        // the hub answers once the start is done or 10 s passed: follow it on the page meanwhile
         var options = JSON.parse(link.getAttribute("data-options") || "{}");
-        await hubApi("POST", "users/" + enc(user) + "/servers/" + enc(name), options);
-        notice("Starting " + label + " again with the same options.");
+        notice("Starting " + label + " again with the same options…");
+        hubApi("POST", "users/" + enc(user) + "/servers/" + enc(name), options).then(
+          function () { schedule(100); },
+          function (e) { notice(e.message || String(e), "danger"); schedule(100); }
+        );
+        setTimeout(function () { schedule(0); }, 400);
       } else if (action === "ssh") {
         var command = await sshCommand(user, name);
         var copied = await copy(command);
         notice((copied ? "Copied: " : "The ssh command: ") + command, "success");
       }
     } catch (e) {
+      console.error("jupyterhub-sessions dashboard:", action, e);
       notice(e.message || String(e), "danger");
     } finally {
       busy--;
