@@ -155,3 +155,13 @@ test('a deadline with an unknown reason or no timestamp is refused', () => {
     assert.throws(() => parseSessionState({ ...STATE, timing: { ...TIMING, deadlines } }), ResponseError);
   }
 });
+
+test("the session's scratch directory is read when the session has one", () => {
+  assert.equal(parseSessionState(STATE).info?.scratch, null);
+  const withScratch = { ...STATE, session: { ...INFO, scratch: '/data/scratch/alice/_default' } };
+  assert.equal(parseSessionState(withScratch).info?.scratch, '/data/scratch/alice/_default');
+  assert.throws(
+    () => parseSessionState({ ...STATE, session: { ...INFO, scratch: 7 } }),
+    /'scratch' must be a string or null/
+  );
+});

@@ -198,7 +198,10 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     invite = panel.locator(".jp-SessionsPanel-invite")
     invite.get_by_label("User name").fill("nobody-by-this-name")
     invite.get_by_role("button", name="Share").click()
-    page.locator(".Toastify__toast", has_text="No such user").wait_for(timeout=30_000)
+    # someone who never logged in: the message says to send a share link instead
+    toast = page.locator(".Toastify__toast", has_text="has never logged in to this hub")
+    toast.wait_for(timeout=30_000)
+    assert "Create a share link" in toast.inner_text()
     # the browser logs the refused request itself; that one is expected
     errors[:] = [e for e in errors if not ("400" in e and "sessions-api/shares" in e)]
     carol = hub.new_user("carol")
