@@ -63,8 +63,13 @@ def configure_hub(
     data_dir: str | Path,
     sessions_service: str = "sessions",
     ssh_service: str | None = "ssh",
+    service_url: str | None = None,
 ) -> None:
-    """Make the dashboard the hub's home page (see the module docstring)."""
+    """Make the dashboard the hub's home page (see the module docstring).
+
+    `service_url`: where the hub process reaches the sessions service, if not at the `url` of its
+    service entry (e.g. "http://127.0.0.1:8181" when both run in one pod).
+    """
     paths = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
     if str(TEMPLATES) not in paths:
         c.JupyterHub.template_paths = [str(TEMPLATES), *paths]
@@ -87,6 +92,7 @@ def configure_hub(
                 find_service=lambda name: next((s for s in _services_list(c) if s.get("name") == name), None),
                 sessions_service=sessions_service,
                 ssh_service=ssh_service,
+                service_url=service_url,
             )
         }
     )

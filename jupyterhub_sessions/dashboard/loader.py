@@ -101,8 +101,17 @@ def access_facts(orm_spawner) -> dict:
 class DashboardVars:
     """`c.JupyterHub.template_vars["sessions_dashboard"]`: called by the hub with the page's user."""
 
-    def __init__(self, token: str, find_service, sessions_service="sessions", ssh_service="ssh", timeout=3.0):
+    def __init__(
+        self,
+        token: str,
+        find_service,
+        sessions_service="sessions",
+        ssh_service="ssh",
+        timeout=3.0,
+        service_url=None,
+    ):
         self.token = token
+        self.service_url = service_url
         self.find_service = find_service
         self.sessions_service = sessions_service
         self.ssh_service = ssh_service
@@ -119,10 +128,11 @@ class DashboardVars:
     async def service_get(self, base_url: str, path: str, params: dict) -> tuple[object, str | None]:
         """(JSON, None) from the sessions service, or (None, why it is missing)."""
         entry = self.find_service(self.sessions_service)
-        if not entry or not entry.get("url"):
+        base = self.service_url or (entry or {}).get("url")
+        if not entry or not base:
             return None, "the sessions service is not configured"
         url = (
-            entry["url"].rstrip("/")
+            base.rstrip("/")
             + f"{base_url}services/{quote(self.sessions_service)}/api/{path}"
             + ("?" + urlencode(params) if params else "")
         )
@@ -193,6 +203,7 @@ class Dashboard:
             "ssh_prefix": f"{base_url}services/{quote(self.vars.ssh_service)}/"
             if self.vars.has_ssh()
             else None,
+            "ssh_service": self.vars.ssh_service,
             "me": user.name,
             "admin": self.is_admin,
             "now": utc_iso(datetime.now(timezone.utc)),

@@ -314,6 +314,7 @@ def build(f: dict) -> dict:
     model = {
         "service_prefix": f.get("service_prefix") or f["base_url"] + "services/sessions/",
         "ssh_prefix": f.get("ssh_prefix"),
+        "ssh_service": f.get("ssh_service"),
         "me": f["me"],
         "admin": f["admin"],
         "now": f["now"],

@@ -248,6 +248,17 @@ def test_admin_filters_all_sessions_and_sees_drives_and_types(dash, new_context,
         expect(drives.locator(f"tr[data-user='{u1}'][data-drive=done] td").nth(3)).to_have_text(
             re.compile(r"\d kB|\d B")
         )
+        # an admin stops someone else's session from the dashboard: its owner is told who
+        page.select_option("#jhs-filter-type", "")
+        page.select_option("#jhs-filter-state", "")
+        three = row(page, "three", table)
+        three.locator("[data-jhs-action=stop]").click()
+        expect(three).to_have_attribute("data-state", "stopped", timeout=60_000)
+        expect(three.locator(".jhs-end")).to_contain_text("Stopped by you.")
+        owner_page = open_page(new_context(), u2)
+        login_to_dashboard(hub, owner_page)
+        expect(row(owner_page, "three").locator(".jhs-end")).to_contain_text("Stopped by admin admin.")
+        shots(owner_page, "admin-05-owner-sees-admin-stop")
         types = page.locator("#jhs-types")
         expect(types.locator("tr[data-type=carta] .jhs-type-unavailable")).to_contain_text(
             "'carta' is not installed"
@@ -440,6 +451,15 @@ def test_admin_filter_without_javascript(dash, new_context, shots):
         page.select_option("#jhs-filter-state", "stopped")
         expect(page.locator(f"{table} tr[data-user='{u1}']")).to_be_hidden()
         shots(page, "nojs-admin-filter")
+        # stopping someone else's session without JavaScript: the service's confirmation page
+        page.select_option("#jhs-filter-state", "")
+        page.locator(f"{table} tr[data-user='{u1}']").get_by_role("link", name="Stop").click()
+        expect(page.locator("#jhs-confirm")).to_contain_text(f"Stop session “s” of {u1}?")
+        page.click("#jhs-confirm-button")
+        page.wait_for_url(re.compile(r"/hub/home$"))
+        wait_for(lambda: not hub.user_model(u1)["servers"].get("s"), timeout=60, what="stopped by the admin")
+        ended = hub.request("GET", f"services/sessions/api/ended?user={u1}").json()
+        assert (ended[0]["by"], ended[0]["by_role"]) == ("admin", "admin")
     finally:
         stop_all_sessions(hub, u1)
         stop_all_sessions(hub, u2)

@@ -87,15 +87,19 @@
   }
 
   /* ---- the ssh command (the ssh service's API; one function to adapt) --------------- */
+  /* As docs/ssh.md describes for the hub's home page: a short-lived token of the user for the ssh
+   * service (made through the hub API with this page's XSRF token), then GET api/info with it. */
+  var sshToken = null;
   async function sshCommand(user, server) {
-    var url = cfg.ssh_prefix + "api/info";
-    var resp = await pageGet(url);
-    if (resp.status === 401 || resp.status === 403) {
-      await pageGet(cfg.ssh_prefix); // the ssh page: logs the browser in to the ssh service
-      resp = await pageGet(url);
+    if (!sshToken || sshToken.until < Date.now()) {
+      var made = await hubApi("POST", "users/" + enc(cfg.user) + "/tokens", {
+        expires_in: 300, scopes: ["access:services!service=" + cfg.ssh_service], note: "dashboard: ssh command",
+      });
+      sshToken = { token: made.token, until: Date.now() + 240000 };
     }
-    if (!resp.ok) throw new Error("The ssh service answered " + resp.status);
-    var info = await resp.json();
+    var resp = await fetch(cfg.ssh_prefix + "api/info", { headers: { Authorization: "token " + sshToken.token, Accept: "application/json" } });
+    var info = await jsonOf(resp);
+    if (!resp.ok) throw new Error(info.message || "The ssh service answered " + resp.status);
     var found = (info.sessions || []).filter(function (s) { return s.server === server; })[0];
     if (!found) throw new Error("The ssh service does not list this session yet");
     return found.ssh_command;
