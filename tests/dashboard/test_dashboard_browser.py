@@ -411,6 +411,15 @@ def test_without_javascript_everything_still_works(dash, new_context, shots):
         expect(plain.locator(".jhs-left")).to_have_text(re.compile(r"(59|60) min|1 h"))
         shots(page, "nojs-02-running")
 
+        # the confirmation pages are forms with the service's XSRF token, for the owner only
+        confirm = hub.url + f"services/sessions/confirm/stop/{user}/plain"
+        assert page.request.post(confirm, form={"x": "1"}).status == 403  # no _xsrf: refused
+        other = open_page(new_context(java_script_enabled=False), hub.new_user("nojsother"))
+        login_to_dashboard(hub, other)
+        assert other.goto(confirm).status == 403
+        expect(other.locator("#jhs-error")).to_contain_text(f"You may not stop sessions of user '{user}'")
+        assert hub.user_model(user)["servers"]["plain"]["ready"]
+
         # stop through the confirmation page
         plain.get_by_role("link", name="Stop").click()
         expect(page.locator("#jhs-confirm")).to_contain_text("Its drive “home” and the files on it are kept.")
