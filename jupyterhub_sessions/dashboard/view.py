@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from ..profiles import NEVER
+from ..service.policy import parse_time  # the same reading of the hub's and the service's timestamps
 from ..spawner.form import format_timeout
 
 LAUNCHING, RUNNING, STOPPING, STOPPED, FAILED, NEW = (
@@ -42,17 +43,6 @@ WHY = {
     "absolute": "timeout (counted from the start: SSH session)",
     "max_age": "maximum age",
 }
-
-
-def parse_time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value[:-1] + "+00:00" if value.endswith("Z") else value
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 def utc_text(value) -> str:
