@@ -2,8 +2,9 @@
 
 `configure_platform(c, ...)` switches on what a sessions platform needs from
 a stock JupyterHub: named servers with a per-user limit, the `sessions` hub
-service (culler + REST API), the `ssh` service, sharing for collaborative
-sessions, and the scopes each session's own token needs.
+service (culler + REST API), the `ssh` service, the Sessions dashboard as the
+home page, sharing for collaborative sessions, and the scopes each session's
+own token needs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import re
 from pathlib import Path
 
-from . import compat, hub_fixes, service, ssh
+from . import compat, dashboard, hub_fixes, service, ssh
 from .serverext import hub_config as serverext_hub_config
 
 
@@ -32,6 +33,8 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     if services:
         for part in (service, ssh):
             part.configure_hub(c, data_dir=Path(data_dir))
+    # the home page; it finds the sessions service by name when a page renders
+    dashboard.configure_hub(c, data_dir=Path(data_dir))
     serverext_hub_config.apply(c)
 
 

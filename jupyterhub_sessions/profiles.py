@@ -7,8 +7,12 @@ are errors: a typo must not silently become a default).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -424,3 +428,105 @@ def default_type(types: dict[str, SessionType]) -> SessionType:
         if t.default:
             return t
     return next(iter(types.values()))
+
+
+# ---- profiles edited while the hub runs ----------------------------------------------
+
+
+def _dir_signature(directory: Path) -> tuple:
+    """(name, mtime, size) of every profile file: changes when any file is edited, added or removed."""
+    entries = []
+    for p in sorted(directory.iterdir()):
+        if p.suffix in (".yaml", ".yml"):
+            st = p.stat()
+            entries.append((p.name, st.st_mtime_ns, st.st_size))
+    return tuple(entries)
+
+
+@dataclass(frozen=True)
+class TypesStatus:
+    """What is being served, and why it may differ from the files on disk."""
+
+    types: dict[str, SessionType]
+    error: str | None = None  # the files on disk do not load: this is why (the last good set is served)
+    error_since: float | None = None  # time.time() when the error was first seen
+    loaded_at: float | None = None  # time.time() when `types` was loaded
+
+
+class SessionTypesWatcher:
+    """Session types from a directory, re-read when a file changes.
+
+    Admins edit profiles while the hub runs. A broken edit must not take the
+    spawn form down (every page that needs the types would answer 500), so a
+    change that does not load keeps the last good set serving, and the error
+    is logged once and kept for the admin dashboard. Only a directory that has
+    never loaded raises (the hub config loads it at start-up, so that stops
+    the hub with file, field and reason).
+    """
+
+    def __init__(self, directory: str | Path, log: logging.Logger | None = None):
+        self.directory = Path(directory)
+        self.log = log or logging.getLogger("jupyterhub_sessions.profiles")
+        self._lock = threading.Lock()
+        self._signature: tuple | None = None
+        self._status: TypesStatus | None = None
+        self._first_error: ProfileError | None = None
+
+    def status(self) -> TypesStatus:
+        """The current status; raises ProfileError only if no set ever loaded."""
+        with self._lock:
+            try:
+                sig = _dir_signature(self.directory)
+            except OSError:
+                sig = None  # directory gone or unreadable: load_session_types says why
+            if self._status is None or sig != self._signature:
+                self._reload(sig)
+            if not self._status.types and self._first_error is not None:
+                raise self._first_error
+            return self._status
+
+    def types(self) -> dict[str, SessionType]:
+        return self.status().types
+
+    def _reload(self, sig: tuple | None) -> None:
+        previous = self._status
+        try:
+            types = load_session_types(self.directory)
+        except ProfileError as e:
+            message = str(e)
+            if previous is None or not previous.types:
+                self._first_error = e
+                self._status = TypesStatus({}, message, time.time())
+            elif previous.error != message:
+                self.log.error(
+                    "Session types in %s not reloaded, still serving the last good set (%s): %s",
+                    self.directory,
+                    ", ".join(previous.types),
+                    message,
+                )
+                self._status = TypesStatus(previous.types, message, time.time(), previous.loaded_at)
+            self._signature = sig
+            return
+        if previous is not None and previous.types and (previous.error or previous.types != types):
+            self.log.info("Session types reloaded from %s: %s", self.directory, ", ".join(types))
+        self._status = TypesStatus(types, None, None, time.time())
+        self._signature = sig
+
+
+_watchers: dict[str, SessionTypesWatcher] = {}
+_watchers_lock = threading.Lock()
+
+
+def session_types_watcher(directory: str | Path, log: logging.Logger | None = None) -> SessionTypesWatcher:
+    """The one watcher of `directory` in this process (spawners, dashboard and service share it).
+
+    `log`: where reload errors go (the hub's or the service's logger), so they land in that log.
+    """
+    key = str(Path(directory))
+    with _watchers_lock:
+        watcher = _watchers.get(key)
+        if watcher is None:
+            watcher = _watchers[key] = SessionTypesWatcher(key, log)
+        elif log is not None:
+            watcher.log = log
+        return watcher

@@ -95,3 +95,54 @@ def test_oversized_file(tmp_path):
 
 def test_shipped_dir_is_the_default():
     assert (PROFILES / "notebook.yaml").exists()
+
+
+def test_a_broken_edit_keeps_the_last_good_set_and_says_why(tmp_path, caplog):
+    import logging
+    import os
+    import shutil
+
+    from jupyterhub_sessions.profiles import SessionTypesWatcher
+
+    profiles = tmp_path / "profiles"
+    shutil.copytree(PROFILES, profiles)
+    watcher = SessionTypesWatcher(profiles, logging.getLogger("test.types"))
+    good = watcher.status()
+    assert good.error is None and "notebook" in good.types
+
+    def edit(name, text):
+        path = profiles / name
+        path.write_text(text)
+        st = path.stat()  # a new mtime even within the clock's resolution
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+    with caplog.at_level(logging.INFO, logger="test.types"):
+        edit("notebook.yaml", "display_name: [unclosed\n")
+        broken = watcher.status()
+        again = watcher.status()
+    assert broken.types == good.types and "notebook.yaml" in broken.error and "not valid YAML" in broken.error
+    assert again.error == broken.error and again.error_since == broken.error_since
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "still serving the last good set" in errors[0].getMessage()
+
+    # a second file added with a bad field: still the last good set, the new reason
+    edit("extra.yaml", "display_name: X\nimage: {default: x}\ncolour: red\n")
+    edit("notebook.yaml", (PROFILES / "notebook.yaml").read_text())
+    status = watcher.status()
+    assert status.types == good.types and "extra.yaml" in status.error and "colour" in status.error
+
+    # fixed: the new set is served and the error is gone
+    edit("extra.yaml", "display_name: Extra\nimage: {default: x}\n")
+    fixed = watcher.status()
+    assert fixed.error is None and "extra" in fixed.types and fixed.types["extra"].display_name == "Extra"
+
+
+def test_a_directory_that_never_loaded_raises(tmp_path):
+    from jupyterhub_sessions.profiles import SessionTypesWatcher
+
+    (tmp_path / "bad.yaml").write_text("display_name: [\n")
+    watcher = SessionTypesWatcher(tmp_path)
+    with pytest.raises(ProfileError, match="bad.yaml"):
+        watcher.status()
+    with pytest.raises(ProfileError, match="bad.yaml"):
+        watcher.types()

@@ -168,6 +168,17 @@ def _share_target(body: dict) -> tuple[str, str]:
     return kind, name
 
 
+def never_logged_in(kind: str, name: str, error: HubError) -> str:
+    """The hub's "No such user" for a share means: that person never logged in. Say what to do."""
+    if kind == "user" and error.status == 400 and error.message.startswith("No such user"):
+        return (
+            f"{name} has never logged in to this hub, so sessions can't be shared with them by name yet. "
+            "Create a share link and send it to them (they log in when they open it), "
+            "or ask them to log in once and share again."
+        )
+    return error.message
+
+
 class SharesHandler(SessionsAPIHandler):
     @web.authenticated
     async def get(self):
@@ -182,7 +193,11 @@ class SharesHandler(SessionsAPIHandler):
     async def post(self):
         self.require_owner("share the session")
         kind, name = _share_target(self.json_body())
-        share = await self.hub_call(self.owner_hub().grant_share(kind, name))
+        try:
+            share = await self.owner_hub().grant_share(kind, name)
+        except HubError as e:
+            self.log.warning("Hub call failed for %s: %s", self.who, e)
+            raise web.HTTPError(e.status, never_logged_in(kind, name, e)) from None
         forget_identities(self.ext.serverapp)
         self.log.info("Shared %s with %s %s", self.who, kind, name)
         self.finish_json(_share_entry(share), status=201)

@@ -19,6 +19,7 @@ SERVICE_NAME = "sessions"
 # exactly what the service calls on the hub API: list users, read their
 # servers (user_options, started, last_activity), stop servers
 SERVICE_SCOPES = ["list:users", "read:users:name", "read:servers", "delete:servers"]
+BROWSER_SCOPES = ["read:servers", "delete:servers"]
 
 
 def free_port() -> int:
@@ -66,9 +67,9 @@ def hub_service(
         ],
         "environment": env,
         "oauth_no_confirm": True,
-        # a user's browser login to the service acts on that user's own sessions
-        # (the API checks these scopes; a login carries none of anyone else's)
-        "oauth_client_allowed_scopes": ["read:servers!user", "delete:servers!user"],
+        # what a browser logged in to the service (the dashboard) may do through it: the user's own
+        # servers, and an admin's every server (the hub intersects these with the user's scopes)
+        "oauth_client_allowed_scopes": list(BROWSER_SCOPES),
         "display": False,
     }
     role = {

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,7 +24,7 @@ from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from ..paths import PACKAGE_PROFILES
-from ..profiles import ProfileError, SessionType
+from ..profiles import ProfileError, SessionType, session_types_watcher
 from .culler import CullReport, cull_pass
 from .handlers import routes
 from .hubclient import HubClient
@@ -137,6 +137,13 @@ class SessionsService(Application):
         "and whose session type is unknown.",
     )
 
+    ended_retention_days = Int(
+        30,
+        config=True,
+        help="Days to keep why a session ended (shown on the dashboard while the session stays stopped). "
+        "Example: --ended-retention-days=7.",
+    )
+
     remove_named_servers = Bool(
         False,
         config=True,
@@ -160,6 +167,7 @@ class SessionsService(Application):
         "concurrency": "SessionsService.concurrency",
         "api-page-size": "SessionsService.api_page_size",
         "default-timeout": "SessionsService.default_timeout",
+        "ended-retention-days": "SessionsService.ended_retention_days",
         "profiles-dir": "SessionsService.profiles_dir",
         "state-file": "SessionsService.state_file",
         "bind-url": "SessionsService.bind_url",
@@ -189,7 +197,6 @@ class SessionsService(Application):
     def init_parts(self) -> None:
         """Build the store, hub client, policy and hub auth (no I/O but reading the state file)."""
         self.log.setLevel(self.log_level)
-        self._types: dict[str, SessionType] = {}
         self._types_error: str | None = None
         self.store = SessionStore(self.state_file)
         self.store.load()
@@ -210,16 +217,15 @@ class SessionsService(Application):
 
     def session_types(self) -> dict[str, SessionType]:
         """Current types; a file broken while running keeps the last good set (and says so)."""
-        from ..spawner.mixin import cached_session_types
-
         try:
-            self._types = cached_session_types(self.profiles_dir)
-            self._types_error = None
+            status = session_types_watcher(self.profiles_dir, self.log).status()
         except ProfileError as e:
             if str(e) != self._types_error:
-                self.log.error("Session types not reloaded, keeping the previous ones: %s", e)
-                self._types_error = str(e)
-        return self._types
+                self.log.error("Session types not loaded: %s", e)
+            self._types_error = str(e)
+            return {}
+        self._types_error = status.error
+        return status.types
 
     def make_app(self) -> web.Application:
         return web.Application(
@@ -250,7 +256,11 @@ class SessionsService(Application):
             return None
         async with self._cull_lock:
             return await cull_pass(
-                self.client, self.policy, now or self.now(), remove_named_servers=self.remove_named_servers
+                self.client,
+                self.policy,
+                now or self.now(),
+                remove_named_servers=self.remove_named_servers,
+                ended_retention=timedelta(days=self.ended_retention_days),
             )
 
     async def _cull_forever(self) -> None:
@@ -263,7 +273,8 @@ class SessionsService(Application):
 
     # ---- running ----------------------------------------------------------------------
 
-    async def serve(self) -> None:
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set (default: until SIGTERM/SIGINT, in the main thread)."""
         self.init_parts()
         self.session_types()
         if self._types_error:
@@ -281,10 +292,11 @@ class SessionsService(Application):
             self.cull_every,
             self.state_file,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
         culling = asyncio.ensure_future(self._cull_forever()) if self.cull_every else None
         try:
             await stop.wait()

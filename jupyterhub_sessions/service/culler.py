@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from . import policy
+from . import endings, policy
 from .hubclient import HubAPIError, HubClient
 from .sessions import Session, SessionPolicy, sessions_of
 
@@ -30,10 +30,17 @@ class CullReport:
     stopped: list[tuple[str, str, str]] = field(default_factory=list)  # (user, server, reason)
     errors: list[tuple[str, str, str]] = field(default_factory=list)
     pruned: int = 0
+    ended_elsewhere: list[tuple[str, str]] = field(default_factory=list)  # (user, server) noticed gone
 
 
 async def _cull_one(
-    client: HubClient, session: Session, verdict: policy.Verdict, remove_named: bool, report: CullReport
+    client: HubClient,
+    sessions: SessionPolicy,
+    session: Session,
+    verdict: policy.Verdict,
+    now: datetime,
+    remove_named: bool,
+    report: CullReport,
 ) -> None:
     label = session.label
     age = verdict.reason or "expired"
@@ -52,8 +59,11 @@ async def _cull_one(
         return
     if result == "gone":
         log.info("Session %s was already gone", label)
-    elif result == "stopping":
-        log.info("Session %s is stopping (slow stop)", label)
+    else:
+        if result == "stopping":
+            log.info("Session %s is stopping (slow stop)", label)
+        st = sessions.session_type(session)
+        sessions.store.record_end(endings.culled(session, verdict, st.lifetime.max_age if st else None, now))
     report.stopped.append((session.user, session.name, age))
 
 
@@ -80,12 +90,60 @@ async def _confirm_gone(client: HubClient, candidates: set) -> set:
     return set().union(*results) if results else set()
 
 
+def _ready_info(session: Session) -> dict:
+    return {
+        "started": session.server.get("started"),
+        "session_type": session.session_type,
+        "drive": session.drive,
+    }
+
+
+async def _notice_ends(client: HubClient, store, listed: dict, now: datetime, report: CullReport) -> None:
+    """Record sessions that were ready at the last pass and have stopped without us since.
+
+    Culls and stops through our API were recorded when they happened; what is
+    left was stopped elsewhere (hub admin page or API, the process exited).
+    Like pruning, a session missing from the listing only counts once its
+    user's own model confirms it (offset pages can skip a user mid-listing).
+    """
+    previous = store.last_ready
+    candidates = {
+        (user, server, info.get("started") or "")
+        for (user, server), info in previous.items()
+        if (user, server) not in listed
+    }
+    gone = await _confirm_gone(client, candidates) if candidates else set()
+    current: dict = {}
+    for (user, server), session in listed.items():
+        if session.server.get("ready") and not session.server.get("pending"):
+            current[(user, server)] = _ready_info(session)
+        elif (user, server) in previous:  # stopping or restarting: decide at a later pass
+            current[(user, server)] = previous[(user, server)]
+        old = store.ended.get((user, server))
+        if old is not None and old.started != session.server.get("started") and session.server.get("ready"):
+            store.forget_end(user, server)  # it runs again: that end was an earlier run's
+    for user, server, started in candidates:
+        if (user, server, started) not in gone:
+            current[(user, server)] = previous[(user, server)]  # not confirmed: look again next pass
+            continue
+        recorded = store.ended.get((user, server))
+        if recorded is not None and (recorded.started or "") == started:
+            continue  # culled or stopped through the API: already recorded with its reason
+        store.record_end(endings.gone(user, server, previous[(user, server)], now))
+        report.ended_elsewhere.append((user, server))
+        log.info(
+            "Session user=%s session=%s stopped outside the sessions service", user, server or "(default)"
+        )
+    store.last_ready = current
+
+
 async def cull_pass(
     client: HubClient,
     sessions: SessionPolicy,
     now: datetime,
     *,
     remove_named_servers: bool = False,
+    ended_retention: timedelta = timedelta(days=30),
 ) -> CullReport:
     """Run one pass as of `now`, then prune and save the store.
 
@@ -98,10 +156,12 @@ async def cull_pass(
     # are not pruned: only those the listing could have seen
     known_before = set(sessions.store.records)
     alive = set()
+    listed: dict[tuple[str, str], Session] = {}
     expired: list[tuple[Session, policy.Verdict]] = []
     async for user in client.iter_users(state="active"):
         for session in sessions_of(user):
             alive.add(session.key)
+            listed[(session.user, session.name)] = session
             server = session.server
             if server.get("pending"):
                 report.skipped_pending += 1
@@ -113,7 +173,11 @@ async def cull_pass(
             verdict = sessions.verdict(session, now)
             if verdict.expired:
                 expired.append((session, verdict))
-    await asyncio.gather(*(_cull_one(client, s, v, remove_named_servers, report) for s, v in expired))
+    await asyncio.gather(
+        *(_cull_one(client, sessions, s, v, now, remove_named_servers, report) for s, v in expired)
+    )
+    await _notice_ends(client, sessions.store, listed, now, report)
+    sessions.store.prune_ended(now - ended_retention)
     missing = {k for k in known_before if k not in alive}
     if missing:
         gone = await _confirm_gone(client, missing)

@@ -31,9 +31,9 @@ from jupyterhub.services.auth import (
 )
 from tornado import web
 
-from . import policy
+from . import actions, policy
 from .hubclient import HubAPIError
-from .policy import RenewError
+from .pages import page_routes
 from .sessions import Session, sessions_of
 
 MAX_REQUEST_BODY = 64 * 1024
@@ -139,8 +139,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     # ---- input ----------------------------------------------------------------
 
-    def json_body(self) -> dict:
-        """The request body: empty or a JSON object without fields (no endpoint takes options)."""
+    def json_body(self, allowed: dict[str, type] | None = None) -> dict:
+        """The request body: empty, or a JSON object with only the `allowed` fields (name: type)."""
         if self._body_too_large:
             raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
         raw = bytes(self._body)
@@ -152,9 +152,13 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "Request body must be a JSON object")
-        if body:
-            field = sorted(str(k)[:40] for k in body)[0]
-            raise web.HTTPError(400, f"Unexpected field {field!r} in request body")
+        allowed = allowed or {}
+        unexpected = sorted(str(k)[:40] for k in body if k not in allowed)
+        if unexpected:
+            raise web.HTTPError(400, f"Unexpected field {unexpected[0]!r} in request body")
+        for key, kind in allowed.items():
+            if key in body and not isinstance(body[key], kind):
+                raise web.HTTPError(400, f"Field {key!r} must be a {kind.__name__}")
         return body
 
     # ---- hub lookups ------------------------------------------------------------
@@ -185,12 +189,28 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 class SessionListHandler(APIHandler):
     """GET sessions: the caller's sessions it may read; with hub-wide `read:servers`, everyone's."""
 
-    async def get(self):
+    NOBODY = ""  # a service without hub-wide read:servers and no ?user=: it has no sessions
+
+    def wanted_user(self) -> str | None:
+        """Whose records to list: None = everyone (hub-wide read:servers); 403 when not allowed."""
         wanted = self.get_argument("user", None)
         if wanted is not None and (not wanted or len(wanted) > MAX_NAME):
             raise web.HTTPError(400, "Query argument 'user' must be a user name")
+        if wanted is None and self.has_scope("read:servers"):
+            return None
+        if wanted is None and not self.owns_token(self.caller["name"]):
+            return self.NOBODY
+        name = wanted if wanted is not None else self.caller["name"]
+        if not (self.owns_token(name) or self.has_scope(f"read:servers!user={name}")):
+            raise web.HTTPError(403, f"You may not see sessions of user {name!r}")
+        return name
+
+    async def get(self):
+        name = self.wanted_user()
         sessions: list[Session] = []
-        if self.has_scope("read:servers") and wanted is None:
+        if name == self.NOBODY:
+            pass
+        elif name is None:
 
             async def collect():
                 async for user in self.service.client.iter_users(state="active"):
@@ -198,23 +218,26 @@ class SessionListHandler(APIHandler):
 
             await self.hub(collect())
         else:
-            name = (
-                wanted
-                if wanted is not None
-                else (self.caller["name"] if self.owns_token(self.caller["name"]) else None)
-            )
-            if name is not None:
-                if not (self.owns_token(name) or self.has_scope(f"read:servers!user={name}")):
-                    raise web.HTTPError(403, f"You may not see sessions of user {name!r}")
-                model = await self.hub(self.service.client.get_user(name))
-                if model is not None:
-                    # e.g. a server token: only the session it belongs to
-                    sessions = [s for s in sessions_of(model) if self.may("read", s.user, s.name)]
+            model = await self.hub(self.service.client.get_user(name))
+            if model is not None:
+                # e.g. a server token: only the session it belongs to
+                sessions = [s for s in sessions_of(model) if self.may("read", s.user, s.name)]
         self.finish(json.dumps([self.session_json(s) for s in sessions]))
 
 
+class EndedListHandler(SessionListHandler):
+    """GET ended: why sessions ended (the last end of each stopped or culled session), newest first."""
+
+    async def get(self):
+        name = self.wanted_user()
+        ended = [] if name == self.NOBODY else self.service.store.ended_of(name)
+        # e.g. a server token: only the session it belongs to
+        ended = [r for r in ended if self.may("read", r.user, r.server)]
+        self.finish(json.dumps([r.to_json() for r in ended]))
+
+
 class SessionHandler(APIHandler):
-    """GET one session; DELETE stops it (its drive is kept)."""
+    """GET one session; DELETE stops it, or with {"remove": true} deletes it (its drive is kept)."""
 
     async def get(self, user, server):
         self.check_may("read", user, server)
@@ -222,17 +245,19 @@ class SessionHandler(APIHandler):
         self.finish(json.dumps(self.session_json(session)))
 
     async def delete(self, user, server):
-        self.json_body()
+        body = self.json_body({"remove": bool})
         self.check_may("delete", user, server)
+        if body.get("remove"):
+            result = await actions.delete(self.service, user, server, self.caller)
+            self.set_status(200 if result == "deleted" else 202)
+            self.finish(json.dumps({"user": user, "name": server, "result": result}))
+            return
         session = await self.find_session(user, server)
         if session.server.get("pending") == "stop":
             self.set_status(202)
             self.finish(json.dumps({**self.session_json(session), "result": "stopping"}))
             return
-        result = await self.hub(self.service.client.stop_server(user, server))
-        self.service.log.info(
-            "Stopped %s at the request of %s (%s)", session.label, self.caller_label, result
-        )
+        result = await actions.stop(self.service, session, self.caller)
         self.set_status(202 if result == "stopping" else 200)
         self.finish(json.dumps({**self.session_json(session), "result": result}))
 
@@ -244,25 +269,7 @@ class RenewHandler(APIHandler):
         self.json_body()
         self.check_may("delete", user, server)
         session = await self.find_session(user, server)
-        if session.server.get("pending") or not session.server.get("ready"):
-            raise web.HTTPError(
-                409, f"Session is {session.server.get('pending') or 'not ready'}; renew it once it runs"
-            )
-        try:
-            record = self.service.policy.renew(session, self.service.now())
-        except RenewError as e:
-            self.service.log.info(
-                "Refused renewal of %s by %s: %s", session.label, self.caller_label, e.message
-            )
-            raise web.HTTPError(e.status, e.message) from None
-        await self.service.store.save()
-        self.service.log.info(
-            "Renewed %s by %s: renewal %d, max-age expiry now %s",
-            session.label,
-            self.caller_label,
-            record.renewals,
-            record.max_age_expires_at,
-        )
+        await actions.renew(self.service, session, self.caller)
         self.finish(json.dumps(self.session_json(session)))
 
 
@@ -391,9 +398,11 @@ def routes(prefix: str, service) -> list:
         (p, InfoHandler, kw),
         (p + "oauth_callback", OAuthCallbackHandler, kw),
         (p + "api/sessions/?", SessionListHandler, kw),
+        (p + "api/ended/?", EndedListHandler, kw),
         (p + f"api/sessions/{name}/{server}/renew", RenewHandler, kw),
         (p + f"api/sessions/{name}/{server}/ssh", SSHHandler, kw),
         (p + "api/ssh-connections", SSHConnectionsHandler, kw),
         (p + f"api/sessions/{name}/{server}", SessionHandler, kw),
         (p + "api/.*", NotFoundHandler, kw),
+        *page_routes(prefix, service),
     ]

@@ -127,9 +127,10 @@ class HubClient:
             if pending is not None:
                 pending.cancel()
 
-    async def get_user(self, name: str) -> dict | None:
-        """The user model with servers, or None if there is no such user."""
-        status, user = await self.request("GET", f"users/{quote(name, safe='')}", allow=(404,))
+    async def get_user(self, name: str, include_stopped: bool = False) -> dict | None:
+        """The user model with servers (also stopped ones if asked), or None if there is no such user."""
+        path = f"users/{quote(name, safe='')}" + ("?include_stopped_servers=1" if include_stopped else "")
+        status, user = await self.request("GET", path, allow=(404,))
         return None if status == 404 else user
 
     async def stop_server(self, user: str, server: str, *, remove: bool = False) -> str:

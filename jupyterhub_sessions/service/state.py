@@ -1,10 +1,13 @@
-"""The service's only state: renewals and open SSH connections of running sessions, in one small JSON file.
+"""The service's only state: renewals and open SSH connections of running sessions, and why
+sessions ended, in one small JSON file.
 
-Entries are keyed by (user, server, started): a session that is stopped and
-started again gets a new `started` and so begins with no renewals. The file
-is replaced atomically (write a temporary file, fsync, rename) off the event
-loop, and entries of sessions that no longer exist are pruned after each
-complete cull pass, so it stays as small as the set of running sessions.
+Renewal entries are keyed by (user, server, started): a session that is
+stopped and started again gets a new `started` and so begins with no
+renewals; they are pruned after each complete cull pass, so they stay as
+few as the running sessions. End records (endings.py) are keyed by
+(user, server), the last end of each session, kept for `ended_retention`
+and dropped when the session is deleted. The file is replaced atomically
+(write a temporary file, fsync, rename) off the event loop.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import os
 import tempfile
 from pathlib import Path
 
+from .endings import EndRecord
 from .policy import Record, format_time, parse_time
 
 log = logging.getLogger("jupyterhub_sessions.service")
 
 Key = tuple[str, str, str]
-FORMAT_VERSION = 2  # 2: open SSH connections and when the last closed (1 had a lasting `ssh` flag)
+# 2: open SSH connections and when the last closed (1 had a lasting `ssh` flag), and "ended"
+FORMAT_VERSION = 2
 
 
 def session_key(user: str, server: str, started: str | None) -> Key:
@@ -34,6 +39,10 @@ class SessionStore:
     def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if path else None
         self.records: dict[Key, Record] = {}
+        self.ended: dict[tuple[str, str], EndRecord] = {}
+        # (user, server) -> {"started", "session_type", "drive"} of sessions the last
+        # cull pass saw ready; in memory only, so a restart never invents an end
+        self.last_ready: dict[tuple[str, str], dict] = {}
         self._lock = asyncio.Lock()
         self._dirty = False
 
@@ -57,10 +66,19 @@ class SessionStore:
                     ssh_connections=frozenset(str(c) for c in e.get("ssh_connections") or ()),
                     ssh_closed_at=parse_time(e.get("ssh_closed_at")),
                 )
+            ended = {}
+            for e in data.get("ended", []) if isinstance(data, dict) else []:
+                try:
+                    r = EndRecord.from_json(e)
+                except (ValueError, TypeError, AttributeError) as err:
+                    log.warning("Ignoring an unreadable end record in %s: %s", self.path, err)
+                    continue
+                ended[(r.user, r.server)] = r
         except (OSError, ValueError, KeyError, TypeError) as err:
             log.error("Ignoring unreadable session state %s: %s", self.path, err)
             return
         self.records = records
+        self.ended = ended
 
     def get(self, key: Key) -> Record:
         return self.records.get(key, Record())
@@ -101,6 +119,30 @@ class SessionStore:
             self._dirty = True
         return len(gone)
 
+    # ---- why sessions ended -----------------------------------------------------
+
+    def record_end(self, record: EndRecord) -> None:
+        self.ended[(record.user, record.server)] = record
+        self._dirty = True
+
+    def forget_end(self, user: str, server: str) -> None:
+        if self.ended.pop((user, server), None) is not None:
+            self._dirty = True
+
+    def ended_of(self, user: str | None = None) -> list[EndRecord]:
+        """End records, newest first (one user's, or everyone's)."""
+        found = [r for (u, _), r in self.ended.items() if user is None or u == user]
+        return sorted(found, key=lambda r: r.ended_at, reverse=True)
+
+    def prune_ended(self, before) -> int:
+        """Forget ends older than `before` (a datetime); returns how many."""
+        old = [k for k, r in self.ended.items() if r.ended_at < before]
+        for k in old:
+            del self.ended[k]
+        if old:
+            self._dirty = True
+        return len(old)
+
     # ---- writing ---------------------------------------------------------------
 
     def to_json(self) -> str:
@@ -116,7 +158,10 @@ class SessionStore:
             }
             for (user, server, started), r in sorted(self.records.items())
         ]
-        return json.dumps({"version": FORMAT_VERSION, "sessions": entries}, indent=1)
+        ended = [r.to_json() for r in sorted(self.ended.values(), key=lambda r: (r.user, r.server))]
+        for e in ended:
+            e.pop("message")
+        return json.dumps({"version": FORMAT_VERSION, "sessions": entries, "ended": ended}, indent=1)
 
     async def save(self) -> None:
         """Persist if anything changed; one writer at a time, off the event loop."""

@@ -23,6 +23,7 @@ _env = Environment(
 )
 
 PER_TYPE_KEYS = ("image", "cpu", "memory", "gpu", "timeout", "collaborative")
+CHOICE_LABELS = {"image": "image", "cpu": "CPU", "memory": "memory", "gpu": "GPU"}
 
 
 def format_timeout(seconds: int) -> str:
@@ -33,6 +34,10 @@ def format_timeout(seconds: int) -> str:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''}"
     return f"{seconds} seconds"
+
+
+def _and(words: list[str]) -> str:
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _num(x: float) -> str:
@@ -62,12 +67,26 @@ def refill_choices(raw: dict) -> dict:
     return out
 
 
-def render_spawn_form(types, drives, previous=None, default_drive="home") -> str:
-    """HTML for JupyterHub's spawn page (inserted inside its <form>)."""
+def render_spawn_form(
+    types, drives, previous=None, default_drive="home", unavailable=None, unenforced=None, failure=None
+) -> str:
+    """HTML for JupyterHub's spawn page (inserted inside its <form>).
+
+    `unavailable`: {slug: reason} of types this backend cannot start here (shown
+    disabled, with the reason); `unenforced`: {choice: why} of choices it
+    records but does not enforce (labelled next to the field); `failure`: the
+    record of a start that just failed (its output is shown above the choices).
+    """
     previous = previous or {}
+    unavailable = unavailable or {}
     selected = previous.get("session_type")
-    if selected not in types:
-        selected = default_type(types).slug if types else None
+    startable = {slug: t for slug, t in types.items() if slug not in unavailable}
+    if selected not in startable:
+        selected = None
+        if startable:
+            selected = (
+                default_type(types).slug if default_type(types).slug in startable else next(iter(startable))
+            )
     drive_names = [d.name for d in drives]
     free = [d.name for d in drives if d.in_use_by is None]
     chosen_drive = previous.get("drive")
@@ -88,6 +107,10 @@ def render_spawn_form(types, drives, previous=None, default_drive="home") -> str
         drive_pattern=DRIVE_NAME_RE.pattern,
         format_timeout=format_timeout,
         num=_num,
+        unavailable=unavailable,
+        failure=failure,
+        unenforced=unenforced or {},
+        unenforced_labels=_and([CHOICE_LABELS.get(k, k) for k in (unenforced or {})]),
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from tornado import web
 from traitlets import Any, Unicode, default
@@ -26,35 +25,8 @@ from ..options import (
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import SessionType, load_session_types
+from ..profiles import SessionType, TypesStatus, load_session_types, session_types_watcher
 from .form import form_to_options, refill_choices, render_spawn_form
-
-_types_cache: dict[str, tuple[tuple, dict[str, SessionType]]] = {}
-
-
-def _dir_signature(directory: Path) -> tuple:
-    entries = []
-    for p in sorted(directory.iterdir()):
-        if p.suffix in (".yaml", ".yml"):
-            st = p.stat()
-            entries.append((p.name, st.st_mtime_ns, st.st_size))
-    return tuple(entries)
-
-
-def cached_session_types(directory: str) -> dict[str, SessionType]:
-    """Session types from `directory`, re-read only when a file changes."""
-    path = Path(directory)
-    try:
-        sig = _dir_signature(path)
-    except OSError:
-        sig = None
-    hit = _types_cache.get(directory)
-    if hit and sig is not None and hit[0] == sig:
-        return hit[1]
-    types = load_session_types(path)
-    if sig is not None:
-        _types_cache[directory] = (sig, types)
-    return types
 
 
 def user_error(status: int, message: str) -> web.HTTPError:
@@ -108,6 +80,16 @@ class SessionSpawnerMixin(LoggingConfigurable):
         help="The drive (drives.Drive) of the current start, as its backend found it.",
     )
 
+    launch_failure = Any(
+        None,
+        allow_none=True,
+        help="""Why the last start failed: {"at", "message", "output": [last lines]}, or None.
+
+        Kept in the spawner state (so it survives the stop that follows a failed
+        start, and hub restarts) until the next start; the dashboard shows it.
+        """,
+    )
+
     # ---- backend hooks -------------------------------------------------
 
     @property
@@ -122,7 +104,13 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     @property
     def session_types(self) -> dict[str, SessionType]:
-        return cached_session_types(self.session_types_dir)
+        """The types being served: re-read when a file changes, the last good set if an edit broke it."""
+        return self.session_types_status.types
+
+    @property
+    def session_types_status(self) -> TypesStatus:
+        """Types plus the load error of the files on disk (shown to admins on the dashboard)."""
+        return session_types_watcher(self.session_types_dir, self.log).status()
 
     def check_session_types(self) -> dict[str, SessionType]:
         """Load all types now; call from hub config so bad files stop start-up."""
@@ -161,8 +149,18 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def _render_options_form(self, spawner=None):
         types = visible_types(self.session_types, self.user.name, self.user_groups)
         drives = await self.list_drives_for_form()
-        previous = self._take_refused_choices() or self.user_options or {}
-        return render_spawn_form(types, drives, previous=previous, default_drive=self.default_drive_name)
+        refused = self._take_refused_choices()
+        previous = (refused or {}).get("choices") or self.user_options or {}
+        unavailable = {slug: why for slug, t in types.items() if (why := self.type_unavailable_reason(t))}
+        return render_spawn_form(
+            types,
+            drives,
+            previous=previous,
+            default_drive=self.default_drive_name,
+            unavailable=unavailable,
+            unenforced=self.unenforced_choices(),
+            failure=(refused or {}).get("failure"),
+        )
 
     def options_from_form(self, formdata):
         """Form fields → user_options, checked now so the hub re-renders the form
@@ -182,19 +180,21 @@ class SessionSpawnerMixin(LoggingConfigurable):
     _REFUSED_ATTR = "_jupyterhub_sessions_refused_form"
     _REFUSED_TTL = 30.0
 
-    def _keep_refused_choices(self, raw: dict) -> None:
+    def _keep_refused_choices(self, raw: dict, failure: dict | None = None) -> None:
         try:
-            setattr(self.user, self._REFUSED_ATTR, (time.monotonic(), refill_choices(raw)))
+            kept = {"choices": refill_choices(raw), "failure": failure}
+            setattr(self.user, self._REFUSED_ATTR, (time.monotonic(), kept))
         except AttributeError:  # a user object that takes no attributes: just don't refill
             pass
 
     def _take_refused_choices(self) -> dict | None:
+        """{"choices": refused form choices, "failure": a failed start's record or None}, once."""
         kept = getattr(self.user, self._REFUSED_ATTR, None)
         if not isinstance(kept, tuple):
             return None
         setattr(self.user, self._REFUSED_ATTR, None)
-        at, choices = kept
-        return choices if time.monotonic() - at < self._REFUSED_TTL else None
+        at, refused = kept
+        return refused if time.monotonic() - at < self._REFUSED_TTL else None
 
     # ---- applying user options ------------------------------------------
 
@@ -207,6 +207,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         who = self._who()
         opts = self._parse_options(user_options)
         self._refuse_drive_in_use(opts)
+        self.launch_failure = None
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
         self.session = opts
@@ -256,6 +257,11 @@ class SessionSpawnerMixin(LoggingConfigurable):
             raise user_error(400, str(e)) from None
         if opts.drive == self.default_drive_name and not opts.create_drive:
             opts = SessionOptions.from_dict({**opts.to_dict(), "create_drive": True})
+        st = self.session_types.get(opts.session_type)
+        why = self.type_unavailable_reason(st) if st is not None else None
+        if why:
+            self.log.warning("Refused %s type=%s: %s", self._who(), opts.session_type, why)
+            raise user_error(400, f"{st.display_name} is not available here: {why}")
         return opts
 
     def _refuse_drive_in_use(self, opts: SessionOptions) -> None:
@@ -290,7 +296,16 @@ class SessionSpawnerMixin(LoggingConfigurable):
             "interface": st.interface.model_dump() if st else {"kind": "lab"},
             "server_name": self.name,
             "service": self.sessions_service_name,
+            "scratch": self.scratch_path(),
         }
+
+    def scratch_path(self) -> str | None:
+        """The session's private scratch directory as the session sees it ($SCRATCH), or None.
+
+        Kubernetes: the emptyDir at `scratch_mount_path`; the embedded backend
+        makes a directory per session (spawner/local.py).
+        """
+        return getattr(self, "scratch_mount_path", None)
 
     def session_environment(self) -> dict[str, str]:
         """Environment for the session process: the type's env and our options."""
@@ -301,7 +316,52 @@ class SessionSpawnerMixin(LoggingConfigurable):
         st = self.session_types.get(self.session.session_type)
         env = dict(st.environment) if st else {}
         env[ENV_SESSION] = json.dumps(self.session_info(), sort_keys=True)
+        if self.scratch_path():
+            env["SCRATCH"] = self.scratch_path()
         return env
+
+    # ---- what this backend can honour ------------------------------------
+
+    def type_unavailable_reason(self, st: SessionType) -> str | None:
+        """Why this backend cannot start sessions of type `st` here, or None if it can.
+
+        The form shows such types disabled with the reason, and a REST spawn
+        of one is a 400 with it, instead of a start that fails later.
+        """
+        return None
+
+    def unenforced_choices(self) -> dict[str, str]:
+        """Choices this backend records but does not enforce ({"cpu": why, ...}); labelled on the form."""
+        return {}
+
+    # ---- launch failures -------------------------------------------------------
+
+    async def start(self):
+        self.launch_failure = None
+        try:
+            return await super().start()
+        except BaseException as e:
+            self.record_launch_failure(e)
+            raise
+
+    def record_launch_failure(self, error: BaseException, output: list[str] | None = None) -> None:
+        """Keep why a start failed (message and the session's last output lines) for the dashboard."""
+        from datetime import datetime, timezone
+
+        if self.launch_failure is not None:
+            return  # the first (innermost) record has the detail
+        message = getattr(error, "jupyterhub_message", None) or str(error) or type(error).__name__
+        if isinstance(error, BaseException) and not isinstance(error, Exception):
+            message = "The start was cancelled (it took longer than the hub waits for)."
+        self.launch_failure = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "message": message[:2000],
+            "output": list(output if output is not None else getattr(error, "session_output", []))[-40:],
+        }
+        # a start that fails within the hub's slow_spawn_timeout re-renders the spawn form:
+        # keep the choices and show the output there
+        self._keep_refused_choices(dict(self.user_options or {}), self.launch_failure)
+        self.log.warning("Start of %s failed: %s", self._who(), message[:500])
 
     def get_args(self):
         """The backend's args plus what the session's options ask of the server."""
@@ -318,10 +378,14 @@ class SessionSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.session is not None:
             state["session"] = self.session.to_dict()
+        if self.launch_failure is not None:
+            state["launch_failure"] = self.launch_failure
         return state
 
     def load_state(self, state):
         super().load_state(state)
+        if isinstance(state.get("launch_failure"), dict):
+            self.launch_failure = state["launch_failure"]
         if state.get("session"):
             try:
                 self.session = SessionOptions.from_dict(state["session"])

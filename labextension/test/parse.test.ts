@@ -175,3 +175,13 @@ test('timing says which timeout applies; an older service leaves it null', () =>
   assert.throws(() => parseTiming({ timeout_basis: 'magic' }), /timeout_basis/);
   assert.throws(() => parseTiming({ ssh_connections: -1 }), /ssh_connections/);
 });
+
+test("the session's scratch directory is read when the session has one", () => {
+  assert.equal(parseSessionState(STATE).info?.scratch, null);
+  const withScratch = { ...STATE, session: { ...INFO, scratch: '/data/scratch/alice/_default' } };
+  assert.equal(parseSessionState(withScratch).info?.scratch, '/data/scratch/alice/_default');
+  assert.throws(
+    () => parseSessionState({ ...STATE, session: { ...INFO, scratch: 7 } }),
+    /'scratch' must be a string or null/
+  );
+});

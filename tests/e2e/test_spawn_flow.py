@@ -1,8 +1,9 @@
 """A user's path through the embedded platform in a real browser.
 
 Log in on the hub's login page, pick a session type and options on the spawn
-form, create a drive, land in JupyterLab, stop from the hub home page; the
-refusals a user can meet (drive in use, server limit) are readable on the page.
+form, create a drive, land in JupyterLab, stop from the dashboard (the hub's
+home page); the refusals a user can meet (drive in use, session limit) are
+readable on the page. The dashboard itself: tests/dashboard/.
 """
 
 import re
@@ -22,8 +23,16 @@ def spawn_url(hub, user, server):
     return hub.url + f"hub/spawn/{user}/{server}"
 
 
+def join_gpu_users(hub, user):
+    """The GPU type is for the gpu-users group: a second startable card on the embedded backend
+    (whose web-app and desktop types are disabled, their programs not being installed)."""
+    hub.api("POST", "groups/gpu-users")
+    assert hub.api("POST", "groups/gpu-users/users", json={"users": [user]}).status_code == 200
+
+
 def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     user = hub.new_user("e2e")
+    join_gpu_users(hub, user)
     stop_all(user)
     page = context.new_page()
     hub.login(page, user)
@@ -34,16 +43,24 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
 
     page.goto(spawn_url(hub, user, "one"))
     names = page.locator(".jhs-type .jhs-name").all_inner_texts()
-    assert sorted(names) == ["CARTA image viewer", "Desktop", "Firefly", "Notebook (JupyterLab)"]
-    assert "GPU notebook" not in page.content()  # restricted to the gpu-users group
+    assert sorted(names) == [
+        "CARTA image viewer",
+        "Desktop",
+        "Firefly",
+        "GPU notebook",
+        "Notebook (JupyterLab)",
+    ]
+    # apps not installed here are shown, disabled, with the reason
+    expect(page.get_by_label("Desktop", exact=True)).to_be_disabled()
+    expect(page.locator("#jhs-desktop-unavailable")).to_contain_text("'websockify' is not installed")
 
     # picking a card shows that type's options and hides the others'
-    page.get_by_label("Desktop", exact=True).check()
-    expect(page.locator("#jhs-desktop-cpu")).to_be_visible()
+    page.get_by_label("GPU notebook", exact=True).check()
+    expect(page.locator("#jhs-gpu-cpu")).to_be_visible()
     expect(page.locator("#jhs-notebook-cpu")).to_be_hidden()
     page.get_by_label("Notebook (JupyterLab)", exact=True).check()
     expect(page.locator("#jhs-notebook-cpu")).to_be_visible()
-    expect(page.locator("#jhs-desktop-cpu")).to_be_hidden()
+    expect(page.locator("#jhs-gpu-cpu")).to_be_hidden()
 
     page.select_option("#jhs-notebook-cpu", "2")
     page.select_option("#jhs-notebook-timeout", label="Never")
@@ -65,8 +82,8 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     assert drive_dir.is_dir()
 
     # the old tab asks for the same new drive: refused on the form, in words, nothing started
-    other.get_by_label("Desktop", exact=True).check()
-    other.select_option("#jhs-desktop-timeout", label="4 hours")
+    other.get_by_label("GPU notebook", exact=True).check()
+    other.select_option("#jhs-gpu-timeout", label="4 hours")
     other.select_option("#jhs-drive-select", "__new__")
     other.fill("#jhs-new-drive", "thesis")
     with other.expect_navigation() as nav:
@@ -77,8 +94,8 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     )
     assert "two" not in hub.user_model(user)["servers"]
     # the refused form keeps the user's choices, and still starts server "two"
-    expect(other.get_by_label("Desktop", exact=True)).to_be_checked()
-    expect(other.locator("#jhs-desktop-timeout")).to_have_value("14400")
+    expect(other.get_by_label("GPU notebook", exact=True)).to_be_checked()
+    expect(other.locator("#jhs-gpu-timeout")).to_have_value("14400")
     expect(other.locator("#jhs-drive-select")).to_have_value("__new__")
     expect(other.locator("#jhs-new-drive")).to_have_value("thesis")
     assert other.locator("#spawn_form").get_attribute("action").split("?")[0].endswith(f"/spawn/{user}/two")
@@ -89,12 +106,13 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     expect(taken).to_be_disabled()
     expect(other.locator("#jhs-drive-select")).to_have_value("home")  # offered as "home (new)"
 
-    # stop from the hub home page: the drive and its files stay, and the drive is free again
+    # stop from the dashboard: the drive and its files stay, and the drive is free again
     (drive_dir / "notes.txt").write_text("kept")
     page.goto(hub.url + "hub/home")
-    row = page.locator("tr[data-server-name=one]")
-    row.locator(".stop-server").click()
-    expect(row.locator(".start-server")).to_be_visible(timeout=60_000)
+    row = page.locator("#jhs-my-sessions tr[data-session=one]")
+    row.locator("[data-jhs-action=stop]").click()
+    expect(row).to_have_attribute("data-state", "stopped", timeout=60_000)
+    expect(row.locator("[data-jhs-action=restart]")).to_be_visible()
     assert "one" not in hub.user_model(user)["servers"]
     assert (drive_dir / "notes.txt").read_text() == "kept"
     other.reload()
@@ -106,7 +124,7 @@ def test_named_server_limit_is_enforced_and_shown(hub, context):
     page = context.new_page()
     hub.login(page, user)
     page.goto(hub.url + "hub/home")
-    expect(page.locator("p", has_text="server(s) with names")).to_contain_text("additional 3 server(s)")
+    expect(page.locator("#jhs-limit")).to_contain_text("You have 0 of 3 sessions")
 
     # opening the spawn form creates a named server (stopped) in the hub: three are allowed
     for name in ("a", "b", "c"):
@@ -117,17 +135,25 @@ def test_named_server_limit_is_enforced_and_shown(hub, context):
     expect(page.locator(".error")).to_contain_text(f"{user} already has the maximum of 3 named servers")
     assert not page.locator("#jhs-session-types").count()
 
-    # the home page's "Add New Server" says the same (JupyterHub 6: in a dialog; 5.5: it opens
-    # the spawn page, which refuses as above), and starts nothing
+    # the dashboard counts the three (never started, they still count) and says how to free a slot
     page.goto(hub.url + "hub/home")
-    page.fill(".new-server-name", "d")
-    page.click(".new-server-btn")
-    expect(page.get_by_text("already has the maximum of 3 named servers").first).to_be_visible()
+    expect(page.locator("#jhs-limit")).to_contain_text(
+        "You have 3 of 3 sessions (running, stopped and not yet started ones all count). "
+        "The limit is reached: delete a session you no longer need to start a new one (its drive is kept)."
+    )
+    expect(page.locator("#jhs-new-session")).to_be_disabled()
+    assert page.locator("#jhs-my-sessions tr[data-state=new]").count() == 3
     assert hub.user_model(user)["servers"] == {}
+    # deleting one frees the slot
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#jhs-my-sessions tr[data-session=a] [data-jhs-action=delete]").click()
+    expect(page.locator("#jhs-limit")).to_contain_text("You have 2 of 3 sessions")
+    expect(page.locator("#jhs-new-session")).to_be_enabled()
 
 
 def test_form_works_without_javascript(hub, browser, stop_all):
     user = hub.new_user("nojs")
+    join_gpu_users(hub, user)
     stop_all(user)
     ctx = browser.new_context(java_script_enabled=False)
     try:
@@ -135,8 +161,8 @@ def test_form_works_without_javascript(hub, browser, stop_all):
         hub.login(page, user)
         page.goto(spawn_url(hub, user, "plain"))
         # the cards switch by CSS alone
-        page.check("input[name=session_type][value=desktop]")
-        expect(page.locator("#jhs-desktop-cpu")).to_be_visible()
+        page.check("input[name=session_type][value=gpu]")
+        expect(page.locator("#jhs-gpu-cpu")).to_be_visible()
         expect(page.locator("#jhs-notebook-cpu")).to_be_hidden()
         page.check("input[name=session_type][value=notebook]")
         page.select_option("#jhs-notebook-cpu", "0.5")
@@ -179,7 +205,7 @@ def test_rest_started_session_opens_in_the_browser(hub, context, stop_all):
     page = context.new_page()
     hub.login(page, user)
     page.goto(hub.url + "hub/home")
-    link = page.locator("tr[data-server-name=api] a.server-link")
+    link = page.locator("#jhs-my-sessions tr[data-session=api] a[data-jhs-action=open]")
     expect(link).to_be_visible()
     link.click()
     page.wait_for_selector(LAB_SHELL, timeout=START_TIMEOUT)

@@ -135,7 +135,8 @@ def test_ssh_service_runs_in_the_hub_pod_forwarding_through_sessions(monkeypatch
 
 def test_ssh_service_can_be_left_out(monkeypatch, tmp_path):
     c = load(monkeypatch, tmp_path, JUPYTERHUB_SESSIONS_SSH="0")
-    assert [s["name"] for s in c.JupyterHub.services] == ["sessions"]
+    # sessions-dashboard: the home page's read-only token (no process)
+    assert [s["name"] for s in c.JupyterHub.services] == ["sessions-dashboard", "sessions"]
 
 
 def test_values_and_ssh_service_manifest_expose_the_gateway():

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
+from jupyterhub_sessions.drives import user_slug
 from tests.hubtools import free_port, start_hub, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub, pytest.mark.timeout(600)]
@@ -123,6 +124,9 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     panel = open_panel(page)
     assert panel.locator(".jp-SessionsPanel-type").inner_text() == "Quick <b>Lab</b>"
     assert panel.locator(".jp-SessionsPanel-drive").inner_text() == "home"
+    # the session's private scratch directory ($SCRATCH; embedded backend: under the data dir)
+    scratch = panel.locator(".jp-SessionsPanel-scratch").inner_text()
+    assert scratch == str(hub.data_dir / "scratch" / user_slug(alice) / "_default"), scratch
     assert panel.locator(".jp-SessionsPanel-renewals").inner_text() == "0"
     assert panel.locator("b").count() == 0
     ends_before = panel.locator(".jp-SessionsPanel-expires").inner_text()
@@ -198,7 +202,10 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     invite = panel.locator(".jp-SessionsPanel-invite")
     invite.get_by_label("User name").fill("nobody-by-this-name")
     invite.get_by_role("button", name="Share").click()
-    page.locator(".Toastify__toast", has_text="No such user").wait_for(timeout=30_000)
+    # someone who never logged in: the message says to send a share link instead
+    toast = page.locator(".Toastify__toast", has_text="has never logged in to this hub")
+    toast.wait_for(timeout=30_000)
+    assert "Create a share link" in toast.inner_text()
     # the browser logs the refused request itself; that one is expected
     errors[:] = [e for e in errors if not ("400" in e and "sessions-api/shares" in e)]
     carol = hub.new_user("carol")

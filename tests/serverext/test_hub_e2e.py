@@ -388,7 +388,10 @@ def test_leaving_the_group_ends_access(world, team):
 def test_sharing_with_an_unknown_user_is_a_clear_error(world):
     r = world.api("POST", "sessions-api/shares", json={"user": "nobody-by-this-name"})
     assert r.status_code == 400
-    assert "No such user" in r.json()["message"]
+    assert r.json()["message"].startswith(
+        "nobody-by-this-name has never logged in to this hub, so sessions can't be shared with them by name yet. "
+        "Create a share link and send it to them"
+    )
     r = world.api("POST", "sessions-api/shares", json={"group": "no-such-group-here"})
     assert r.status_code == 400
     assert "no-such-group-here" in r.json()["message"] or "No such group" in r.json()["message"]

@@ -231,3 +231,77 @@ def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, owner):
     assert before <= after, "stopping a session removes nothing from its drive"
     r = svc_hub.request("GET", path(owner, "work"), token=token)
     assert r.status_code == 404
+
+
+ENDED = "services/sessions/api/ended"
+
+
+def test_who_stopped_a_session_is_kept_and_shown_to_its_owner(svc_hub):
+    from ..hubtools import wait_for
+
+    hub = svc_hub
+    user = hub.new_user("ends")
+    admin = "admin"  # an admin by the platform config (JUPYTERHUB_SESSIONS_ADMINS)
+    for name in ("mine", "theirs"):
+        r = hub.start_session(user, name, {"session_type": "notebook", "new_drive": f"d-{name}"})
+        assert r.status_code in (201, 202), r.text
+    token = hub.user_token(user)
+    assert hub.request("GET", ENDED, token=token).json() == []
+
+    r = hub.request("DELETE", path(user, "mine"), token=token, timeout=60)
+    assert r.status_code in (200, 202) and r.json()["result"] in ("stopped", "stopping"), r.text
+    r = hub.request("DELETE", path(user, "theirs"), token=hub.user_token(admin), timeout=60)
+    assert r.status_code in (200, 202), r.text
+    wait_for(lambda: not hub.user_model(user)["servers"], timeout=60, what="both stopped")
+
+    ended = {e["name"]: e for e in hub.request("GET", ENDED, token=token).json()}
+    assert ended["mine"]["reason"] == "stopped" and ended["mine"]["by"] == user
+    assert ended["mine"]["message"] == f"Stopped by its owner {user}."
+    assert (
+        ended["theirs"]["by_role"] == "admin" and ended["theirs"]["message"] == f"Stopped by admin {admin}."
+    )
+    assert ended["theirs"]["drive"] == "d-theirs" and ended["theirs"]["session_type"] == "notebook"
+    assert parse_time(ended["mine"]["ended_at"]) >= parse_time(ended["mine"]["started"])
+
+    # another user sees none of it; an admin may ask for it
+    other = hub.user_token(hub.new_user("endsother"))
+    assert all(e["user"] != user for e in hub.request("GET", ENDED, token=other).json())
+    assert hub.request("GET", ENDED + "?user=" + quote(user), token=other).status_code == 403
+    r = hub.request("GET", ENDED + "?user=" + quote(user), token=hub.user_token(admin))
+    assert {e["name"] for e in r.json()} == {"mine", "theirs"}
+
+
+def test_delete_removes_a_stopped_session_keeps_its_drive_and_its_end(svc_hub):
+    hub = svc_hub
+    user = hub.new_user("del")
+    token = hub.user_token(user)
+    r = hub.start_session(user, "gone", {"session_type": "notebook", "new_drive": "keepme"})
+    assert r.status_code in (201, 202), r.text
+    assert hub.request("DELETE", path(user, "gone"), token=token, timeout=60).status_code in (200, 202)
+    from ..hubtools import wait_for
+
+    wait_for(lambda: not hub.user_model(user)["servers"], timeout=60, what="stopped")
+    stopped = hub.api("GET", f"users/{quote(user)}?include_stopped_servers=1").json()["servers"]
+    assert "gone" in stopped
+
+    for body, word in [
+        ({"remove": "yes"}, "must be a bool"),
+        ({"remove": True, "x": 1}, "Unexpected field 'x'"),
+    ]:
+        r = hub.request("DELETE", path(user, "gone"), token=token, json=body)
+        assert r.status_code == 400 and word in r.json()["message"], r.text
+    r = hub.request(
+        "DELETE", path(user, "gone"), token=hub.user_token(hub.new_user("delother")), json={"remove": True}
+    )
+    assert r.status_code == 403
+    r = hub.request("DELETE", path(user, ""), token=token, json={"remove": True})
+    assert r.status_code == 400 and "default session cannot be deleted" in r.json()["message"]
+
+    r = hub.request("DELETE", path(user, "gone"), token=token, json={"remove": True}, timeout=60)
+    assert r.status_code == 200 and r.json() == {"user": user, "name": "gone", "result": "deleted"}, r.text
+    stopped = hub.api("GET", f"users/{quote(user)}?include_stopped_servers=1").json()["servers"]
+    assert "gone" not in stopped
+    assert (hub.data_dir / "drives").rglob("keepme").__next__().is_dir()
+    assert hub.request("GET", ENDED, token=token).json() == []  # a deleted session has no end to show
+    r = hub.request("DELETE", path(user, "gone"), token=token, json={"remove": True})
+    assert r.status_code == 404

@@ -1,4 +1,9 @@
-"""The embedded spawner's start returns once the session listens (spawner/ready.py)."""
+"""The embedded spawner's start returns once the session listens (LocalSessionSpawner.wait_until_listening).
+
+The hub looks for a new server with exponential backoff; a start that returns
+only when the server accepts connections is found at the hub's first look.
+A process that dies or never listens fails the start with its last output.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,16 @@ import socket
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
-from jupyterhub.spawner import SimpleLocalProcessSpawner
 
-from jupyterhub_sessions.spawner.local import LocalSessionSpawner
-from jupyterhub_sessions.spawner.ready import ReadyWhenListening
+from jupyterhub_sessions.spawner.local import LaunchFailed, LocalSessionSpawner
 from tests.hubtools import free_port
 
 LISTEN_LATER = """
 import socket, sys, time
+print("starting up", flush=True)
 time.sleep(float(sys.argv[2]))
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -25,55 +30,48 @@ time.sleep(60)
 """
 
 
-class Probe(ReadyWhenListening, SimpleLocalProcessSpawner):
-    """A local spawner whose process is a script (instead of a jupyter server)."""
-
-
 @pytest.fixture
-def spawner(monkeypatch):
+def spawner(tmp_path):
+    sp = LocalSessionSpawner(data_dir=str(tmp_path), start_timeout=30)
+    sp.user = SimpleNamespace(name="alice")
+    sp.launch_events = []
     procs = []
 
-    async def fake_start(self):
-        # what SimpleLocalProcessSpawner.start does, with a script for a server
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", *self.script_args(self.port)])
-        procs.append(self.proc)
-        return ("127.0.0.1", self.port)
+    def run(*args):
+        log = sp.open_session_log()  # the session's output goes to its log file, as in start()
+        sp.proc = subprocess.Popen([sys.executable, "-c", *args], stdout=log, stderr=log)
+        log.close()
+        procs.append(sp.proc)
 
-    monkeypatch.setattr(SimpleLocalProcessSpawner, "start", fake_start)
-    probe = Probe(http_timeout=30)
-    yield probe
+    sp.run = run
+    yield sp
     for p in procs:
         p.kill()
         p.wait(5)
 
 
-def test_the_embedded_spawner_waits_for_its_session():
-    assert issubclass(LocalSessionSpawner, ReadyWhenListening)
-    assert LocalSessionSpawner.mro().index(ReadyWhenListening) < LocalSessionSpawner.mro().index(
-        SimpleLocalProcessSpawner
-    )
-
-
-async def test_start_returns_once_the_session_listens(spawner):
-    """The hub's own check (exponential backoff) then finds the server at its first look."""
-    spawner.script_args = lambda port: [LISTEN_LATER, str(port), "0.7"]
-    ip, port = await spawner.start()
-    with socket.create_connection((ip, port), timeout=5):
-        pass  # listening already: no ConnectionRefusedError
-
-
-async def test_start_does_not_wait_for_a_session_that_died(spawner):
-    spawner.script_args = lambda port: ["raise SystemExit(3)"]
+async def test_returns_once_the_session_listens_not_before(spawner):
+    port = free_port()
+    spawner.run(LISTEN_LATER, str(port), "0.7")
     t = time.monotonic()
-    await spawner.start()
-    assert time.monotonic() - t < 20  # well before http_timeout (30 s)
-    assert spawner.proc.poll() == 3
+    await spawner.wait_until_listening(port, time.monotonic() + 30)
+    assert time.monotonic() - t >= 0.6  # it waited for the server ...
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # ... which listens now: no ConnectionRefusedError
+    assert spawner.latest_progress == "The server is up"
 
 
-async def test_no_wait_when_switched_off(spawner):
-    spawner.ready_poll_interval = 0
-    spawner.script_args = lambda port: [LISTEN_LATER, str(port), "5"]
-    ip, port = await spawner.start()
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((ip, port), timeout=5).close()
+async def test_a_session_that_dies_fails_the_start_with_its_output(spawner):
+    spawner.run("print('ImportError: no module named jupyterhub', flush=True); raise SystemExit(3)")
+    with pytest.raises(LaunchFailed) as failed:
+        await spawner.wait_until_listening(free_port(), time.monotonic() + 30)
+    assert "exit status 3" in failed.value.jupyterhub_message
+    assert failed.value.session_output == ["ImportError: no module named jupyterhub"]
+
+
+async def test_a_session_that_never_listens_fails_at_the_deadline(spawner):
+    spawner.run(LISTEN_LATER, str(free_port()), "60")
+    with pytest.raises(LaunchFailed) as failed:
+        await spawner.wait_until_listening(free_port(), time.monotonic() + 1)
+    assert "did not start listening" in failed.value.jupyterhub_message
+    assert failed.value.session_output == ["starting up"]

@@ -70,8 +70,14 @@ def test_sftp_round_trip_through_the_session(ssh_hub, cluster_gateway, erin, tmp
     # the file is in the session's drive (the server's root directory), written by the session
     drive = ssh_hub.data_dir / "drives" / user_slug(user) / "home"
     assert (drive / "up.bin").read_bytes() == payload
-    assert "SFTP bridge open for user=test-admin session=" + user in ssh_hub.log_path.read_text(
-        errors="replace"
+    # the session's output reaches the hub's log through its log file, within a second
+    wait_for(
+        lambda: (
+            "SFTP bridge open for user=test-admin session=" + user
+            in ssh_hub.log_path.read_text(errors="replace")
+        ),
+        timeout=15,
+        what="the session's log line in the hub log",
     )
 
 
@@ -96,9 +102,13 @@ def test_port_forwarding_goes_through_the_session(ssh_hub, cluster_gateway, erin
         (drive / "blob.bin").write_bytes(blob)
         assert requests.get(f"http://127.0.0.1:{local}/blob.bin", timeout=60).content == blob
         # carried by the session's TCP bridge (the session logs it), not a local connection
-        assert (
-            f"TCP bridge open for user=test-admin session={user}/(default) to port {port}"
-            in ssh_hub.log_path.read_text(errors="replace")
+        wait_for(
+            lambda: (
+                f"TCP bridge open for user=test-admin session={user}/(default) to port {port}"
+                in ssh_hub.log_path.read_text(errors="replace")
+            ),
+            timeout=15,
+            what="the session's log line in the hub log",
         )
         wait_for(
             lambda: socket.create_connection(("127.0.0.1", local2), timeout=1).close() or True,

@@ -25,6 +25,8 @@ export interface ISessionInfo {
   timeout: number;
   collaborative: boolean;
   server_name: string;
+  /** The session's private scratch directory ($SCRATCH, emptied when it stops), or null. */
+  scratch: string | null;
 }
 
 /** The hub service's view of the session: when and why it ends. */
@@ -175,7 +177,8 @@ function parseInfo(o: Obj): ISessionInfo {
     drive: str(o, 'drive', what),
     timeout,
     collaborative: bool(o, 'collaborative', what, false),
-    server_name: optStr(o, 'server_name', what) ?? ''
+    server_name: optStr(o, 'server_name', what) ?? '',
+    scratch: optStr(o, 'scratch', what) || null
   };
 }
 

@@ -93,6 +93,13 @@ function SessionSection(props: { model: SessionModel }): JSX.Element {
         <Row label="Type" value={info.display_name} cls="jp-SessionsPanel-type" />
         {info.server_name ? <Row label="Server" value={info.server_name} /> : null}
         <Row label="Drive" value={info.drive} cls="jp-SessionsPanel-drive" />
+        {info.scratch ? (
+          <Row
+            label="Scratch"
+            value={<span title="$SCRATCH: private to this session, emptied when it stops">{info.scratch}</span>}
+            cls="jp-SessionsPanel-scratch"
+          />
+        ) : null}
         {timing?.started ? (
           <Row label="Started" value={formatTimestamp(timing.started)} cls="jp-SessionsPanel-started" />
         ) : null}
