@@ -202,7 +202,7 @@ def register(hub, user, device, name):
 def user_with_key(hub, keydir, prefix: str, key_name: str = "laptop") -> tuple[str, Device]:
     """A new hub user with a fresh registered ed25519 key: (name, device)."""
     name = hub.new_user(prefix)
-    device = keygen(keydir, prefix)
+    device = keygen(keydir, name)  # unique per user: modules of the package share keydir
     register(hub, name, device, key_name)
     return name, device
 
