@@ -4,8 +4,6 @@ import pytest
 
 from jupyterhub_sessions.profiles import ProfileError, load_session_types
 
-from .conftest import PROFILES
-
 GOOD = """
 display_name: Test
 image: {default: img:1}

@@ -74,6 +74,14 @@ def _as_list(value) -> list:
     return copy.deepcopy(list(value or []))
 
 
+def _pod_create_error(e: ApiException):
+    """What the user sees when the cluster fails the pod's create (not KubeSpawner's bare ApiException)."""
+    what = f"({e.status} {e.reason})"
+    if e.status in RETRY_STATUS:
+        return user_error(503, f"The cluster could not create the session's pod {what}; please try again.")
+    return user_error(500, f"The cluster refused the session's pod {what}. Ask an administrator.")
+
+
 class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     """KubeSpawner for jupyterhub-sessions: session types, named drives, timeouts."""
 
@@ -336,6 +344,8 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
                 await self.stop(now=True)
             except Exception:
                 self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
+            if isinstance(e, ApiException):
+                raise _pod_create_error(e) from e
             raise
 
     def get_env(self):

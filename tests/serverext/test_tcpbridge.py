@@ -122,7 +122,9 @@ def test_no_sftp_server_is_a_clear_404(tmp_path):
         "import jupyterhub_sessions.serverext.tcpbridge as _t\n"
         "_t.SFTP_SERVER_PATHS = ('/nonexistent/sftp-server',)\n"
     )
-    server = start_jupyter_server(tmp_path, LAB_INFO, extra_args=["--SessionsServerExtension.ports_scope=all"])
+    server = start_jupyter_server(
+        tmp_path, LAB_INFO, extra_args=["--SessionsServerExtension.ports_scope=all"]
+    )
     try:
         url = server.url.replace("http://", "ws://") + "sessions-api/sftp"
         with pytest.raises(websocket.WebSocketBadStatusException) as e:
