@@ -140,7 +140,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             return {}
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
             raise web.HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "Request body must be a JSON object")
@@ -272,7 +272,7 @@ class SSHServiceHandler(APIHandler):
             raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
         try:
             body = json.loads(bytes(self._body) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
             raise web.HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict) or set(body) != {"connection"}:
             raise web.HTTPError(400, 'Request body must be {"connection": "<id>"}')
