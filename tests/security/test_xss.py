@@ -7,6 +7,7 @@ the text is shown literally (so the payload really reached the page).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from jupyterhub_sessions.drives import Drive
 from jupyterhub_sessions.profiles import SessionType
 from jupyterhub_sessions.spawner.form import render_spawn_form
+from tests.hubtools import wait_for
 
 PAYLOADS = [
     '"><img src=x onerror="window.__xss=1">',
@@ -143,14 +145,25 @@ def test_a_hostile_user_name_shows_as_text_on_every_hub_page(hub, browser, paylo
         # the pending page leaves (reloads into the session) on the progress stream's "ready":
         # without that stream it stays, however fast the session starts
         page.route("**/progress", lambda route: route.abort())
-        r = hub.start_session(name, "s", {"session_type": "notebook"}, wait=False)
-        assert r.status_code in (201, 202), r.text
+        # the hub's POST returns only once the session is up, if that takes under 10 s: send it
+        # from a thread and open the pending page while the spawn is still pending
+        posted = ThreadPoolExecutor(1).submit(
+            hub.start_session, name, "s", {"session_type": "notebook"}, wait=False
+        )
+        wait_for(
+            lambda: (hub.user_model(name)["servers"].get("s") or {}).get("pending") == "spawn",
+            timeout=60,
+            interval=0.02,
+            what="spawn pending",
+        )
         # spawn-pending first: the hub serves that page only while the spawn is pending
         for path in (f"hub/spawn-pending/{quote(name, safe='')}/s", "hub/home", "services/ssh/"):
             page.goto(hub.url + path)
             assert not executed(page, fired), path
             assert name in page.text_content("body"), path  # the payload reached the page, as text
             assert page.locator("img[src=x], svg[onload]").count() == 0, path
+        r = posted.result(timeout=120)
+        assert r.status_code in (201, 202), r.text
         hub.wait_ready(name, "s", timeout=180)
     finally:
         ctx.close()
