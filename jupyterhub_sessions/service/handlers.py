@@ -65,6 +65,10 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     def write_error(self, status_code, **kwargs):
+        # a request refused before its body was read (in prepare) makes tornado close the
+        # connection after the response without saying so; the proxy then reuses the socket for
+        # the next request, which fails with a reset (a 503 to that user). Say it, on every error.
+        self.set_header("Connection", "close")
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:

@@ -1,5 +1,6 @@
 """The sessions REST API of the running service, through the hub's proxy, as users see it."""
 
+import collections
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -249,3 +250,12 @@ def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, own_session):
     assert before <= after, "stopping a session removes nothing from its drive"
     r = svc_hub.request("GET", path(owner, "work"), token=token)
     assert r.status_code == 404
+
+
+def test_refused_requests_in_a_row_all_get_their_answer(svc_hub):
+    """A request refused before its body is read ends its connection; the service says so
+    (Connection: close), else the proxy reuses the dead socket and the next caller gets a 503."""
+    statuses = collections.Counter(
+        svc_hub.request("DELETE", path("nobody-here", "x"), token="0" * 64).status_code for _ in range(150)
+    )
+    assert statuses == {401: 150}
