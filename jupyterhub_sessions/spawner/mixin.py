@@ -215,6 +215,11 @@ class SessionSpawnerMixin(LoggingConfigurable):
         self.user_options = recorded
         if getattr(self, "orm_spawner", None) is not None:
             self.orm_spawner.user_options = recorded
+            # commit before the first await (JupyterHub's rule): a rollback by any other request
+            # meanwhile would drop it, and a hub restarted later would load the raw request
+            db = getattr(getattr(self, "user", None), "db", None)
+            if db is not None:
+                db.commit()
         st = self.session_types[opts.session_type]
         self.default_url = self.session_default_url(st)
         try:
