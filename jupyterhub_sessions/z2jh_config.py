@@ -43,11 +43,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import ssh
-from .hub_setup import configure_platform
+from .hub.platform import configure_platform
+from .hub.services import configure_sessions_service, configure_ssh_for_cluster
 from .paths import PACKAGE_PROFILES
 from .profiles import load_session_types
-from .service import configure_hub as configure_sessions_service
 
 log = logging.getLogger("JupyterHub")
 
@@ -232,7 +231,7 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     # -- the `ssh` hub service: key pages and the SSH gateway, run by the hub in its pod
     # Shells, commands, sftp and forwarded ports reach session pods through the proxy.
     if env.get("JUPYTERHUB_SESSIONS_SSH", "1").lower() not in ("0", "false", "no", "off"):
-        ssh.configure_hub_for_cluster(
+        configure_ssh_for_cluster(
             c,
             data_dir=data_dir,  # the host key lives here, on the state volume: stable across restarts
             service_host=host,

@@ -9,9 +9,9 @@ import sys
 from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from ..session_info import AUTH_CACHE_SECONDS, ENV_SESSION
 from .handlers import make_handlers
 from .hubclient import HubClient
-from .launch import AUTH_CACHE_SECONDS, ENV_SESSION
 from .revoke import AccessWatch, refuse_own_token, track_websockets
 
 
@@ -202,7 +202,7 @@ def load(serverapp):
     web_app.settings["jupyterhub_sessions"] = state
     collaborative = bool(info.get("collaborative"))
     if info and not collaborative:
-        # the ydoc extension is not loaded (launch.server_args); tell the
+        # the ydoc extension is not loaded (hub.args.server_args); tell the
         # frontend too, or it would try to open collaboration rooms.
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)

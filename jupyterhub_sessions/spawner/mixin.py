@@ -370,7 +370,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     def get_args(self):
         """The backend's args plus what the session's options ask of the server."""
-        from ..serverext.launch import server_args
+        from ..hub.args import server_args
 
         args = list(super().get_args())
         if self.session is not None:

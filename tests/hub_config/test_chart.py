@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from jupyterhub_sessions.compat import available_scope
+from jupyterhub_sessions.hub.compat import available_scope
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from jupyterhub_sessions.z2jh_config import Z2JHConfigError
 from tests.hubtools import Hub, free_port, kill_processes_of, wait_for

@@ -17,7 +17,7 @@ import sys
 import pytest
 import requests
 
-from jupyterhub_sessions.serverext.launch import server_args
+from jupyterhub_sessions.hub.args import server_args
 from tests.hubtools import free_port, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

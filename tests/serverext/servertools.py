@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from jupyterhub_sessions.serverext.launch import server_args
+from jupyterhub_sessions.hub.args import server_args
 
 from ..hubtools import free_port, wait_for
 

@@ -5,7 +5,8 @@ import json
 from traitlets.config import Config
 from traitlets.config.loader import KVArgParseConfigLoader
 
-from jupyterhub_sessions.serverext.launch import proxy_servers, server_args
+from jupyterhub_sessions.hub.args import server_args
+from jupyterhub_sessions.serverext.launch import proxy_servers
 
 
 def _parse(args) -> Config:
