@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
 from .profiles import NEVER, SessionType, default_type, memory_bytes
-from .session_info import ENV_SESSION  # noqa: F401 - the session's options as JSON; re-exported
 
 KNOWN_KEYS = {
     "session_type",

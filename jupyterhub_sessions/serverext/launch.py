@@ -2,36 +2,34 @@
 
 Web-app / desktop session types open on their app at `/<name>/` (the default URL is passed on the
 command line by the spawner, `hub.args.server_args`); the app itself is started by
-jupyter-server-proxy from the `ServerProxy.servers` entry built here, from the session info in
-the environment, before jupyter-server-proxy loads.
+jupyter-server-proxy from the `ServerProxy.servers` entry built here, from the session's
+`SessionInfo`, before jupyter-server-proxy loads.
 """
 
 from __future__ import annotations
 
-from ..session_info import is_app_interface
+from ..profiles import Interface
+from ..session_info import SessionInfo
 
 
-def proxy_server_entry(interface: dict) -> dict:
+def proxy_server_entry(interface: Interface) -> dict:
     """jupyter-server-proxy `ServerProxy.servers` entry for a web-app interface."""
-    name = interface["name"]
-    url_path = interface.get("url_path") or "/"
     return {
-        "command": list(interface["command"]),
-        "timeout": int(interface.get("timeout") or 30),
+        "command": list(interface.command),
+        "timeout": int(interface.timeout),
         "absolute_url": False,
         "launcher_entry": {
             "enabled": True,
-            "title": interface.get("title") or name,
-            "path_info": name + "/" + url_path.lstrip("/"),
+            "title": interface.title or interface.name,
+            "path_info": f"{interface.name}/" + interface.url_path.lstrip("/"),
         },
         "new_browser_tab": False,
     }
 
 
-def proxy_servers(session_info: dict) -> dict:
+def proxy_servers(info: SessionInfo | None) -> dict:
     """`ServerProxy.servers` for the session: its web app, if we start it (a desktop
     without a command is served by its image, e.g. jupyter-remote-desktop-proxy)."""
-    interface = session_info.get("interface") or {}
-    if not is_app_interface(interface) or not interface.get("command"):
+    if info is None or not info.is_app or not info.interface.command:
         return {}
-    return {interface["name"]: proxy_server_entry(interface)}
+    return {info.interface.name: proxy_server_entry(info.interface)}
