@@ -66,7 +66,7 @@ def sessions_service(
     environment: dict | None = None,
 ) -> tuple[dict, dict]:
     """(entry for `c.JupyterHub.services`, role for `c.JupyterHub.load_roles`) of the sessions service."""
-    env = _passed_on("PATH", "JUPYTERHUB_SESSIONS_SSH_SERVICES", "JUPYTERHUB_SESSIONS_TEST_HUB")
+    env = _passed_on("PATH", "JUPYTERHUB_SESSIONS_SSH_SERVICES")
     env.update(environment or {})
     if data_dir is not None:
         env["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)
@@ -130,7 +130,7 @@ def ssh_service(
         # connections go through the session's TCP bridge (commands and sftp always do)
         args.append("--SSHGateway.forward_through_session=True")
     env = {"JUPYTERHUB_SESSIONS_DATA_DIR": str(data_dir), "JUPYTERHUB_SESSIONS_PUBLIC_URL": public_url}
-    env.update(_passed_on("JUPYTERHUB_SESSIONS_SSH_PORT", "PATH", "JUPYTERHUB_SESSIONS_TEST_HUB"))
+    env.update(_passed_on("JUPYTERHUB_SESSIONS_SSH_PORT", "PATH"))
     service = {
         "name": name,
         "url": f"http://127.0.0.1:{port}",
