@@ -29,6 +29,15 @@ MAX_PROFILE_VALUES = 100_000  # after expanding YAML aliases ("billion laughs")
 MAX_PROFILE_DEPTH = 64
 
 
+# KubeSpawner's profile_list next to session types (refused by z2jh_config and SessionKubeSpawner)
+PROFILE_LIST_CONFLICT = (
+    "jupyterhub-sessions: {where} is set, but SessionKubeSpawner builds each session's pod from "
+    "the session type the user picked; a KubeSpawner profile would silently replace its image and "
+    "resources. Remove {where} (z2jh: singleuser.profileList) and describe the choices as session "
+    "types (JUPYTERHUB_SESSIONS_PROFILES)."
+)
+
+
 class ProfileError(ValueError):
     """A session-type file is invalid; the message names file, field and reason."""
 

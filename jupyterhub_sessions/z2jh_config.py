@@ -46,19 +46,12 @@ from pathlib import Path
 from .hub.platform import configure_platform
 from .hub.services import configure_sessions_service, configure_ssh_for_cluster
 from .paths import PACKAGE_PROFILES
-from .profiles import load_session_types
+from .profiles import PROFILE_LIST_CONFLICT, load_session_types
 
 log = logging.getLogger("JupyterHub")
 
 ETC_PROFILES = Path("/etc/jupyterhub-sessions/profiles")
 DEFAULT_DATA_DIR = "/srv/jupyterhub-sessions"
-
-PROFILE_LIST_CONFLICT = (
-    "jupyterhub-sessions: {where} is set, but SessionKubeSpawner builds each session's pod from "
-    "the session type the user picked; a KubeSpawner profile would silently replace its image and "
-    "resources. Remove {where} (z2jh: singleuser.profileList) and describe the choices as session "
-    "types (JUPYTERHUB_SESSIONS_PROFILES)."
-)
 
 
 class Z2JHConfigError(ValueError):

@@ -39,7 +39,7 @@ from ..drives import (
     user_slug,
 )
 from ..options import SessionOptions
-from ..profiles import SessionType, memory_bytes
+from ..profiles import PROFILE_LIST_CONFLICT, SessionType, memory_bytes
 from . import kube_status
 from .kube_drives import RETRY_STATUS, KubeDriveBackend
 from .mixin import SessionSpawnerMixin, user_error
@@ -304,8 +304,6 @@ class SessionKubeSpawner(SessionSpawnerMixin, WatchedStart, KubeSpawner):
         # a KubeSpawner profile would silently replace the session type's image and resources;
         # z2jh_config refuses it at hub start, this catches one set later (e.g. a later extraConfig)
         if proposal["value"]:
-            from ..z2jh_config import PROFILE_LIST_CONFLICT
-
             self.log.error(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
             raise TraitError(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
         return proposal["value"]
