@@ -46,7 +46,7 @@ from pathlib import Path
 from .hub.platform import configure_platform
 from .hub.services import configure_sessions_service, configure_ssh_for_cluster
 from .paths import PACKAGE_PROFILES
-from .profiles import PROFILE_LIST_CONFLICT, load_session_types
+from .profiles import PROFILE_LIST_CONFLICT, session_types_watcher
 
 log = logging.getLogger("JupyterHub")
 
@@ -189,7 +189,9 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     refuse_profile_list(c, values)
     types_dir = profiles_dir(env)
     os.environ["JUPYTERHUB_SESSIONS_PROFILES"] = types_dir  # the sessions service reads it too
-    load_session_types(types_dir)  # a bad file stops start-up here, naming file, field and reason
+    # a bad file stops start-up here, naming file, field and reason; the set loaded now keeps
+    # serving if a later edit breaks a file
+    session_types_watcher(types_dir).status()
     data_dir = state_dir(env)
 
     # -- sessions: pods via KubeSpawner ---------------------------------------------

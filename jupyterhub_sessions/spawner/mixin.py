@@ -24,7 +24,7 @@ from ..options import (
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import Interface, SessionType, TypesStatus, load_session_types, session_types_watcher
+from ..profiles import Interface, SessionType, TypesStatus, session_types_watcher
 from ..session_info import ENV_SESSION, SessionInfo, default_url
 from .form import form_to_options, refill_choices, render_spawn_form
 
@@ -113,8 +113,9 @@ class SessionSpawnerMixin(LoggingConfigurable):
         return session_types_watcher(self.session_types_dir, self.log).status()
 
     def check_session_types(self) -> dict[str, SessionType]:
-        """Load all types now; call from hub config so bad files stop start-up."""
-        return load_session_types(self.session_types_dir)
+        """Load all types now; call from hub config so bad files stop start-up (and the set
+        loaded keeps serving if a later edit breaks a file)."""
+        return session_types_watcher(self.session_types_dir, self.log).types()
 
     @property
     def user_groups(self) -> list[str]:
