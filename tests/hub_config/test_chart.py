@@ -504,7 +504,9 @@ def _service_env(h: ChartHub, service: str) -> dict | None:
             env = p.environ()
         except psutil.Error:
             continue
-        if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(h.pod.root):
+        # the hub tells each managed service its URL; this pod's services have ports of their own
+        port = h.ports["sessions" if service == "service" else "pages"]
+        if env.get("JUPYTERHUB_SERVICE_URL", "").endswith(f":{port}"):
             return env
     return None
 
