@@ -166,7 +166,6 @@ def test_a_directory_that_never_loaded_raises(tmp_path):
         watcher.types()
 
 
-
 def test_the_set_the_hub_config_loads_keeps_serving_after_a_broken_edit(tmp_path, monkeypatch):
     """The hub config loads the types at start-up (a bad file stops the hub there); an edit that
     breaks a file before any spawn form was shown still serves that set, not a 500."""
