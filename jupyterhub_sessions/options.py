@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
 from .images import ImageError
@@ -51,6 +51,7 @@ class SessionOptions:
     create_drive: bool
     timeout: int
     collaborative: bool
+    image_chosen: bool = False  # the user named the image (else the type's default, followed on restart)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +61,8 @@ class SessionOptions:
 
     @classmethod
     def from_dict(cls, d: dict) -> SessionOptions:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{k: d[k] for k, f in fields.items() if k in d or f.default is MISSING})
 
 
 def _scalar(raw: dict, key: str):
@@ -159,6 +161,7 @@ def parse_session_options(
         st = allowed[slug]
 
     image = _image(raw, st)
+    image_chosen = image != st.image.default
 
     res = st.resources
     cpu = _number(raw, "cpu")
@@ -218,4 +221,5 @@ def parse_session_options(
         create_drive=create,
         timeout=int(timeout),
         collaborative=collaborative,
+        image_chosen=image_chosen,
     )

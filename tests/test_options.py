@@ -116,5 +116,16 @@ def test_a_custom_image_within_the_types_policy_is_recorded(shipped_types):
         if rule:
             assert f"(rule: {rule})" in e.value.reason
     # without a policy only the listed images are allowed
+    bare = {
+        s: t.model_copy(update={"image": t.image.model_copy(update={"custom": None})})
+        for s, t in types.items()
+    }
     with pytest.raises(OptionsError, match="not an allowed image"):
-        parse(shipped_types, {"image": "registry.example.org/team-a/my-notebook:2.1"})
+        parse(bare, {"image": "registry.example.org/team-a/my-notebook:2.1"})
+
+
+def test_only_an_image_the_user_named_counts_as_chosen(shipped_types):
+    assert not parse(shipped_types, {}).image_chosen
+    nb = shipped_types["notebook"]
+    assert not parse(shipped_types, {"image": nb.image.default}).image_chosen
+    assert parse(shipped_types, {"image": nb.image.allowed[1]}).image_chosen

@@ -150,6 +150,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise web.HTTPError(400, "Request body is not valid JSON") from None
+        except RecursionError:
+            raise web.HTTPError(400, "Request body is nested too deeply") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "Request body must be a JSON object")
         allowed = allowed or {}
@@ -389,6 +391,8 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
 
 def routes(prefix: str, service) -> list:
+    from .usertypes_api import usertype_routes  # its handlers subclass APIHandler
+
     """URL routes under the service prefix (e.g. /services/sessions/)."""
     p = prefix.rstrip("/") + "/"
     name = r"([^/]+)"
@@ -403,6 +407,7 @@ def routes(prefix: str, service) -> list:
         (p + f"api/sessions/{name}/{server}/ssh", SSHHandler, kw),
         (p + "api/ssh-connections", SSHConnectionsHandler, kw),
         (p + f"api/sessions/{name}/{server}", SessionHandler, kw),
+        *usertype_routes(prefix, service),
         (p + "api/.*", NotFoundHandler, kw),
         *page_routes(prefix, service),
     ]
