@@ -249,7 +249,7 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
 
     def command_line(self) -> list[str]:
         """The argv a start runs: the sandbox prefix, `cmd` and `get_args()` (see start_process)."""
-        return [*self.sandbox_prefix(), *self.cmd, *self.get_args()]
+        return [*self.sandbox_prefix(prepared=True), *self.cmd, *self.get_args()]
 
     async def launch_preview(self, opts: SessionOptions, st: SessionType) -> dict:
         """The command line this type would run: the same `configure_process`, `sandbox_prefix`,
@@ -319,15 +319,19 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         path.mkdir(mode=0o700, parents=True)
         os.chmod(path.parent, 0o700)
 
-    def sandbox_writable(self, env: dict) -> list[Path]:
-        """Directories besides the drive a sandboxed session writes: runtime files, $SCRATCH."""
+    def sandbox_writable(self, env: dict, prepared: bool = False) -> list[Path]:
+        """Directories besides the drive a sandboxed session writes: runtime files, $SCRATCH.
+
+        `prepared`: count $SCRATCH as made, as `start()` makes it before the process (the
+        type details' command line shows a start without making anything).
+        """
         paths = [self.runtime_dir]
         scratch = env.get("SCRATCH")
-        if scratch and Path(scratch).is_dir():
+        if scratch and (prepared or Path(scratch).is_dir()):
             paths.append(Path(scratch))
         return paths
 
-    def sandbox_prefix(self) -> list[str]:
+    def sandbox_prefix(self, prepared: bool = False) -> list[str]:
         """`bwrap ... --` for this session, or [] when sessions run unsandboxed."""
         if self.sandbox == "off":
             return []
@@ -342,7 +346,7 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
             bwrap,
             drive=Path(self.home_dir),
             hidden=[Path(self.data_dir)],
-            writable=self.sandbox_writable(self.get_env()),
+            writable=self.sandbox_writable(self.get_env(), prepared),
         )
 
     # ---- start: output log, scratch, progress, failure with the output's tail -----------

@@ -462,7 +462,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
             user=self.user,
             hub=self.hub,
             config=self.config,
-            orm_spawner=preview_orm_spawner(self.name if name is None else name),
+            orm_spawner=preview_orm_spawner(self.user, self.name if name is None else name),
             api_token="",
             oauth_client_id=getattr(self, "oauth_client_id", "") or "",
         )

@@ -58,10 +58,27 @@ def command_text(argv: list[str]) -> str:
     return " \\\n  ".join(" ".join(line) for line in lines)
 
 
-def preview_orm_spawner(name: str) -> SimpleNamespace:
-    """What a Spawner reads of its ORM record, detached from any database."""
+def preview_orm_spawner(user, name: str) -> SimpleNamespace:
+    """What a Spawner reads of its ORM record, detached from any database: the server's URL
+    prefix is the one a start of session `name` gets (it is in the session's environment)."""
+    from urllib.parse import quote
+
+    from jupyterhub import orm
+
+    server_url = getattr(user, "server_url", None)
+    base_url = (
+        server_url(name) if callable(server_url) else user.url + (f"{quote(name, safe='')}/" if name else "")
+    )
     return SimpleNamespace(
-        name=name, display_name=name, server=None, user_options={}, state={}, started=None, last_activity=None
+        name=name,
+        display_name=name,
+        server=orm.Server(
+            proto="http", ip="", port=0, base_url=base_url, cookie_name="cookie"
+        ),  # in no database
+        user_options={},
+        state={},
+        started=None,
+        last_activity=None,
     )
 
 

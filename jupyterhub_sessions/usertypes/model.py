@@ -197,7 +197,7 @@ def _first_error(e: ValidationError) -> UserTypeError:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         name = str(err["loc"][-1])[:60]
-        why = ESCALATING.get(name) or ESCALATING.get(re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower())
+        why = ESCALATING.get(name) or ESCALATING.get(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower())
         msg = f"not offered in personal session types: {why}" if why else "unknown field"
     return UserTypeError(loc, msg)
 
