@@ -297,8 +297,12 @@ class SessionSpawnerMixin(LoggingConfigurable):
         """Validate user_options, claim the drive, then configure the backend."""
         who = self._who()
         await self.refresh_user_types()
-        opts = self._parse_options(user_options)
-        self._refuse_drive_in_use(opts)
+        try:
+            opts = self._parse_options(user_options)
+            self._refuse_drive_in_use(opts)
+        except web.HTTPError:
+            self._forget_refused_options()
+            raise
         self.launch_failure = None
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
@@ -334,6 +338,15 @@ class SessionSpawnerMixin(LoggingConfigurable):
             opts.timeout,
             opts.collaborative,
         )
+
+    def _forget_refused_options(self) -> None:
+        """JupyterHub stores a spawn request's options before they are checked: put back the
+        last good ones (none for a new session), so a refused request leaves nothing behind
+        (no hostile text on the dashboard, nothing a Restart would send again)."""
+        previous = self.recorded_user_options(self.session) if self.session is not None else {}
+        self.user_options = previous
+        if getattr(self, "orm_spawner", None) is not None:
+            self.orm_spawner.user_options = previous
 
     def _who(self) -> str:
         return f"user={self.user.name} session={self.name or '(default)'}"

@@ -97,7 +97,8 @@ class DirectoryStore(UserTypeStore):
         self._signature: tuple | None = None
 
     def _path(self, record: UserTypeRecord) -> Path:
-        return self.root / owner_key(record.owner) / f"{record.id}.json"
+        # a broken record has no readable owner name, only the key of the folder it is in
+        return self.root / (record.owner_key or owner_key(record.owner)) / f"{record.id}.json"
 
     def _scan(self) -> list[tuple[Path, str, str]]:
         """(file, id, owner key) of every stored type."""
