@@ -25,7 +25,7 @@ from ..options import (
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import SessionType, TypesStatus, load_session_types, session_types_watcher
+from ..profiles import USER_SLUG_RE, SessionType, TypesStatus, load_session_types, session_types_watcher
 from ..usertypes import UserTypes, user_types_for
 from .form import form_to_options, refill_choices, render_spawn_form
 
@@ -166,15 +166,23 @@ class SessionSpawnerMixin(LoggingConfigurable):
     def user_types_enabled(self) -> bool:
         return self.user_types is not None and self.session_types_status.policy.user_types is not None
 
-    async def refresh_user_types(self) -> UserTypes | None:
+    async def refresh_user_types(self, wanted: object = None) -> UserTypes | None:
         """Re-read the personal types if the store changed (call before `types_for_user`).
 
+        `wanted`: the session type a request names; a personal one not seen yet (just
+        created through the sessions service, another process) re-reads the store at once.
         A store that cannot be read keeps serving the last good set (and logs why);
         the admin types are never affected.
         """
         if not self.user_types_enabled():
             return None
-        return await self.user_types.refresh(self.session_types_status.policy)
+        policy = self.session_types_status.policy
+        reg = await self.user_types.refresh(policy)
+        if isinstance(wanted, list) and len(wanted) == 1:
+            wanted = wanted[0]
+        if isinstance(wanted, str) and USER_SLUG_RE.match(wanted) and reg.get(wanted) is None:
+            reg = await self.user_types.refresh(policy, force=True)
+        return reg
 
     def types_for_user(self) -> dict[str, SessionType]:
         """Every type this spawner's user may start: the admin's they may see, their own
@@ -255,8 +263,8 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def options_from_form(self, formdata):
         """Form fields → user_options, checked now so the hub re-renders the form
         with the reason (HTTP 400/409) before anything is stored or started."""
-        await self.refresh_user_types()
         raw = form_to_options(formdata)
+        await self.refresh_user_types(raw.get("session_type"))
         try:
             opts = self._parse_options(raw)
             self._refuse_drive_in_use(opts)
@@ -296,7 +304,9 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def _apply_session_options(self, user_options):
         """Validate user_options, claim the drive, then configure the backend."""
         who = self._who()
-        await self.refresh_user_types()
+        await self.refresh_user_types(
+            (user_options or {}).get("session_type") if isinstance(user_options, dict) else None
+        )
         try:
             opts = self._parse_options(user_options)
             self._refuse_drive_in_use(opts)

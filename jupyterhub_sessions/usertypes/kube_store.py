@@ -36,9 +36,10 @@ RBAC_HINT = "apply hub_config/kubernetes/user-types-rbac.yaml (a Role for config
 
 
 class ConfigMapStore(UserTypeStore):
-    """User types as ConfigMaps in `namespace`; listed at most every `ttl` seconds (the form, the API)."""
+    """User types as ConfigMaps in `namespace`; listed at most every `ttl` seconds (the form, the API),
+    and at once when a spawn names a type not seen yet (see SessionSpawnerMixin.refresh_user_types)."""
 
-    def __init__(self, namespace: str, configure: bool = False, ttl: float = 2.0):
+    def __init__(self, namespace: str, configure: bool = False, ttl: float = 1.0):
         self.namespace = namespace
         self.configure = configure
         self.ttl = ttl

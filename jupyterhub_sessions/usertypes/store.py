@@ -242,10 +242,11 @@ class UserTypes:
         self._converted: dict[tuple, SessionType | UserTypeError] = {}
         self._lock = asyncio.Lock()
 
-    async def refresh(self, policy: PlatformPolicy) -> UserTypes:
+    async def refresh(self, policy: PlatformPolicy, force: bool = False) -> UserTypes:
+        """Re-read the store if it changed (`force`: whatever it says, e.g. for a type just created)."""
         async with self._lock:
             try:
-                if self._records is None or await self.store.changed():
+                if self._records is None or force or await self.store.changed():
                     self._records = await self.store.load_all()
                 self.error = None
             except StoreError as e:

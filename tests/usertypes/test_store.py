@@ -145,9 +145,25 @@ async def test_configmap_store_on_the_cluster(kube, policy):
     await store.delete(edited)  # already gone: fine
 
 
-async def test_configmap_store_without_the_role_says_what_to_apply(kube):
+async def test_the_charts_hub_role_alone_cannot_keep_types_and_ours_can(kube):
+    """Held against the chart's own RBAC: its hub Role has no ConfigMaps, so the store says
+    which Role to apply; with hub_config/kubernetes/user-types-rbac.yaml it does all it needs."""
     from jupyterhub_sessions.usertypes.kube_store import ConfigMapStore
 
-    kube.faults.add("GET", "/configmaps", status=403, times=1)
-    with pytest.raises(StoreError, match="user-types-rbac.yaml"):
-        await ConfigMapStore("default", configure=True).load_all()
+    from .rbac import chart_hub_rules, our_rules
+
+    kube.rbac = chart_hub_rules()
+    store = ConfigMapStore("default", configure=True, ttl=0)
+    for attempt in (store.load_all(), store.create(record())):
+        with pytest.raises(StoreError) as e:
+            await attempt
+        assert "may not" in str(e.value) and "user-types-rbac.yaml" in str(e.value)
+    kube.rbac = chart_hub_rules() + our_rules()
+    a = await store.create(record())
+    await store.replace(UserTypeRecord(id=a.id, owner=a.owner, spec=GOOD, revision=2), 1)
+    assert [r.revision for r in await store.load_all()] == [2]
+    await store.delete(a)
+    assert await store.load_all() == []
+    # and nothing more than that: no watch, no other resource
+    assert {r["resources"][0] for r in our_rules()} == {"configmaps"}
+    assert set(our_rules()[0]["verbs"]) == {"get", "list", "create", "update", "delete"}
