@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine:
 #   ./dev.sh run    install, then start the embedded platform on http://127.0.0.1:8000
-#   ./dev.sh test   install (with browser and SSH client), then run lint + the full test suite
+#   ./dev.sh test   install (with browser and SSH client), then run lint + the full test suite,
+#                   in random order (pytest-randomly) on $JUPYTERHUB_SESSIONS_TEST_WORKERS
+#                   pytest-xdist workers (default 2; 0 = one process)
 #   ./dev.sh test-chart   the Kubernetes, service, server-extension hub, sharing and spawn-form
 #                   tests again, in a second venv pinned to the Zero to JupyterHub chart's hub image
 #                   (JupyterHub 5.5, KubeSpawner 7.0; Python 3.12 where this machine has it)
@@ -110,8 +112,21 @@ case "${1:-help}" in
     echo ">> ruff check + ruff format --check"
     ruff check .
     ruff format --check .
-    echo ">> pytest"
-    exec python -m pytest "$@"
+    workers=${JUPYTERHUB_SESSIONS_TEST_WORKERS:-2}
+    # random order (pytest-randomly), the seed chosen here so it shows even with -q; the same
+    # order again: JUPYTERHUB_SESSIONS_TEST_SEED=N ./dev.sh test
+    seed=${JUPYTERHUB_SESSIONS_TEST_SEED:-$((RANDOM * 32768 + RANDOM))}
+    pytest=(python -m pytest -p randomly -p xdist --randomly-seed="$seed")
+    echo ">> pytest in random order: --randomly-seed=$seed"
+    # tests marked serial (none may be) first, in one process; exit 5 = none is fine here only
+    echo ">> pytest -m serial, one process"
+    rc=0
+    "${pytest[@]}" -n 0 -m serial "$@" || rc=$?
+    if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi
+    # the rest on $workers workers, each taking whole modules (--dist loadscope: a module's
+    # hub and sessions are built once); pytest's exit status, 5 (no tests) included, is ours
+    echo ">> pytest -m 'not serial', $workers workers"
+    exec "${pytest[@]}" -n "$workers" --dist loadscope -m "not serial" "$@"
     ;;
   test-chart)
     install_system

@@ -300,6 +300,9 @@ def start_hub(tmp_dir: Path, extra_config: str = "", env: dict | None = None, ti
         "JUPYTERHUB_SESSIONS_HUB_PORT": str(hub_port),
         "JUPYTERHUB_SESSIONS_PROXY_API_PORT": str(api_port),
         "JUPYTERHUB_SESSIONS_TEST_HUB": str(data_dir),
+        # the embedded ssh gateway's default (2222) is one port for every hub on the machine:
+        # parallel test workers (and other platforms running here) would race for it
+        "JUPYTERHUB_SESSIONS_SSH_PORT": str(free_port()),
         **(env or {}),
     }
     for k in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL"):

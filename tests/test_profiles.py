@@ -93,8 +93,26 @@ def test_oversized_file(tmp_path):
         load_session_types(tmp_path)
 
 
-def test_shipped_dir_is_the_default():
-    assert (PROFILES / "notebook.yaml").exists()
+def default_dirs() -> dict[str, str]:
+    """Where the hub's spawner and the sessions service look for session types by default."""
+    from jupyterhub_sessions.service.app import SessionsService
+    from jupyterhub_sessions.spawner.local import LocalSessionSpawner
+
+    return {
+        "spawner": LocalSessionSpawner().session_types_dir,
+        "sessions service": SessionsService().profiles_dir,
+    }
+
+
+def test_shipped_dir_is_the_default(monkeypatch, shipped_types, tmp_path):
+    monkeypatch.delenv("JUPYTERHUB_SESSIONS_PROFILES", raising=False)
+    for who, directory in default_dirs().items():
+        assert load_session_types(directory) == shipped_types, who
+    # and $JUPYTERHUB_SESSIONS_PROFILES replaces it for both
+    write(tmp_path, "only.yaml", GOOD)
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_PROFILES", str(tmp_path))
+    for who, directory in default_dirs().items():
+        assert list(load_session_types(directory)) == ["only"], who
 
 
 def test_a_broken_edit_keeps_the_last_good_set_and_says_why(tmp_path, caplog):

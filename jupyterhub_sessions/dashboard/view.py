@@ -193,12 +193,20 @@ def time_left(t: dict, now_iso: str) -> dict:
     now = parse_time(now_iso) or datetime.now(timezone.utc)
     reason = t.get("expiry_reason")
     timeout = t.get("timeout")
+    connections = t.get("ssh_connections") or 0
     if not t.get("expires_at"):
         why = "never times out"
     elif reason == "idle":
         why = f"if idle ({format_timeout(timeout)} idle timeout)" if isinstance(timeout, int) else WHY["idle"]
+        if t.get("timeout_basis") == "ssh_closed" and t.get("ssh_closed_at"):
+            why += f", counted from the last SSH disconnect at {utc_text(t['ssh_closed_at'])}"
     elif reason == "absolute" and isinstance(timeout, int):
-        why = f"{format_timeout(timeout)} timeout (SSH session: counted from the start)"
+        open_now = (
+            f"{connections} SSH connection{'s' if connections != 1 else ''} open" if connections else ""
+        )
+        why = f"{format_timeout(timeout)} timeout counted from the start" + (
+            f" while {open_now}; idle again once the last one closes" if open_now else " (SSH session)"
+        )
     else:
         why = WHY.get(reason, reason or "")
     renewals = t.get("renewals") or 0

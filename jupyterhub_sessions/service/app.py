@@ -26,6 +26,7 @@ from traitlets.config import Application
 from ..paths import PACKAGE_PROFILES
 from ..profiles import PlatformPolicy, ProfileError, SessionType, session_types_watcher
 from ..usertypes import user_types_for
+from ..usertypes.store import store_namespace
 from .culler import CullReport, cull_pass
 from .handlers import routes
 from .hubclient import HubClient
@@ -120,9 +121,7 @@ class SessionsService(Application):
 
     @default("user_types_namespace")
     def _default_user_types_namespace(self):
-        return os.environ.get("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE") or os.environ.get(
-            "POD_NAMESPACE", "default"
-        )
+        return store_namespace()
 
     embedded = Bool(
         False,

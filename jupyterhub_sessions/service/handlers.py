@@ -68,6 +68,10 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     def write_error(self, status_code, **kwargs):
+        # a request refused before its body was read (in prepare) makes tornado close the
+        # connection after the response without saying so; the proxy then reuses the socket for
+        # the next request, which fails with a reset (a 503 to that user). Say it, on every error.
+        self.set_header("Connection", "close")
         message = self._reason
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, web.HTTPError) and exc.log_message:
@@ -148,10 +152,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             return {}
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
             raise web.HTTPError(400, "Request body is not valid JSON") from None
-        except RecursionError:
-            raise web.HTTPError(400, "Request body is nested too deeply") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "Request body must be a JSON object")
         allowed = allowed or {}
@@ -290,7 +292,7 @@ class SSHServiceHandler(APIHandler):
             raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
         try:
             body = json.loads(bytes(self._body) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
             raise web.HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict) or set(body) != {"connection"}:
             raise web.HTTPError(400, 'Request body must be {"connection": "<id>"}')
@@ -391,9 +393,9 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
 
 def routes(prefix: str, service) -> list:
+    """URL routes under the service prefix (e.g. /services/sessions/)."""
     from .usertypes_api import usertype_routes  # its handlers subclass APIHandler
 
-    """URL routes under the service prefix (e.g. /services/sessions/)."""
     p = prefix.rstrip("/") + "/"
     name = r"([^/]+)"
     server = r"([^/]*)"

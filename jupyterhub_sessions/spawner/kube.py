@@ -105,6 +105,14 @@ def _as_list(value) -> list:
     return copy.deepcopy(list(value or []))
 
 
+def _pod_create_error(e: ApiException):
+    """What the user sees when the cluster fails the pod's create (not KubeSpawner's bare ApiException)."""
+    what = f"({e.status} {e.reason})"
+    if e.status in RETRY_STATUS:
+        return user_error(503, f"The cluster could not create the session's pod {what}; please try again.")
+    return user_error(500, f"The cluster refused the session's pod {what}. Ask an administrator.")
+
+
 class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
     """KubeSpawner for jupyterhub-sessions: session types, named drives, timeouts."""
 
@@ -519,6 +527,8 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
                 self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
             if isinstance(e, ApiException) and e.status in (403, 422):
                 raise self._refused(e) from None
+            if isinstance(e, ApiException):
+                raise _pod_create_error(e) from e
             raise
 
     def _refused(self, e: ApiException):
@@ -527,7 +537,10 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             said = json.loads(e.body).get("message") or e.reason
         except (TypeError, ValueError, AttributeError):
             said = e.reason
-        return user_error(500, f"The cluster refused the session's pod: {said}. Ask an administrator.")
+        return user_error(
+            500,
+            f"The cluster refused the session's pod ({e.status} {e.reason}): {said}. Ask an administrator.",
+        )
 
     @property
     def _ref_key(self) -> str:

@@ -27,6 +27,7 @@ from ..options import (
 from ..paths import PACKAGE_PROFILES
 from ..profiles import USER_SLUG_RE, SessionType, TypesStatus, load_session_types, session_types_watcher
 from ..usertypes import UserTypes, user_types_for
+from ..usertypes.store import store_namespace
 from .form import form_to_options, refill_choices, render_spawn_form
 
 
@@ -79,7 +80,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
     user_types_store = Unicode(
         config=True,
         help="""Where users' own session types are kept: a directory, "configmap" (Kubernetes:
-        ConfigMaps in the spawner's namespace; see hub_config/kubernetes/user-types-rbac.yaml),
+        ConfigMaps in the hub's namespace, $POD_NAMESPACE; see hub_config/kubernetes/user-types-rbac.yaml),
         or "" (none). They are offered only when `_policy.yaml` in `session_types_dir` has a
         `user_types` section; the sessions service writes them (its `user_types_store`).
         Default: $JUPYTERHUB_SESSIONS_USER_TYPES_STORE. E.g. '/srv/jupyterhub-sessions/user-types'.
@@ -161,7 +162,8 @@ class SessionSpawnerMixin(LoggingConfigurable):
     @property
     def user_types(self) -> UserTypes | None:
         """This process's view of the personal types store, or None when there is none."""
-        return user_types_for(self.user_types_store, self.log, getattr(self, "namespace", None))
+        namespace = store_namespace(getattr(self, "namespace", None))  # the hub's (ConfigMaps)
+        return user_types_for(self.user_types_store, self.log, namespace)
 
     def user_types_enabled(self) -> bool:
         return self.user_types is not None and self.session_types_status.policy.user_types is not None
@@ -317,10 +319,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
         self.session = opts
-        recorded = self.recorded_user_options(opts)
-        self.user_options = recorded
-        if getattr(self, "orm_spawner", None) is not None:
-            self.orm_spawner.user_options = recorded
+        self._store_user_options(self.recorded_user_options(opts))
         st = self.types_for_user()[opts.session_type]
         self.session_type_obj = st
         self.session_type_record = type_record(st, opts)
@@ -353,10 +352,18 @@ class SessionSpawnerMixin(LoggingConfigurable):
         """JupyterHub stores a spawn request's options before they are checked: put back the
         last good ones (none for a new session), so a refused request leaves nothing behind
         (no hostile text on the dashboard, nothing a Restart would send again)."""
-        previous = self.recorded_user_options(self.session) if self.session is not None else {}
-        self.user_options = previous
+        self._store_user_options(self.recorded_user_options(self.session) if self.session is not None else {})
+
+    def _store_user_options(self, recorded: dict) -> None:
+        """Keep `recorded` as this server's options (what a restart re-sends), committed at once."""
+        self.user_options = recorded
         if getattr(self, "orm_spawner", None) is not None:
-            self.orm_spawner.user_options = previous
+            self.orm_spawner.user_options = recorded
+            # commit before the first await (JupyterHub's rule): a rollback by any other request
+            # meanwhile would drop it, and a hub restarted later would load the raw request
+            db = getattr(getattr(self, "user", None), "db", None)
+            if db is not None:
+                db.commit()
 
     def _who(self) -> str:
         return f"user={self.user.name} session={self.name or '(default)'}"

@@ -290,6 +290,18 @@ class UserTypes:
         return self.entries.get(slug)
 
 
+def store_namespace(fallback: str | None = None) -> str:
+    """The namespace of the types' ConfigMaps: the hub's, for the hub and its sessions service alike
+    ($JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE, else $POD_NAMESPACE, which z2jh's hub pod sets);
+    never a spawner's per-user namespace (KubeSpawner.enable_user_namespaces), where the Role is not."""
+    return (
+        os.environ.get("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE")
+        or os.environ.get("POD_NAMESPACE")
+        or fallback
+        or "default"
+    )
+
+
 _registries: dict[str, UserTypes] = {}
 _registries_lock = threading.Lock()
 

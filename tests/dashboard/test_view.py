@@ -163,9 +163,29 @@ def test_time_left_says_why():
     ssh = view.time_left(
         timing("x", expiry_reason="absolute", timeout=14400, expires_at="2026-01-01T15:10:00Z"), now
     )
-    assert (ssh["left"], ssh["why"]) == (
-        "3 h 10 min",
-        "4 hours timeout (SSH session: counted from the start)",
+    assert (ssh["left"], ssh["why"]) == ("3 h 10 min", "4 hours timeout counted from the start (SSH session)")
+    connected = view.time_left(
+        timing(
+            "x",
+            expiry_reason="absolute",
+            timeout=14400,
+            expires_at="2026-01-01T15:10:00Z",
+            timeout_applies="absolute",
+            timeout_basis="ssh_connected",
+            ssh_connections=2,
+        ),
+        now,
+    )
+    assert connected["why"] == (
+        "4 hours timeout counted from the start while 2 SSH connections open; "
+        "idle again once the last one closes"
+    )
+    after_ssh = view.time_left(
+        timing("x", timeout_applies="idle", timeout_basis="ssh_closed", ssh_closed_at="2026-01-01T12:40:00Z"),
+        now,
+    )
+    assert after_ssh["why"].startswith(
+        "if idle (1 hour idle timeout), counted from the last SSH disconnect at "
     )
     age = view.time_left(timing("x", expiry_reason="max_age", expires_at="2026-01-03T16:00:00Z"), now)
     assert (age["left"], age["why"]) == ("2 days 4 h", "maximum age")

@@ -56,8 +56,9 @@ def quick_hub(tmp_path_factory):
         hub.stop()
 
 
-def run_in_terminal(hub, user: str, command: str) -> None:
-    """Type `command` into a new Jupyter terminal of the user's session (like a user would)."""
+def run_in_terminal(hub, user: str, command: str, expect: str, timeout: float = 60) -> None:
+    """Type `command` into a new Jupyter terminal of the user's session (like a user would),
+    then read the terminal until `expect` shows (the command is running)."""
     from websockets.sync.client import connect
 
     token = hub.user_token(user)
@@ -67,7 +68,13 @@ def run_in_terminal(hub, user: str, command: str) -> None:
     ws_url = hub.url.replace("http://", "ws://") + f"user/{quote(user)}/terminals/websocket/{name}"
     with connect(ws_url, additional_headers={"Authorization": f"token {token}"}, open_timeout=30) as ws:
         ws.send(json.dumps(["stdin", command + "\r"]))
-        time.sleep(0.5)
+        seen = ""
+        deadline = time.monotonic() + timeout
+        while expect not in seen:
+            assert time.monotonic() < deadline, f"terminal never showed {expect!r}: {seen[-500:]!r}"
+            kind, *text = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if kind == "stdout":
+                seen += "".join(text)
 
 
 def open_panel(page):
@@ -87,7 +94,9 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
 
     # A web app started inside the session, on a port chosen now.
     app_port = free_port()
-    run_in_terminal(hub, alice, f"{sys.executable} -m http.server {app_port} --bind 127.0.0.1")
+    run_in_terminal(
+        hub, alice, f"{sys.executable} -m http.server {app_port} --bind 127.0.0.1", f"port {app_port}"
+    )
 
     ctx = browser.new_context()
     page = ctx.new_page()
@@ -103,10 +112,15 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     first = status.inner_text()
     assert first.startswith("Quick <b>Lab</b> · "), first
     assert 0 < seconds_of(first) <= 500
-    samples = []
-    for _ in range(6):
+    # it ticks: sample each new value the status bar paints, until it has gone down three times
+    samples = [(time.time(), seconds_of(status.inner_text()))]
+    for _ in range(3):
+        page.wait_for_function(
+            "([sel, old]) => document.querySelector(sel).innerText !== old",
+            arg=[".jp-SessionsStatus-text", status.inner_text()],
+            timeout=15_000,
+        )
         samples.append((time.time(), seconds_of(status.inner_text())))
-        page.wait_for_timeout(500)
     values = [v for _, v in samples]
     assert values == sorted(values, reverse=True) and values[-1] < values[0], samples
     # It shows the hub's expiry: a busy page may paint a few seconds late.
@@ -157,11 +171,8 @@ def test_session_panel_countdown_renew_share_ports(quick_hub, browser):
     # Ports: the web app is listed with a proxy link that opens it in a new tab.
     ports = panel.locator(".jp-SessionsPanel-ports")
     link = ports.get_by_role("link", name=str(app_port), exact=True)
-    for _ in range(30):
-        if link.count():
-            break
-        ports.locator(".jp-SessionsPanel-refreshPorts").click()
-        page.wait_for_timeout(500)
+    ports.locator(".jp-SessionsPanel-refreshPorts").click()  # the app listens already (see above)
+    link.wait_for(timeout=30_000)
     expected = hub.session_url(alice) + f"proxy/{app_port}/"
     assert link.get_attribute("href") == expected
     with ctx.expect_page() as new_tab:

@@ -4,12 +4,18 @@ another user's files or an arbitrary host."""
 
 from __future__ import annotations
 
+import json
+import socket
+import sys
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
+import requests
 
 from jupyterhub_sessions.drives import user_slug
+from tests.hubtools import free_port, wait_for
+from tests.serverext.exectools import connect
 
 pytestmark = pytest.mark.hub
 
@@ -52,6 +58,28 @@ def leaks(r, secret) -> bool:
     return r.status_code == 200 and secret in r.text
 
 
+@pytest.fixture
+def alice_app(hub, alice):
+    """A web app in alice's session (started through its exec endpoint) serving her drive: the
+    positive control of the proxy probes (the proxy does serve her files from it)."""
+    port = free_port()
+    ws = connect(hub.url + alice.base, alice.token)
+    try:
+        command = f"exec {sys.executable} -m http.server {port} --bind 127.0.0.1"
+        ws.send(json.dumps({"command": command, "pty": None}))
+        wait_for(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
+            timeout=60,
+            what="web app in alice's session",
+        )
+        yield port
+    finally:
+        try:
+            ws.send(json.dumps({"signal": "TERM"}))
+        finally:
+            ws.close()
+
+
 def test_session_file_apis_stay_inside_the_drive(hub, alice, bob):
     bob_rel = f"{user_slug(bob.name)}/home/secret.txt"
     probes = [
@@ -69,13 +97,24 @@ def test_session_file_apis_stay_inside_the_drive(hub, alice, bob):
         r = hub.request("GET", alice.base + p, token=alice.token)
         assert not leaks(r, bob.secret), p
         assert "root:x:0:0" not in r.text, p
-    # the same API does serve alice's own file (the probes could not pass by accident)
+    # positive controls: the same API serves alice's own file, and bob's file is where the probes
+    # aim (to bob), so a uniform 404/500 or a wrong path cannot pass for "no leak"
     assert leaks(hub.request("GET", alice.base + "api/contents/secret.txt", token=alice.token), alice.secret)
+    assert leaks(hub.request("GET", alice.base + "files/secret.txt", token=alice.token), alice.secret)
+    assert leaks(hub.request("GET", bob.base + "api/contents/secret.txt", token=bob.token), bob.secret)
+    assert (hub.data_dir / "drives" / bob_rel).read_text() == bob.secret
 
 
-def test_proxy_paths_do_not_escape_the_session(hub, alice, bob):
+def test_proxy_paths_do_not_escape_the_session(hub, alice, bob, alice_app):
+    # positive controls: the proxy serves alice's file from her app; bob's file is there for bob
+    assert leaks(
+        hub.request("GET", alice.base + f"proxy/{alice_app}/secret.txt", token=alice.token), alice.secret
+    )
+    assert leaks(hub.request("GET", bob.base + "api/contents/secret.txt", token=bob.token), bob.secret)
     enc = f"user%2f{bob.name}%2f{bob.server}%2fapi%2fcontents%2fsecret.txt"
     probes = [
+        f"proxy/{alice_app}/..%2f..%2f..%2f..%2f{enc}",
+        f"proxy/{alice_app}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/{bob.name}/{bob.server}/api/contents/secret.txt",
         f"proxy/..%2f..%2f..%2f{enc}",
         f"proxy/8888/..%2f..%2f..%2f..%2f{enc}",
         f"proxy/absolute/8888/..%2f..%2f..%2f{enc}",
@@ -88,7 +127,10 @@ def test_proxy_paths_do_not_escape_the_session(hub, alice, bob):
             assert not leaks(r, bob.secret), (p, r.status_code)
 
 
-def test_proxy_refuses_other_hosts(hub, alice):
+def test_proxy_refuses_other_hosts(hub, alice, alice_app):
+    # positive control: a port of the session is served
+    r = hub.request("GET", alice.base + f"proxy/{alice_app}/", token=alice.token)
+    assert r.status_code == 200 and "Directory listing" in r.text
     for host in ("evil.example:80", "169.254.169.254:80", "10.0.0.1:80", "[::1]:1"):
         r = hub.request("GET", alice.base + f"proxy/{host}/", token=alice.token, timeout=30)
         assert r.status_code in (301, 302, 403, 404), (host, r.status_code, r.text[:200])
@@ -105,9 +147,17 @@ def session_port(hub, victim) -> int:
     raise AssertionError(f"no listening port for {victim.name}/{victim.server}")
 
 
-def test_a_session_is_no_stepping_stone_into_another(hub, alice, bob):
+def test_a_session_is_no_stepping_stone_into_another(hub, alice, bob, alice_app):
     """Through alice's port proxy straight at bob's server port: bob's server still wants bob."""
     port = session_port(hub, bob)
+    # positive controls: alice's proxy reaches a port of her session; bob's port serves bob
+    assert leaks(
+        hub.request("GET", alice.base + f"proxy/{alice_app}/secret.txt", token=alice.token), alice.secret
+    )
+    direct = f"http://127.0.0.1:{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt"
+    assert leaks(
+        requests.get(direct, headers={"Authorization": f"token {bob.token}"}, timeout=30), bob.secret
+    )
     for path in (
         f"proxy/{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",
         f"proxy/localhost:{port}/user/{bob.name}/{bob.server}/api/contents/secret.txt",

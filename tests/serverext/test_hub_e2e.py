@@ -1,9 +1,11 @@
 """The server extension in a real hub: sharing, co-editing and the port proxy.
 
-One collaborative session of an owner; a collaborator let in by a share
-link made with the extension's API; an uninvited user. Browsers are headless
-Chromium contexts, one per user. The tests run in file order and build on
-each other (link accepted -> co-edit -> proxy -> revoke).
+One collaborative session of an owner (shared by the module's tests); each
+test that needs a collaborator gets a fresh one (`guest`: shared with by name
+through the extension's API, logged in, the session authorized), and the share
+link test lets its own user in by a link. Every test revokes what it granted,
+so any test runs alone or in any order. Browsers are headless Chromium
+contexts, one per user.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class World:
     def api(self, method, path, name=None, **kw):
         return self.hub.request(method, self.base + path, token=self.token(name or self.owner), **kw)
 
+    def close_page(self, name):
+        self.pages.pop(name, None)
+        ctx = self.contexts.pop(name, None)
+        if ctx is not None:
+            ctx.close()
+
     def page(self, name):
         if name not in self.pages:
             ctx = self.browser.new_context()
@@ -86,6 +94,23 @@ def world(hub, browser):
     finally:
         w.close()
         hub.stop_session(w.owner, SERVER)
+
+
+@pytest.fixture
+def guest(world):
+    """A collaborator of this test alone: the owner shares with them by name, and their browser
+    has authorized the shared session (so fetch() from their page reaches it)."""
+    name = world.hub.new_user("guest")
+    r = world.api("POST", "sessions-api/shares", json={"user": name})
+    assert r.status_code == 201, r.text
+    page = world.page(name)
+    page.goto(world.hub.url + world.base + "lab")
+    authorize_shared_server(page)  # stays on the session's lab page: fetch() works from there
+    try:
+        yield name
+    finally:
+        world.api("DELETE", "sessions-api/shares", json={"user": name})
+        world.close_page(name)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +144,8 @@ def test_uninvited_user_gets_a_403_page_from_the_hub(world):
 
 
 def test_owner_makes_a_share_link_and_the_guest_accepts_it(world):
+    invitee = world.hub.new_user("invitee")
+    before = world.api("GET", "sessions-api/shares").json()
     r = world.api("POST", "sessions-api/share-codes", json={"expires_in": 3600})
     assert r.status_code == 201, r.text
     link = r.json()
@@ -126,31 +153,35 @@ def test_owner_makes_a_share_link_and_the_guest_accepts_it(world):
     assert link["expires_at"]
 
     shares = world.api("GET", "sessions-api/shares").json()
-    assert [c["id"] for c in shares["share_codes"]] == [link["id"]]
+    codes = [c["id"] for c in shares["share_codes"]]
+    assert sorted(codes) == sorted([c["id"] for c in before["share_codes"]] + [link["id"]])
+    assert invitee not in [s["user"] for s in shares["shares"]]
 
-    page = world.page(world.guest)
+    page = world.page(invitee)
     page.goto(world.hub.url + link["accept_url"].lstrip("/"))
     page.get_by_role("button", name="Accept invitation").click()
     authorize_shared_server(page)
     assert f"/user/{world.owner}/{SERVER}/lab" in page.url
 
     shares = world.api("GET", "sessions-api/shares").json()
-    assert [s["user"] for s in shares["shares"]] == [world.guest]
+    assert [s["user"] for s in shares["shares"]].count(invitee) == 1
+    world.api("DELETE", "sessions-api/shares", json={"user": invitee})
+    world.close_page(invitee)
 
 
-def test_collaborator_appears_under_their_own_name(world):
-    page = world.page(world.guest)
+def test_collaborator_appears_under_their_own_name(world, guest):
+    page = world.page(guest)
     status, body = api_fetch(page, "GET", f"/{world.base}api/me")
     assert status == 200
-    assert json.loads(body)["identity"]["username"] == world.guest
+    assert json.loads(body)["identity"]["username"] == guest
 
 
-def test_collaborator_may_not_manage_shares_or_renew(world):
-    page = world.page(world.guest)
+def test_collaborator_may_not_manage_shares_or_renew(world, guest):
+    page = world.page(guest)
     for method, path, body in [
         ("GET", "sessions-api/shares", None),
         ("POST", "sessions-api/share-codes", {"expires_in": 600}),
-        ("DELETE", "sessions-api/shares", {"user": world.guest}),
+        ("DELETE", "sessions-api/shares", {"user": guest}),
         ("DELETE", "sessions-api/share-codes", None),
         ("POST", "sessions-api/session/renew", None),
     ]:
@@ -163,10 +194,10 @@ def test_collaborator_may_not_manage_shares_or_renew(world):
     assert json.loads(text)["is_owner"] is False
 
 
-def test_owner_and_collaborator_co_edit_a_notebook(world):
+def test_owner_and_collaborator_co_edit_a_notebook(world, guest):
     url = world.hub.url + world.base + "lab/tree/shared.ipynb"
     owner_page = world.page(world.owner)
-    guest_page = world.page(world.guest)
+    guest_page = world.page(guest)
     open_notebook(owner_page, url)
     open_notebook(guest_page, url)
 
@@ -177,12 +208,12 @@ def test_owner_and_collaborator_co_edit_a_notebook(world):
     wait_for_cell_text(owner_page, "and-the-guest", timeout_ms=30_000)
 
 
-def test_proxy_for_owner_and_collaborator_not_without_auth(world, echo_app):
+def test_proxy_for_owner_and_collaborator_not_without_auth(world, guest, echo_app):
     path = f"proxy/{echo_app.port}/hello"
     r = world.api("GET", path)
     assert r.status_code == 200 and r.json()["path"] == "/hello"
 
-    status, body = api_fetch(world.page(world.guest), "GET", f"/{world.base}{path}")
+    status, body = api_fetch(world.page(guest), "GET", f"/{world.base}{path}")
     assert status == 200 and json.loads(body)["path"] == "/hello"
 
     r = requests.get(world.hub.url + world.base + path, allow_redirects=False, timeout=30)
@@ -197,8 +228,8 @@ def _ws(world, echo_app, token):
     return websocket.create_connection(url, header=header, timeout=30)
 
 
-def test_proxy_websocket_needs_the_sessions_auth(world, echo_app):
-    for name in (world.owner, world.guest):
+def test_proxy_websocket_needs_the_sessions_auth(world, guest, echo_app):
+    for name in (world.owner, guest):
         ws = _ws(world, echo_app, world.token(name))
         try:
             ws.send(f"hi from {name}")
@@ -226,15 +257,22 @@ def test_tcp_bridge_needs_the_sessions_auth_and_a_port_of_the_session(world, ech
         assert e.value.status_code in status, token
 
 
-def test_revoking_the_share_stops_the_collaborator(world, echo_app):
+def test_revoking_the_share_stops_the_collaborator(world, guest, echo_app):
     # the guest is connected: notebook open (collaboration room) and a proxied websocket
-    guest_ws = _ws(world, echo_app, world.token(world.guest))
+    url = world.hub.url + world.base + "lab/tree/shared.ipynb"
+    owner_page = world.page(world.owner)
+    guest_page = world.page(guest)
+    open_notebook(owner_page, url)
+    open_notebook(guest_page, url)
+    type_in_first_cell(owner_page, " before-the-revoke")
+    wait_for_cell_text(guest_page, "before-the-revoke", timeout_ms=30_000)  # the room reaches the guest
+    guest_ws = _ws(world, echo_app, world.token(guest))
     guest_ws.send("before")
     assert guest_ws.recv() == "before"
 
-    r = world.api("DELETE", "sessions-api/shares", json={"user": world.guest})
+    r = world.api("DELETE", "sessions-api/shares", json={"user": guest})
     assert r.status_code == 204, r.text
-    assert world.api("GET", "sessions-api/shares").json()["shares"] == []
+    assert guest not in [s["user"] for s in world.api("GET", "sessions-api/shares").json()["shares"]]
 
     # open connections are closed by the session, not left running
     opcode, data = guest_ws.recv_data(control_frame=True)
@@ -243,19 +281,18 @@ def test_revoking_the_share_stops_the_collaborator(world, echo_app):
     guest_ws.close()
 
     # edits no longer reach the guest's open notebook
-    type_in_first_cell(world.page(world.owner), " after-the-revoke")
-    guest_page = world.page(world.guest)
+    type_in_first_cell(owner_page, " after-the-revoke")
     with pytest.raises(PlaywrightTimeout):
         wait_for_cell_text(guest_page, "after-the-revoke", timeout_ms=5_000)
 
     # the guest's API token and browser no longer get in
-    r = world.api("GET", "api/contents/shared.ipynb", name=world.guest)
+    r = world.api("GET", "api/contents/shared.ipynb", name=guest)
     assert r.status_code == 403
     response = guest_page.goto(world.hub.url + world.base + "lab/tree/shared.ipynb")
     assert response.status == 403
     assert guest_page.locator(".jp-Notebook").count() == 0
     with pytest.raises(websocket.WebSocketBadStatusException):
-        _ws(world, echo_app, world.token(world.guest)).close()
+        _ws(world, echo_app, world.token(guest)).close()
 
 
 def test_revoked_share_link_can_no_longer_be_used(world):

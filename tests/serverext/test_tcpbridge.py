@@ -112,9 +112,29 @@ def test_sftp_bridge_speaks_sftp_from_the_servers_root(pod_like_server):
         ws.close()
 
 
-def test_no_sftp_server_is_a_clear_404(monkeypatch):
-    from jupyterhub_sessions.serverext import tcpbridge
-
-    monkeypatch.setattr(tcpbridge, "SFTP_SERVER_PATHS", ("/nonexistent/sftp-server",))
-    monkeypatch.setenv("PATH", "/nonexistent")
-    assert tcpbridge.find_sftp_server() is None
+def test_no_sftp_server_is_a_clear_404(tmp_path):
+    """A session image without OpenSSH's sftp-server: the bridge answers 404 (the ssh gateway turns
+    that into "sftp is not available in this session"), and the session's log names the package."""
+    config = tmp_path / "config"
+    config.mkdir()
+    # what an image without openssh-sftp-server looks like to the server: nowhere to find one
+    (config / "jupyter_server_config.py").write_text(
+        "import jupyterhub_sessions.serverext.tcpbridge as _t\n"
+        "_t.SFTP_SERVER_PATHS = ('/nonexistent/sftp-server',)\n"
+    )
+    server = start_jupyter_server(
+        tmp_path, LAB_INFO, extra_args=["--SessionsServerExtension.ports_scope=all"]
+    )
+    try:
+        url = server.url.replace("http://", "ws://") + "sessions-api/sftp"
+        with pytest.raises(websocket.WebSocketBadStatusException) as e:
+            websocket.create_connection(url, header=[f"Authorization: token {server.token}"], timeout=15)
+        assert e.value.status_code == 404
+        assert server.get("sessions-api/sftp").status_code == 404  # also over plain HTTP
+        log = server.log_path.read_text(errors="replace")
+        assert "sftp-server is not installed in this session (install openssh-sftp-server" in log
+        # not a refusal for everyone: the same server without a token is refused before that
+        r = server.get("sessions-api/sftp", token="")
+        assert r.status_code in (302, 401, 403)
+    finally:
+        server.stop()

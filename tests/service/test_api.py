@@ -1,5 +1,6 @@
 """The sessions REST API of the running service, through the hub's proxy, as users see it."""
 
+import collections
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -12,12 +13,28 @@ pytestmark = pytest.mark.hub
 API = "services/sessions/api/sessions"
 
 
+def start_work(hub, prefix: str) -> str:
+    """A new user with one running notebook session 'work' (idle timeout 900 s)."""
+    name = hub.new_user(prefix)
+    r = hub.start_session(name, "work", {"session_type": "notebook", "timeout": 900})
+    assert r.status_code in (201, 202), r.text
+    return name
+
+
 @pytest.fixture(scope="module")
 def owner(svc_hub):
-    """A user with one running notebook session 'work' (idle timeout 900 s)."""
-    name = svc_hub.new_user("owner")
-    r = svc_hub.start_session(name, "work", {"session_type": "notebook", "timeout": 900})
-    assert r.status_code in (201, 202), r.text
+    """A session the module's tests only read or try (and fail) to change: shared, never changed."""
+    name = start_work(svc_hub, "owner")
+    try:
+        yield name
+    finally:
+        svc_hub.stop_session(name, "work")
+
+
+@pytest.fixture
+def own_session(svc_hub):
+    """A session of its own, for a test that changes it for good (renews or stops it)."""
+    name = start_work(svc_hub, "mine")
     try:
         yield name
     finally:
@@ -81,7 +98,7 @@ def test_other_users_get_403_and_nothing_is_stopped(svc_hub, owner):
 def test_bad_or_missing_token_is_refused(svc_hub, owner):
     for token in ("", "not-a-token", "0" * 64):
         r = svc_hub.request("DELETE", path(owner, "work"), token=token)
-        assert r.status_code == 401, r.text
+        assert r.status_code == 401, (r.status_code, r.text[-1500:])
         assert r.json() == {"status": 401, "message": r.json()["message"]}
         assert "Authorization: token" in r.json()["message"]
     # a real token without the scope to use this service
@@ -129,7 +146,8 @@ def test_malformed_and_oversized_bodies_change_nothing(svc_hub, owner):
     assert s["renewals"] == 0
 
 
-def test_renew_extends_max_age_and_says_how(svc_hub, owner):
+def test_renew_extends_max_age_and_says_how(svc_hub, own_session):
+    owner = own_session
     token = svc_hub.user_token(owner)
     before = svc_hub.request("GET", path(owner, "work"), token=token).json()
     r = svc_hub.request("POST", path(owner, "work", "renew"), token=token)
@@ -213,7 +231,8 @@ def test_ssh_connections_switch_timeouts_and_only_the_ssh_service_reports_them(s
     assert (s["timeout_applies"], s["ssh_connections"]) == ("idle", 0)
 
 
-def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, owner):
+def test_owner_stops_own_session_and_keeps_the_drive(svc_hub, own_session):
+    owner = own_session
     token = svc_hub.user_token(owner)
     drive = svc_hub.data_dir / "drives"
     before = {p.relative_to(drive) for p in drive.rglob("*")} if drive.exists() else set()
@@ -305,3 +324,12 @@ def test_delete_removes_a_stopped_session_keeps_its_drive_and_its_end(svc_hub):
     assert hub.request("GET", ENDED, token=token).json() == []  # a deleted session has no end to show
     r = hub.request("DELETE", path(user, "gone"), token=token, json={"remove": True})
     assert r.status_code == 404
+
+
+def test_refused_requests_in_a_row_all_get_their_answer(svc_hub):
+    """A request refused before its body is read ends its connection; the service says so
+    (Connection: close), else the proxy reuses the dead socket and the next caller gets a 503."""
+    statuses = collections.Counter(
+        svc_hub.request("DELETE", path("nobody-here", "x"), token="0" * 64).status_code for _ in range(150)
+    )
+    assert statuses == {401: 150}

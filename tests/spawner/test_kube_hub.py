@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def kube_hub(kube, pod_server, tmp_path, hub_start_timeout):
         "c.JupyterHub.services.append({'name': 'test-admin', 'api_token': "
         f"{admin_token!r}}})\n"
         "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', "
-        "'admin:servers', 'admin:groups', 'list:users', 'read:users'], 'services': ['test-admin']})\n"
+        "'admin:servers', 'admin:groups', 'list:users', 'read:users', 'tokens'], 'services': ['test-admin']})\n"
     )
     import os
     import sys
@@ -146,11 +147,26 @@ async def test_rest_api_sessions_on_kubernetes(kube, kube_hub):
 
 
 async def test_ssh_service_runs_beside_the_kube_spawner(kube_hub):
-    # the Kubernetes config's ssh service is up behind the proxy: it answers, and asks for login
-    r = await asyncio.to_thread(kube_hub.request, "GET", "services/ssh/api/info", token="")
+    """The Kubernetes config's ssh service is up behind the proxy: it refuses strangers, answers a
+    user with the connection facts, and its gateway speaks SSH on the configured port."""
+    hub = kube_hub
+    r = await asyncio.to_thread(hub.request, "GET", "services/ssh/api/info", token="")
     assert r.status_code in (401, 403), r.text
-    r = await asyncio.to_thread(kube_hub.request, "GET", "services/ssh/")
-    assert r.status_code in (302, 403), r.text
+    user = hub.ensure_user("sam")
+    token = await asyncio.to_thread(hub.user_token, user)
+    r = await asyncio.to_thread(hub.request, "GET", "services/ssh/api/info", token=token)
+    assert r.status_code == 200, r.text
+    info = r.json()
+    # the port users ssh to: the LoadBalancer's (ssh-service.yaml maps 22 to the gateway's port)
+    assert info["user"] == user and info["port"] == 22
+    assert info["host_key_fingerprint"].startswith("SHA256:")
+
+    def banner() -> bytes:
+        with socket.create_connection(("127.0.0.1", int(hub.env["JUPYTERHUB_SESSIONS_SSH_PORT"])), 10) as s:
+            return s.recv(64)
+
+    first = await asyncio.to_thread(wait_for, banner, 30, 0.2, "ssh gateway banner")
+    assert first.startswith(b"SSH-2.0-")
 
 
 GPU_HOG = {

@@ -169,6 +169,29 @@ def keydir(tmp_path_factory):
     return d
 
 
+def ssh_password(target, login: str, password: str, command: str, tmp_path, timeout=180):
+    """`ssh` that answers the password prompt with `password` (SSH_ASKPASS), no keys."""
+    askpass = tmp_path / f"askpass-{abs(hash(password))}.sh"
+    askpass.write_text(f"#!/bin/sh\nprintf '%s\\n' '{password}'\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
+    args = [
+        SSH,
+        "-p",
+        str(target.port),
+        *" ".join(CLIENT_OPTS).replace("BatchMode=yes", "BatchMode=no").split(),
+        "-o",
+        "PreferredAuthentications=password",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        f"{login}@127.0.0.1",
+        command,
+    ]
+    return subprocess.run(args, env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
 def sign(device: Device, text: str) -> str:
     """What the page asks the user to run: `ssh-keygen -Y sign` of the challenge with the key."""
     return subprocess.run(
@@ -202,7 +225,7 @@ def register(hub, user, device, name):
 def user_with_key(hub, keydir, prefix: str, key_name: str = "laptop") -> tuple[str, Device]:
     """A new hub user with a fresh registered ed25519 key: (name, device)."""
     name = hub.new_user(prefix)
-    device = keygen(keydir, prefix)
+    device = keygen(keydir, name)  # unique per user: modules of the package share keydir
     register(hub, name, device, key_name)
     return name, device
 

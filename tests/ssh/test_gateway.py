@@ -19,13 +19,15 @@ pytestmark = pytest.mark.hub
 
 @pytest.fixture(scope="module")
 def alice(ssh_hub, keydir):
-    """alice with a registered key and her default session started over ssh (auto-start)."""
+    """alice with a registered key and her default session running (so her drive exists)."""
     name, device = user_with_key(ssh_hub, keydir, "alice")
     wait_for(
         lambda: socket.create_connection(("127.0.0.1", ssh_hub.ssh_port), timeout=1).close() or True,
         timeout=60,
         what="ssh gateway",
     )
+    r = ssh_hub.start_session(name, timeout=180)
+    assert r.status_code in (201, 202), r.text
     return name, device
 
 
@@ -40,13 +42,14 @@ def alice_drive(ssh_hub, alice):
 
 
 @pytest.mark.timeout(600)  # includes booting the hub and a session on a busy machine
-def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, alice, alice_drive):
-    user, device = alice
+def test_key_login_auto_starts_and_runs_in_drive(ssh_hub, gateway, keydir):
+    user, device = user_with_key(ssh_hub, keydir, "auto")
+    drive = ssh_hub.data_dir / "drives" / user_slug(user) / "home"
     assert ssh_hub.user_model(user)["servers"] == {}  # nothing running yet
     r = gateway.ssh(device, user, "pwd; echo hi > f; cat f", timeout=360)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().splitlines() == [str(alice_drive), "hi"]
-    assert (alice_drive / "f").read_text() == "hi\n"
+    assert r.stdout.decode().splitlines() == [str(drive), "hi"]
+    assert (drive / "f").read_text() == "hi\n"
     assert ssh_hub.user_model(user)["servers"][""]["ready"]
 
 
@@ -84,7 +87,7 @@ def test_pty_shell(gateway, alice):
 
 def test_unregistered_key_refused(gateway, alice, keydir):
     user, _ = alice
-    stranger = keygen(keydir, "stranger")
+    stranger = keygen(keydir, f"{user}-stranger")
     r = gateway.ssh(stranger, user, "echo in")
     assert r.returncode == 255
     assert b"Permission denied" in r.stderr and b"in\n" not in r.stdout
@@ -98,7 +101,7 @@ def test_other_users_session_refused(gateway, alice, bob):
 
 def test_removed_key_no_longer_works(ssh_hub, gateway, alice, keydir):
     user, _ = alice
-    temp = keygen(keydir, "temp")
+    temp = keygen(keydir, f"{user}-temp")
     key = register(ssh_hub, user, temp, "temp")
     assert gateway.ssh(temp, user, "true").returncode == 0
     r = ssh_hub.request("DELETE", f"services/ssh/api/keys/{key['id']}", token=ssh_hub.user_token(user))

@@ -9,40 +9,16 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import subprocess
 from urllib.parse import quote
 
 import pytest
 
-from .conftest import CLIENT_OPTS, SSH, keygen, user_with_key
+from .conftest import CLIENT_OPTS, SSH, keygen, ssh_password, user_with_key
 from .test_web import browser_login
 
 pytestmark = pytest.mark.hub
-
-
-def ssh_password(target, login: str, password: str, command: str, tmp_path, timeout=180):
-    """`ssh` that answers the password prompt with `password` (SSH_ASKPASS), no keys."""
-    askpass = tmp_path / f"askpass-{abs(hash(password))}.sh"
-    askpass.write_text(f"#!/bin/sh\nprintf '%s\\n' '{password}'\n")
-    askpass.chmod(0o700)
-    env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
-    args = [
-        SSH,
-        "-p",
-        str(target.port),
-        *" ".join(CLIENT_OPTS).replace("BatchMode=yes", "BatchMode=no").split(),
-        "-o",
-        "PreferredAuthentications=password",
-        "-o",
-        "PubkeyAuthentication=no",
-        "-o",
-        "NumberOfPasswordPrompts=1",
-        f"{login}@127.0.0.1",
-        command,
-    ]
-    return subprocess.run(args, env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def oauth_token_of_browser_login(hub, user) -> str:
