@@ -29,6 +29,7 @@ Each session also gets, in separate methods:
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import re
 import shutil
@@ -72,6 +73,12 @@ class LaunchFailed(web.HTTPError):
         self.jupyterhub_html_message = escape(message) + (
             f'<pre class="jhs-launch-output">{escape(text)}</pre>' if output else ""
         )
+
+
+def _proxy_entry_points() -> set[str]:
+    """Names of the jupyter-server-proxy servers installed in this Python (the sessions' own:
+    local sessions run this interpreter), e.g. {'desktop'} with jupyter-remote-desktop-proxy."""
+    return {ep.name for ep in importlib.metadata.entry_points(group="jupyter_serverproxy_servers")}
 
 
 class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
@@ -145,6 +152,18 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         """,
     )
 
+    sandbox_readable_paths = List(
+        Unicode(),
+        config=True,
+        help="""More directories sandboxed sessions may read (read-only), beyond the system's
+        and this Python's.
+
+        A sandboxed session sees only its drive, the system directories and the Python it
+        runs; software installed elsewhere (a licensed toolkit, shared datasets) must be
+        listed here to be visible, e.g. ['/opt/toolkit', '/srv/datasets'].
+        """,
+    )
+
     @default("sandbox")
     def _default_sandbox(self):
         value = os.environ.get("JUPYTERHUB_SESSIONS_SANDBOX", "auto")
@@ -187,8 +206,16 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
 
     def type_unavailable_reason(self, st: SessionType) -> str | None:
         """A web-app or desktop type whose program is not installed here cannot start."""
-        if st.interface.kind == "lab" or not st.interface.command:
+        if st.interface.kind == "lab":
             return None
+        if not st.interface.command:  # served by an installed jupyter-server-proxy entry point
+            if st.interface.name in _proxy_entry_points():
+                return None
+            return (
+                f"its {st.interface.kind} is served by a jupyter-server-proxy server named "
+                f"'{st.interface.name}' (e.g. jupyter-remote-desktop-proxy), which is not installed "
+                "on this machine (this hub runs sessions as local processes, not in the type's image)."
+            )
         program = st.interface.command[0]
         if shutil.which(program, path=self.session_path_env()):
             return None
@@ -347,6 +374,7 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
             drive=Path(self.home_dir),
             hidden=[Path(self.data_dir)],
             writable=self.sandbox_writable(self.get_env(), prepared),
+            readable=[Path(p) for p in self.sandbox_readable_paths],
         )
 
     # ---- start: output log, scratch, progress, failure with the output's tail -----------

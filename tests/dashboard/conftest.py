@@ -112,6 +112,8 @@ def dash(tmp_path_factory):
                 _s.pop("environment", None)
                 _s["url"] = "http://127.0.0.1:{port}"
                 _s["api_token"] = {token!r}
+        # the failing toolkit is installed outside the sandbox's default view
+        c.LocalSessionSpawner.sandbox_readable_paths = [{str(failing)!r}]
         """
     )
     hub = start_hub(

@@ -52,7 +52,9 @@ def test_lab_on_a_new_drive_then_stop_from_home(hub, context, stop_all):
     ]
     # apps not installed here are shown, disabled, with the reason
     expect(page.get_by_label("Desktop", exact=True)).to_be_disabled()
-    expect(page.locator("#jhs-desktop-unavailable")).to_contain_text("'websockify' is not installed")
+    expect(page.locator("#jhs-desktop-unavailable")).to_contain_text(
+        "a jupyter-server-proxy server named 'desktop' (e.g. jupyter-remote-desktop-proxy), which is not installed"
+    )
 
     # picking a card shows that type's options and hides the others'
     page.get_by_label("GPU notebook", exact=True).check()

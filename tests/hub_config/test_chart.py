@@ -88,13 +88,22 @@ def test_the_charts_loader_runs_our_config(chart, tmp_path, monkeypatch):
     assert c.KubeSpawner.storage_pvc_ensure is False and c.KubeSpawner.delete_pvc is False
     assert c.SessionKubeSpawner.drive_capacity == "20Gi"  # hub.config pass-through from our values
     services = {s["name"]: s for s in c.JupyterHub.services}
-    assert set(services) == {"sessions", "ssh"}
+    # sessions-dashboard: the home page's read-only token, no process of its own
+    assert set(services) == {"sessions", "ssh", "sessions-dashboard"}
+    assert "url" not in services["sessions-dashboard"] and services["sessions-dashboard"]["display"] is False
     assert services["sessions"]["url"] == "http://hub:8181"  # the chart's hub Service name
     assert services["ssh"]["url"] == "http://hub:8282"
     state = str(pod.path(STATE_DIR))  # the state volume (hub.extraVolumeMounts)
     assert services["sessions"]["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == state
     assert services["ssh"]["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == state
+    # the dashboard's token is kept on the state volume, so it survives a hub pod's restart
+    token_file = pod.path(STATE_DIR) / "sessions-dashboard-token"
+    assert token_file.read_text().strip() == services["sessions-dashboard"]["api_token"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert set(roles["sessions-dashboard-reader"]["scopes"]) == {
+        "read:servers",
+        "access:services!service=sessions",
+    }
     assert roles["sessions-service"]["services"] == ["sessions"]
     assert {"list:users", "read:servers", "delete:servers"} <= set(roles["sessions-service"]["scopes"])
     assert roles["ssh-service"]["services"] == ["ssh"]

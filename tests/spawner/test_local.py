@@ -197,3 +197,23 @@ def test_session_lifecycle_through_the_hub(hub):
     r = hub.start_session(user, "other", {"drive": "thesis", "session_type": "notebook"})
     assert r.status_code in (201, 202), r.text
     hub.stop_session(user, "other")
+
+
+def test_a_desktop_served_by_a_proxy_entry_point_is_offered_only_where_that_is_installed(
+    shipped_types, monkeypatch
+):
+    """The shipped desktop has no command: jupyter-remote-desktop-proxy serves it in its image.
+    Locally it can start only if that server-proxy entry point is installed in this Python."""
+    from jupyterhub_sessions.spawner import local
+
+    spawner = local.LocalSessionSpawner()
+    desktop = shipped_types["desktop"]
+    monkeypatch.setattr(local, "_proxy_entry_points", lambda: {"rstudio"})
+    reason = spawner.type_unavailable_reason(desktop)
+    assert reason and "jupyter-server-proxy server named 'desktop'" in reason and "not installed" in reason
+    monkeypatch.setattr(local, "_proxy_entry_points", lambda: {"desktop"})
+    assert spawner.type_unavailable_reason(desktop) is None
+    assert spawner.type_unavailable_reason(shipped_types["notebook"]) is None
+    # the real lookup: this venv has no desktop server (the e2e form test shows it disabled)
+    monkeypatch.undo()
+    assert "desktop" not in local._proxy_entry_points()

@@ -88,3 +88,24 @@ def test_start_up_warning_when_sessions_are_not_isolated(monkeypatch):
     monkeypatch.setattr(sandbox, "find_bwrap", lambda: "/usr/bin/bwrap")
     monkeypatch.setenv("JUPYTERHUB_SESSIONS_SANDBOX", "auto")
     assert embedded.isolation_warning() is None
+
+
+@pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap does not work here")
+def test_a_directory_the_admin_lists_is_readable_and_only_that_one(tmp_path):
+    """sandbox_readable_paths: software installed outside the system's paths (e.g. /opt/toolkit)."""
+    from jupyterhub_sessions.spawner.local import LocalSessionSpawner
+
+    drive, toolkit, other = tmp_path / "drive", tmp_path / "toolkit", tmp_path / "other"
+    for d in (drive, toolkit, other):
+        d.mkdir()
+        (d / "f.txt").write_text(d.name + "\n")
+    sp = LocalSessionSpawner(data_dir=str(tmp_path / "data"), sandbox="bwrap")
+    sp.sandbox_readable_paths = [str(toolkit)]
+    (tmp_path / "data").mkdir()
+    sp.home_dir = str(drive)
+    sp.get_env = dict  # no hub (user, runtime dir) here
+    sp.sandbox_writable = lambda env: []
+    script = f"cat {toolkit}/f.txt; cat {other}/f.txt || echo no-other; echo x > {toolkit}/g || echo ro"
+    cmd = [*sp.sandbox_prefix(), "/bin/sh", "-c", script]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    assert out.split() == ["toolkit", "no-other", "ro"]
