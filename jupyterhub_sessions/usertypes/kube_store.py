@@ -50,7 +50,9 @@ class ConfigMapStore(UserTypeStore):
         from kubespawner.clients import load_config, shared_client
 
         if self.configure:
-            load_config()  # the service process: in-cluster (or the kubeconfig); the hub's is KubeSpawner's
+            # the service process: in-cluster (or the kubeconfig), once; the hub's is KubeSpawner's
+            load_config()
+            self.configure = False
         return shared_client("CoreV1Api")
 
     def _refused(self, e: ApiException, what: str) -> StoreError:
@@ -69,8 +71,10 @@ class ConfigMapStore(UserTypeStore):
                 self.namespace, label_selector=f"{LABEL_COMPONENT}={COMPONENT}", _request_timeout=10
             )
         except ApiException as e:
+            self._listed_at = time.monotonic()  # retried after `ttl`, not on every form and request
             raise self._refused(e, "list") from None
         except OSError as e:
+            self._listed_at = time.monotonic()
             raise StoreError(f"the cluster did not answer ({e})") from None
         records = []
         versions = {}

@@ -253,6 +253,8 @@ class UserTypes:
                 if self.error != str(e):
                     self.log.error("Personal session types not reloaded (serving the last good set): %s", e)
                 self.error = str(e)
+                if self._records is None:  # never read: none, until the store's next change
+                    self._records = []
             policy_key = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()
             if policy_key != self._policy_key:
                 self._converted.clear()
