@@ -184,7 +184,7 @@ class ImagePolicy(_Strict):
         if self.tags.allow:
             parts.append("tags " + ", ".join(self.tags.allow))
         if self.tags.deny:
-            parts.append("not tags " + ", ".join(self.tags.deny))
+            parts.append("any tag except " + ", ".join(self.tags.deny))
         return "; ".join(parts)
 
     def check(self, text: object, where: str) -> ImageRef:

@@ -248,7 +248,7 @@ class UserTypes:
             try:
                 if self._records is None or force or await self.store.changed():
                     self._records = await self.store.load_all()
-                self.error = None
+                    self.error = None  # only a read that worked clears it (not one skipped as unchanged)
             except StoreError as e:
                 if self.error != str(e):
                     self.log.error("Personal session types not reloaded (serving the last good set): %s", e)

@@ -22,8 +22,9 @@ import pytest
 
 from tests.hubtools import CHROMIUM, CHROMIUM_ARGS, wait_for
 from tests.usertypes.rbac import chart_hub_rules, our_rules
-from tests.usertypes.tools import types_api
+from tests.usertypes.tools import page, types_api
 
+from .chart import name_templates, render_values
 from .test_chart import chart, chart_hub  # noqa: F401 - the chart hub fixtures
 
 pytestmark = pytest.mark.hub
@@ -31,6 +32,22 @@ pytestmark = pytest.mark.hub
 TYPE = {"name": "Team R", "image": "quay.io/jupyter/r-notebook:2025-10-20", "resources": {"cpu": 2}}
 CUSTOM = "registry.example.org/team-a/notebook@sha256:" + "ab" * 32
 COMPONENT = "app.kubernetes.io/component=session-user-type"
+
+
+def test_the_user_types_role_is_bound_to_the_charts_hub_service_account(chart):  # noqa: F811
+    """user-types-rbac.yaml names the service account the chart's hub runs as with our values."""
+    import yaml
+
+    from tests.usertypes.rbac import OUR_ROLE
+
+    values = render_values(chart)
+    assert values["hub"]["serviceAccount"]["create"] and not values["hub"]["serviceAccount"].get("name")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(OUR_ROLE.read_text())}
+    (subject,) = docs["RoleBinding"]["subjects"]
+    # the chart's jupyterhub.hub-serviceaccount.fullname: serviceAccount.name, else the hub's name
+    assert subject == {"kind": "ServiceAccount", "name": name_templates(values)["hub"]}
+    assert docs["RoleBinding"]["roleRef"]["name"] == docs["Role"]["metadata"]["name"]
+    assert "namespace" not in docs["Role"]["metadata"]  # applied with -n <the hub's namespace>
 
 
 def configmaps(kube) -> list[dict]:
@@ -167,13 +184,14 @@ async def test_personal_types_in_configmaps_and_a_custom_image_under_the_charts_
     listed, since = len(kube.requests_to("GET", "configmaps")), time.monotonic()
 
     def form_ok():
-        from tests.usertypes.tools import page
-
         return "Notebook (JupyterLab)" in page(hub, alice, f"hub/spawn/{alice}/other")
 
     assert await asyncio.to_thread(wait_for, form_ok, 30, 0.5, "the spawn form")
     for _ in range(5):  # forms keep working; the hub and the service retry the store at most every second
         assert await asyncio.to_thread(form_ok)
     assert len(kube.requests_to("GET", "configmaps")) - listed <= 2 * (time.monotonic() - since + 1)
+    home = await asyncio.to_thread(page, hub, alice, "hub/home")
+    assert "Personal session types are not up to date: the hub may not list ConfigMaps" in home
+    assert "user-types-rbac.yaml" in home
     for server in ("r", "img"):
         await asyncio.to_thread(hub.stop_session, alice, server)

@@ -103,8 +103,10 @@ async def test_a_store_that_cannot_be_read_keeps_the_last_good_set(tmp_path, pol
                 raise StoreError("the cluster did not answer")
             return await super().load_all()
 
+        due = True
+
         async def changed(self):
-            return True
+            return self.due
 
     store = Flaky(tmp_path)
     rec = await store.create(record())
@@ -112,6 +114,13 @@ async def test_a_store_that_cannot_be_read_keeps_the_last_good_set(tmp_path, pol
     store.fail = True
     await view.refresh(policy)
     assert view.error == "the cluster did not answer" and rec.slug in view.entries
+    # not due for a re-read (ConfigMaps: within the ttl): the error still shows, the set still serves
+    store.due = False
+    await view.refresh(policy)
+    assert view.error == "the cluster did not answer" and rec.slug in view.entries
+    store.fail, store.due = False, True
+    await view.refresh(policy)
+    assert view.error is None and rec.slug in view.entries
 
 
 # ---- ConfigMaps (Kubernetes) ---------------------------------------------------------
