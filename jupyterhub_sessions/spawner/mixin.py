@@ -162,8 +162,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
     @property
     def user_types(self) -> UserTypes | None:
         """This process's view of the personal types store, or None when there is none."""
-        namespace = store_namespace(getattr(self, "namespace", None))  # the hub's (ConfigMaps)
-        return user_types_for(self.user_types_store, self.log, namespace)
+        return user_types_for(self.user_types_store, self.log, store_namespace(self))
 
     def user_types_enabled(self) -> bool:
         return self.user_types is not None and self.session_types_status.policy.user_types is not None

@@ -292,16 +292,27 @@ class UserTypes:
         return self.entries.get(slug)
 
 
-def store_namespace(fallback: str | None = None) -> str:
-    """The namespace of the types' ConfigMaps: the hub's, for the hub and its sessions service alike
-    ($JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE, else $POD_NAMESPACE, which z2jh's hub pod sets);
-    never a spawner's per-user namespace (KubeSpawner.enable_user_namespaces), where the Role is not."""
-    return (
-        os.environ.get("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE")
-        or os.environ.get("POD_NAMESPACE")
-        or fallback
-        or "default"
-    )
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def store_namespace(spawner=None) -> str:
+    """The namespace of the types' ConfigMaps: the hub's, for the hub and its sessions service alike.
+
+    $JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE, else $POD_NAMESPACE (z2jh's hub pod sets it), else
+    the spawner's namespace, unless sessions get per-user namespaces
+    (KubeSpawner.enable_user_namespaces: the Role is not there), else the pod's own (its service
+    account's namespace file), else "default".
+    """
+    for var in ("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE", "POD_NAMESPACE"):
+        if os.environ.get(var):
+            return os.environ[var]
+    if spawner is not None and not getattr(spawner, "enable_user_namespaces", False):
+        if getattr(spawner, "namespace", None):
+            return spawner.namespace
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
+    except OSError:
+        return "default"
 
 
 _registries: dict[str, UserTypes] = {}

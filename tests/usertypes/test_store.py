@@ -176,3 +176,30 @@ async def test_the_charts_hub_role_alone_cannot_keep_types_and_ours_can(kube):
     # and nothing more than that: no watch, no other resource
     assert {r["resources"][0] for r in our_rules()} == {"configmaps"}
     assert set(our_rules()[0]["verbs"]) == {"get", "list", "create", "update", "delete"}
+
+
+def test_the_configmaps_are_in_the_hubs_namespace_never_a_users(monkeypatch, tmp_path):
+    """The hub's spawners and its sessions service must agree on one namespace, the hub's (its Role)."""
+    from types import SimpleNamespace
+
+    from jupyterhub_sessions.usertypes import store as store_module
+    from jupyterhub_sessions.usertypes.store import store_namespace
+
+    for var in ("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE", "POD_NAMESPACE"):
+        monkeypatch.delenv(var, raising=False)
+    sa_file = tmp_path / "namespace"
+    sa_file.write_text("hubns\n")
+    monkeypatch.setattr(store_module, "SERVICE_ACCOUNT_NAMESPACE", str(sa_file))
+    shared = SimpleNamespace(namespace="sessions", enable_user_namespaces=False)
+    per_user = SimpleNamespace(namespace="user-alice", enable_user_namespaces=True)
+    assert store_namespace(shared) == "sessions"
+    assert store_namespace(per_user) == "hubns"  # not the user's namespace
+    assert store_namespace() == "hubns"  # the service: the pod's own
+    monkeypatch.setenv("POD_NAMESPACE", "sessions")  # z2jh's hub pod
+    assert store_namespace(per_user) == store_namespace() == "sessions"
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE", "types")
+    assert store_namespace(shared) == "types"
+    sa_file.unlink()
+    monkeypatch.delenv("POD_NAMESPACE")
+    monkeypatch.delenv("JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE")
+    assert store_namespace() == "default"
