@@ -27,6 +27,7 @@ CHART_TESTS=(
   tests/test_hub_fixes.py
   tests/test_compat.py
   tests/e2e/test_spawn_flow.py
+  tests/dashboard
   tests/security/test_xss.py::test_hostile_session_names_are_refused_by_the_hub
   tests/ssh/test_registration.py
   tests/ssh/test_gateway.py::test_key_login_auto_starts_and_runs_in_drive
@@ -126,7 +127,7 @@ case "${1:-help}" in
     # the rest on $workers workers, each taking whole modules (--dist loadscope: a module's
     # hub and sessions are built once); pytest's exit status, 5 (no tests) included, is ours
     echo ">> pytest -m 'not serial', $workers workers"
-    exec "${pytest[@]}" -n "$workers" --dist loadscope -m "not serial" "$@"
+    exec "${pytest[@]}" -n "$workers" --dist loadscope -m "not serial" --durations=25 "$@"
     ;;
   test-chart)
     install_system
@@ -135,7 +136,8 @@ case "${1:-help}" in
     shift
     export PATH="$CHART_VENV/bin:$PATH"
     "$CHART_VENV/bin/python" -c 'import jupyterhub, kubespawner, sys; print(">> pytest on jupyterhub", jupyterhub.__version__, "kubespawner", kubespawner.__version__, "python", sys.version.split()[0])'
-    exec python -m pytest "${CHART_TESTS[@]}" "$@"
+    workers=${JUPYTERHUB_SESSIONS_TEST_WORKERS:-2}
+    exec python -m pytest -p randomly -p xdist -n "$workers" --dist loadscope "${CHART_TESTS[@]}" "$@"
     ;;
   install)
     install_test

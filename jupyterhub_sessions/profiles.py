@@ -679,7 +679,7 @@ def session_types_watcher(directory: str | Path, log: logging.Logger | None = No
 
     `log`: where reload errors go (the hub's or the service's logger), so they land in that log.
     """
-    key = str(Path(directory))
+    key = str(Path(directory).resolve())  # one watcher whichever spelling the caller uses
     with _watchers_lock:
         watcher = _watchers.get(key)
         if watcher is None:

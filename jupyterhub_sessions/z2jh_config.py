@@ -47,7 +47,7 @@ from pathlib import Path
 from . import ssh
 from .hub_setup import configure_platform
 from .paths import PACKAGE_PROFILES
-from .profiles import load_session_types
+from .profiles import session_types_watcher
 from .service import configure_hub as configure_sessions_service
 
 log = logging.getLogger("JupyterHub")
@@ -198,7 +198,9 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     refuse_profile_list(c, values)
     types_dir = profiles_dir(env)
     os.environ["JUPYTERHUB_SESSIONS_PROFILES"] = types_dir  # the sessions service reads it too
-    load_session_types(types_dir)  # a bad file stops start-up here, naming file, field and reason
+    # a bad file stops start-up here, naming file, field and reason; the set loaded now keeps
+    # serving if a later edit breaks a file
+    session_types_watcher(types_dir).status()
     data_dir = state_dir(env)
 
     # -- sessions: pods via KubeSpawner ---------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 
 from jupyterhub_sessions.profiles import ProfileError, load_session_types
 
-from .conftest import PROFILES
+from .conftest import PROFILES, REPO
 
 GOOD = """
 display_name: Test
@@ -267,3 +267,23 @@ def test_the_watcher_serves_the_policy_with_the_types(tmp_path):
     write(tmp_path, "_policy.yaml", "user_types: {max_per_user: 0}")
     status = watcher.status()
     assert status.policy.user_types is not None and "_policy.yaml" in status.error
+
+
+def test_the_set_the_hub_config_loads_keeps_serving_after_a_broken_edit(tmp_path, monkeypatch):
+    """The hub config loads the types at start-up (a bad file stops the hub there); an edit that
+    breaks a file before any spawn form was shown still serves that set, not a 500."""
+    import shutil
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from jupyterhub_sessions.profiles import session_types_watcher
+
+    profiles = tmp_path / "profiles"
+    shutil.copytree(PROFILES, profiles)
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_PROFILES", str(profiles))
+    monkeypatch.setenv("JUPYTERHUB_SESSIONS_DATA_DIR", str(tmp_path / "data"))
+    config = REPO / "jupyterhub_sessions" / "configs" / "local_config.py"
+    PyFileConfigLoader(config.name, str(config.parent)).load_config()
+    (profiles / "notebook.yaml").write_text("display_name: [unclosed\n")
+    later = session_types_watcher(profiles).status()  # what the spawn form asks first
+    assert "notebook" in later.types and "notebook.yaml" in later.error

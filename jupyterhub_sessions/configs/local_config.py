@@ -34,7 +34,7 @@ from pathlib import Path
 from jupyterhub_sessions.embedded import internal_ports, isolation_warning, secure_data_dir
 from jupyterhub_sessions.hub_setup import configure_platform
 from jupyterhub_sessions.paths import PACKAGE_PROFILES
-from jupyterhub_sessions.profiles import load_session_types
+from jupyterhub_sessions.profiles import session_types_watcher
 
 c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
 
@@ -47,7 +47,7 @@ if _warning:
     print(f"[W jupyterhub-sessions] WARNING: {_warning}", file=sys.stderr, flush=True)
 profiles_dir = env.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
 # a bad session-type file stops start-up here, naming file, field and reason
-load_session_types(profiles_dir)
+session_types_watcher(profiles_dir).status()  # and a later broken edit keeps this set
 
 # -- network: loopback only ----------------------------------------------------
 c.JupyterHub.ip = "127.0.0.1"

@@ -25,7 +25,7 @@ from ..options import (
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import USER_SLUG_RE, SessionType, TypesStatus, load_session_types, session_types_watcher
+from ..profiles import USER_SLUG_RE, SessionType, TypesStatus, session_types_watcher
 from ..usertypes import UserTypes, user_types_for
 from ..usertypes.store import store_namespace
 from .form import form_to_options, refill_choices, render_spawn_form
@@ -194,8 +194,9 @@ class SessionSpawnerMixin(LoggingConfigurable):
         return types
 
     def check_session_types(self) -> dict[str, SessionType]:
-        """Load all types now; call from hub config so bad files stop start-up."""
-        return load_session_types(self.session_types_dir)
+        """Load all types now; call from hub config so bad files stop start-up (and the set
+        loaded keeps serving if a later edit breaks a file)."""
+        return session_types_watcher(self.session_types_dir, self.log).types()
 
     @property
     def user_groups(self) -> list[str]:
