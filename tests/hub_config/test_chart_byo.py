@@ -27,8 +27,6 @@ from tests.usertypes.tools import page, types_api
 from .chart import name_templates, render_values
 from .test_chart import chart, chart_hub  # noqa: F401 - the chart hub fixtures
 
-pytestmark = pytest.mark.hub
-
 TYPE = {"name": "Team R", "image": "quay.io/jupyter/r-notebook:2025-10-20", "resources": {"cpu": 2}}
 CUSTOM = "registry.example.org/team-a/notebook@sha256:" + "ab" * 32
 COMPONENT = "app.kubernetes.io/component=session-user-type"
@@ -95,6 +93,8 @@ def details_in_chromium(hub, user: str, server: str, slug: str, shot: Path) -> s
             browser.close()
 
 
+@pytest.mark.hub
+@pytest.mark.browser
 async def test_personal_types_in_configmaps_and_a_custom_image_under_the_charts_rbac(
     kube,
     chart_hub,  # noqa: F811
