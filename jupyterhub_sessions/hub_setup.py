@@ -17,8 +17,20 @@ from . import compat, dashboard, hub_fixes, service, ssh
 from .serverext import hub_config as serverext_hub_config
 
 
-def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool = True) -> None:
-    """Apply the shared platform settings to the JupyterHub config object `c`."""
+def configure_platform(
+    c,
+    data_dir: Path,
+    server_limit: int = 3,
+    services: bool = True,
+    user_types_store: str | None = None,
+    embedded: bool = True,
+) -> None:
+    """Apply the shared platform settings to the JupyterHub config object `c`.
+
+    `user_types_store`: where personal session types are kept (the spawner reads,
+    the sessions service writes): default `<data_dir>/user-types`; "configmap" on
+    Kubernetes. They are offered only when `_policy.yaml` has a `user_types` section.
+    """
     # JupyterHub 5.5 (Zero to JupyterHub 4.4.0) and 6.x: say at hub start what differs
     compat.report()
     hub_fixes.refuse_unsafe_server_names()
@@ -30,9 +42,13 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     c.JupyterHub.named_server_limit_per_user = server_limit
     c.JupyterHub.default_url = "/hub/home"
     redact_tokens_in_logs()
+    store = user_types_store if user_types_store is not None else str(Path(data_dir) / "user-types")
+    if "user_types_store" not in c.SessionSpawnerMixin:
+        c.SessionSpawnerMixin.user_types_store = store
     if services:
-        for part in (service, ssh):
-            part.configure_hub(c, data_dir=Path(data_dir))
+        args = [f"--user-types-store={store}"] + (["--embedded"] if embedded else [])
+        service.configure_hub(c, data_dir=Path(data_dir), args=args)
+        ssh.configure_hub(c, data_dir=Path(data_dir))
     # the home page; it finds the sessions service by name when a page renders
     dashboard.configure_hub(c, data_dir=Path(data_dir))
     serverext_hub_config.apply(c)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
+from .images import ImageError
 from .profiles import NEVER, SessionType, default_type, memory_bytes
 from .serverext.launch import ENV_SESSION  # noqa: F401 - the session's options as JSON; re-exported
 
@@ -50,6 +51,7 @@ class SessionOptions:
     create_drive: bool
     timeout: int
     collaborative: bool
+    image_chosen: bool = False  # the user named the image (else the type's default, followed on restart)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +61,8 @@ class SessionOptions:
 
     @classmethod
     def from_dict(cls, d: dict) -> SessionOptions:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{k: d[k] for k, f in fields.items() if k in d or f.default is MISSING})
 
 
 def _scalar(raw: dict, key: str):
@@ -108,6 +111,23 @@ def _bool(raw: dict, key: str) -> bool | None:
     raise OptionsError(key, "must be true or false")
 
 
+def _image(raw: dict, st: SessionType) -> str:
+    """The type's default, one of its listed images, or (if its policy allows) the user's own."""
+    image = _scalar(raw, "image")
+    if image is None:
+        return st.image.default
+    if isinstance(image, str) and st.image.is_listed(image):
+        return image
+    if not st.image.accepts_custom:
+        raise OptionsError("image", f"not an allowed image for {st.slug}")
+    try:
+        return st.image.custom.check(
+            image, st.image.custom_rule or f"session type '{st.slug}': image.custom"
+        ).text
+    except ImageError as e:
+        raise OptionsError("image", str(e)) from None
+
+
 def visible_types(types: dict[str, SessionType], username: str, groups) -> dict[str, SessionType]:
     """The session types this user may see and start."""
     return {s: t for s, t in types.items() if t.access.permits(username, groups)}
@@ -140,11 +160,8 @@ def parse_session_options(
             raise OptionsError("session_type", "unknown session type")
         st = allowed[slug]
 
-    image = _scalar(raw, "image")
-    if image is None:
-        image = st.image.default
-    elif image != st.image.default and image not in st.image.allowed:
-        raise OptionsError("image", f"not an allowed image for {st.slug}")
+    image = _image(raw, st)
+    image_chosen = image != st.image.default
 
     res = st.resources
     cpu = _number(raw, "cpu")
@@ -204,4 +221,5 @@ def parse_session_options(
         create_drive=create,
         timeout=int(timeout),
         collaborative=collaborative,
+        image_chosen=image_chosen,
     )

@@ -17,8 +17,9 @@ from ..compat import add_user_scopes
 SERVICE_NAME = "sessions"
 
 # exactly what the service calls on the hub API: list users, read their
-# servers (user_options, started, last_activity), stop servers
-SERVICE_SCOPES = ["list:users", "read:users:name", "read:servers", "delete:servers"]
+# servers (user_options, started, last_activity), stop servers, and read a
+# user's groups (who a personal session type may be shared with)
+SERVICE_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:servers", "delete:servers"]
 BROWSER_SCOPES = ["read:servers", "delete:servers"]
 
 
@@ -47,7 +48,17 @@ def hub_service(
     """(entry for `c.JupyterHub.services`, role for `c.JupyterHub.load_roles`) of a managed service."""
     env = {
         var: os.environ[var]
-        for var in ("PATH", "JUPYTERHUB_SESSIONS_SSH_SERVICES", "JUPYTERHUB_SESSIONS_TEST_HUB")
+        for var in (
+            "PATH",
+            "JUPYTERHUB_SESSIONS_SSH_SERVICES",
+            "JUPYTERHUB_SESSIONS_TEST_HUB",
+            "JUPYTERHUB_SESSIONS_USER_TYPES_STORE",
+            "JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE",
+            "POD_NAMESPACE",
+            "KUBERNETES_SERVICE_HOST",
+            "KUBERNETES_SERVICE_PORT",
+            "KUBECONFIG",
+        )
         if os.environ.get(var)
     }
     env.update(environment or {})
