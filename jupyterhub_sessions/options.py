@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
+from .images import ImageError
 from .profiles import NEVER, SessionType, default_type, memory_bytes
 
 KNOWN_KEYS = {
@@ -49,6 +50,7 @@ class SessionOptions:
     create_drive: bool
     timeout: int
     collaborative: bool
+    image_chosen: bool = False  # the user named the image (else the type's default, followed on restart)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +60,8 @@ class SessionOptions:
 
     @classmethod
     def from_dict(cls, d: dict) -> SessionOptions:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{k: d[k] for k, f in fields.items() if k in d or f.default is MISSING})
 
 
 def _scalar(raw: dict, key: str):
@@ -105,6 +108,23 @@ def _bool(raw: dict, key: str) -> bool | None:
     if isinstance(v, int) and v in (0, 1):
         return bool(v)
     raise OptionsError(key, "must be true or false")
+
+
+def _image(raw: dict, st: SessionType) -> str:
+    """The type's default, one of its listed images, or (if its policy allows) the user's own."""
+    image = _scalar(raw, "image")
+    if image is None:
+        return st.image.default
+    if isinstance(image, str) and st.image.is_listed(image):
+        return image
+    if not st.image.accepts_custom:
+        raise OptionsError("image", f"not an allowed image for {st.slug}")
+    try:
+        return st.image.custom.check(
+            image, st.image.custom_rule or f"session type '{st.slug}': image.custom"
+        ).text
+    except ImageError as e:
+        raise OptionsError("image", str(e)) from None
 
 
 def visible_types(types: dict[str, SessionType], username: str, groups) -> dict[str, SessionType]:
@@ -217,11 +237,8 @@ def parse_session_options(
     raw = _known_options(raw)
     st = _session_type(raw, types, username, groups)
 
-    image = _scalar(raw, "image")
-    if image is None:
-        image = st.image.default
-    elif image != st.image.default and image not in st.image.allowed:
-        raise OptionsError("image", f"not an allowed image for {st.slug}")
+    image = _image(raw, st)
+    image_chosen = image != st.image.default
 
     res = st.resources
     cpu, memory, gpu = _cpu(raw, res), _memory(raw, res), _gpu(raw, res)
@@ -238,4 +255,5 @@ def parse_session_options(
         create_drive=create,
         timeout=int(timeout),
         collaborative=collaborative,
+        image_chosen=image_chosen,
     )

@@ -19,14 +19,20 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .images import ImagePolicy
+
 NEVER = -1
 """Timeout value meaning "this session never times out"."""
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$")
+# a user's own session type: "u." and a random id (no admin slug has a dot, so they never collide)
+USER_SLUG_RE = re.compile(r"^u\.[a-z0-9]{12}$")
 MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(K|M|G|T|Ki|Mi|Gi|Ti)?$")
 MAX_PROFILE_BYTES = 256 * 1024
 MAX_PROFILE_VALUES = 100_000  # after expanding YAML aliases ("billion laughs")
 MAX_PROFILE_DEPTH = 64
+POLICY_FILE = "_policy.yaml"
+"""The platform policy in the session-types directory: what users may bring (see PlatformPolicy)."""
 
 
 # KubeSpawner's profile_list next to session types (refused by z2jh_config and SessionKubeSpawner)
@@ -189,10 +195,19 @@ class Resources(_Strict):
 
 
 class Image(_Strict):
-    """Container image; when `allowed` is non-empty users may pick one of them."""
+    """Container image; when `allowed` is non-empty users may pick one of them.
+
+    `custom`: users may also give an image reference of their own, within this
+    policy (see images.ImagePolicy). Absent: the global `custom_images` of
+    `_policy.yaml`, if any (`custom: {allow: []}` opts a type out of it).
+    """
 
     default: str = Field(min_length=1)
     allowed: list[str] = []
+    custom: ImagePolicy | None = None
+    custom_rule: str = Field(
+        default="", exclude=True, description="where `custom` was written (for refusals)"
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -204,6 +219,14 @@ class Image(_Strict):
     def user_choice(self) -> bool:
         return len(self.allowed) > 1
 
+    @property
+    def accepts_custom(self) -> bool:
+        return self.custom is not None and bool(self.custom.allow)
+
+    def is_listed(self, image: str) -> bool:
+        """One of the admin's images (needs no policy check)."""
+        return image == self.default or image in self.allowed
+
 
 class Interface(_Strict):
     """What the user lands on: JupyterLab, or a web app behind jupyter-server-proxy.
@@ -212,11 +235,13 @@ class Interface(_Strict):
     starts; `{port}` in it is replaced with the port it should listen on. A
     `desktop` may leave `command` empty when its image serves `/<name>/` itself
     (jupyter-remote-desktop-proxy serves `/desktop/` and starts the VNC server).
+    `port`: the app listens on this fixed port instead of the one given as `{port}`.
     """
 
     kind: Literal["lab", "webapp", "desktop"] = "lab"
     name: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     command: list[str] = []
+    port: int | None = Field(default=None, ge=1, le=65535)
     title: str | None = None
     url_path: str = "/"
     timeout: int = Field(default=30, ge=1, le=600)
@@ -298,7 +323,7 @@ class Access(_Strict):
 
 
 class SessionType(_Strict):
-    slug: Annotated[str, Field(pattern=SLUG_RE.pattern)]
+    slug: Annotated[str, Field(pattern=f"{SLUG_RE.pattern}|{USER_SLUG_RE.pattern}")]
     display_name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=2000)
     default: bool = False
@@ -315,6 +340,16 @@ class SessionType(_Strict):
     collaborative: bool = Field(default=False, description="whether collaborative mode is offered")
     access: Access = Access()
     source: str = Field(default="", exclude=True, description="file this type came from")
+    author: str | None = Field(default=None, exclude=True, description="user who wrote it (user types)")
+    revision: int | None = Field(default=None, exclude=True, description="edit count (user types)")
+
+    @property
+    def digest(self) -> str:
+        """Short hash of what the type says (not where it came from): tells a changed type apart."""
+        import hashlib
+
+        text = self.model_dump_json(exclude={"default"})
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @field_validator("environment")
     @classmethod
@@ -323,6 +358,72 @@ class SessionType(_Strict):
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
         return v
+
+
+class Placement(_Strict):
+    """Nodes a user's own session type may ask for (an admin-approved node selector)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    description: str = Field(default="", max_length=200)
+    node_selector: dict[str, str] = Field(min_length=1)
+    tolerations: list[dict[str, Any]] = []
+
+
+class UserTypesPolicy(_Strict):
+    """What users may put in session types of their own (created on the dashboard or the API).
+
+    Everything else a type can say (privileged or extra pod settings, host
+    paths, service accounts, environment, tolerations) stays admin-only.
+    `resources`: the range users choose their defaults from, and the range
+    their sessions may pick from (the ceiling); `timeouts`: the timeouts
+    their types may offer; `lifetime`: applies to every user type;
+    `placements`: node selectors users may pick (none: the cluster default).
+    """
+
+    access: Access = Access()
+    max_per_user: int = Field(default=10, ge=1, le=100)
+    images: ImagePolicy | None = None
+    default_image: str | None = Field(default=None, max_length=256)
+    interfaces: list[Literal["lab", "webapp"]] = Field(default=["lab", "webapp"], min_length=1)
+    resources: Resources = Resources()
+    timeouts: Timeouts = Timeouts()
+    lifetime: Lifetime = Lifetime()
+    placements: list[Placement] = Field(default=[], max_length=50)
+    sharing: bool = Field(default=True, description="users may share their types with their own groups")
+    collaborative: bool = Field(default=True, description="user types may offer collaborative mode")
+
+    @model_validator(mode="after")
+    def _unique_placements(self):
+        names = [p.name for p in self.placements]
+        if len(names) != len(set(names)):
+            raise ValueError("placement names must be unique")
+        return self
+
+
+class PlatformPolicy(_Strict):
+    """`_policy.yaml` in the session-types directory (optional; absent = users bring nothing).
+
+    `custom_images`: the image policy of every session type without an
+    `image.custom` of its own; `user_types`: personal session types.
+    """
+
+    custom_images: ImagePolicy | None = None
+    user_types: UserTypesPolicy | None = None
+
+    @model_validator(mode="after")
+    def _user_types_need_images(self):
+        ut = self.user_types
+        if ut is not None and ut.images is None and self.custom_images is None:
+            raise ValueError("user_types need an image policy: set user_types.images or custom_images")
+        if ut is not None and ut.default_image is not None:
+            policy = ut.images or self.custom_images
+            policy.check(ut.default_image, "user_types.images")
+        return self
+
+    @property
+    def user_images(self) -> ImagePolicy | None:
+        ut = self.user_types
+        return None if ut is None else (ut.images or self.custom_images)
 
 
 def _field_path(loc: tuple) -> str:
@@ -375,9 +476,8 @@ def _check_expanded_size(path: Path, data: object) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
-def load_session_type(path: str | Path) -> SessionType:
-    """Load and validate one session-type file."""
-    path = Path(path)
+def _read_yaml(path: Path) -> dict:
+    """A YAML mapping from a file, refused (ProfileError) when large, deep, exploding or unsafe."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -395,9 +495,14 @@ def load_session_type(path: str | Path) -> SessionType:
     _check_expanded_size(path, data)
     if not isinstance(data, dict):
         raise ProfileError(path, "(file)", "must be a mapping of fields")
-    data.setdefault("slug", path.stem)
+    if any(not isinstance(k, str) for k in data):
+        raise ProfileError(path, "(file)", "field names must be strings")
+    return data
+
+
+def _validated(model, path: Path, data: dict, **extra):
     try:
-        st = SessionType(**{k: v for k, v in data.items() if isinstance(k, str)}, source=str(path))
+        return model(**data, **extra)
     except ValidationError as e:
         err = e.errors()[0]
         field = _field_path(err["loc"])
@@ -405,22 +510,71 @@ def load_session_type(path: str | Path) -> SessionType:
         raise ProfileError(path, field, reason) from None
     except TypeError as e:
         raise ProfileError(path, "(file)", str(e)) from None
-    if any(not isinstance(k, str) for k in data):
-        raise ProfileError(path, "(file)", "field names must be strings")
+
+
+# set by the hub when it loads a type, never written in a file
+RESERVED_FIELDS = ("source", "author", "revision")
+
+
+def load_session_type(path: str | Path) -> SessionType:
+    """Load and validate one session-type file."""
+    path = Path(path)
+    data = _read_yaml(path)
+    for key in RESERVED_FIELDS:
+        if key in data:
+            raise ProfileError(path, key, "is set by the hub, not in a session-type file")
+    image = data.get("image")
+    if isinstance(image, dict) and "custom_rule" in image:
+        raise ProfileError(path, "image.custom_rule", "is set by the hub, not in a session-type file")
+    data.setdefault("slug", path.stem)
+    if not isinstance(data["slug"], str) or not SLUG_RE.match(data["slug"]):
+        raise ProfileError(path, "slug", f"must match the pattern {SLUG_RE.pattern} (e.g. 'notebook')")
+    st = _validated(SessionType, path, data, source=str(path))
+    if st.image.custom is not None:
+        rule = f"session type '{st.slug}': image.custom"
+        st = st.model_copy(update={"image": st.image.model_copy(update={"custom_rule": rule})})
     return st
+
+
+def load_policy(directory: str | Path) -> PlatformPolicy:
+    """`_policy.yaml` of a session-types directory; the empty policy when there is none."""
+    path = Path(directory) / POLICY_FILE
+    if not path.exists():
+        return PlatformPolicy()
+    return _validated(PlatformPolicy, path, _read_yaml(path))
+
+
+def with_policy(st: SessionType, policy: PlatformPolicy) -> SessionType:
+    """`st` with the global image policy when it has none of its own."""
+    if st.image.custom is not None or policy.custom_images is None:
+        return st
+    image = st.image.model_copy(
+        update={"custom": policy.custom_images, "custom_rule": f"{POLICY_FILE}: custom_images"}
+    )
+    return st.model_copy(update={"image": image})
 
 
 def load_session_types(directory: str | Path) -> dict[str, SessionType]:
     """Load every `*.yaml`/`*.yml` in a directory, ordered by display order.
 
+    `_policy.yaml` is the platform policy, not a type (its `custom_images`
+    is applied to types without an image policy of their own).
     Raises ProfileError on the first bad file, or when two files share a slug.
     """
+    return load_platform(directory)[0]
+
+
+def load_platform(directory: str | Path) -> tuple[dict[str, SessionType], PlatformPolicy]:
+    """(session types, platform policy) of a session-types directory; ProfileError on a bad file."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ProfileError(directory, "(directory)", "session types directory does not exist")
+    policy = load_policy(directory)
     types: dict[str, SessionType] = {}
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-        st = load_session_type(path)
+        if path.name == POLICY_FILE:
+            continue
+        st = with_policy(load_session_type(path), policy)
         if st.slug in types:
             raise ProfileError(path, "slug", f"{st.slug!r} is already defined in {types[st.slug].source}")
         types[st.slug] = st
@@ -429,7 +583,7 @@ def load_session_types(directory: str | Path) -> dict[str, SessionType]:
     if sum(1 for t in types.values() if t.default) > 1:
         names = [t.source for t in types.values() if t.default]
         raise ProfileError(names[1], "default", "more than one session type is marked default")
-    return types
+    return types, policy
 
 
 def default_type(types: dict[str, SessionType]) -> SessionType:
@@ -460,6 +614,7 @@ class TypesStatus:
     error: str | None = None  # the files on disk do not load: this is why (the last good set is served)
     error_since: float | None = None  # time.time() when the error was first seen
     loaded_at: float | None = None  # time.time() when `types` was loaded
+    policy: PlatformPolicy = PlatformPolicy()  # `_policy.yaml`, loaded with `types`
 
 
 class SessionTypesWatcher:
@@ -500,7 +655,7 @@ class SessionTypesWatcher:
     def _reload(self, sig: tuple | None) -> None:
         previous = self._status
         try:
-            types = load_session_types(self.directory)
+            types, policy = load_platform(self.directory)
         except ProfileError as e:
             message = str(e)
             if previous is None or not previous.types:
@@ -513,12 +668,14 @@ class SessionTypesWatcher:
                     ", ".join(previous.types),
                     message,
                 )
-                self._status = TypesStatus(previous.types, message, time.time(), previous.loaded_at)
+                self._status = TypesStatus(
+                    previous.types, message, time.time(), previous.loaded_at, previous.policy
+                )
             self._signature = sig
             return
         if previous is not None and previous.types and (previous.error or previous.types != types):
             self.log.info("Session types reloaded from %s: %s", self.directory, ", ".join(types))
-        self._status = TypesStatus(types, None, None, time.time())
+        self._status = TypesStatus(types, None, None, time.time(), policy)
         self._signature = sig
 
 

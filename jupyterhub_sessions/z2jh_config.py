@@ -33,6 +33,7 @@ Settings read from the environment (all optional):
 | JUPYTERHUB_SESSIONS_PUBLIC_URL | from the chart's values, see `proxy_url()` | the proxy's URL from inside the cluster; the SSH gateway reaches sessions through it |
 | JUPYTERHUB_SESSIONS_DRIVE_CAPACITY | 10Gi | size of new drives |
 | JUPYTERHUB_SESSIONS_DRIVE_STORAGE_CLASS | (cluster default) | StorageClass of new drives |
+| JUPYTERHUB_SESSIONS_USER_TYPES_STORE | configmap | personal session types: `configmap` (needs hub_config/kubernetes/user-types-rbac.yaml), a directory (e.g. on the state volume), or empty (off); used only when `_policy.yaml` has `user_types` |
 """
 
 from __future__ import annotations
@@ -206,11 +207,14 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     c.KubeSpawner.delete_pvc = False
 
     # -- named servers, sharing, scopes (shared with the embedded config) -----------
+    user_types_store = env.get("JUPYTERHUB_SESSIONS_USER_TYPES_STORE", "configmap")
     configure_platform(
         c,
         data_dir=data_dir,
         server_limit=int(env.get("JUPYTERHUB_SESSIONS_SERVER_LIMIT", "3")),
         services=False,  # registered below, reachable from other pods
+        user_types_store=user_types_store,
+        embedded=False,
     )
 
     # -- the `sessions` hub service (culler + REST API), run by the hub in its pod ---
@@ -218,7 +222,10 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     port = int(env.get("JUPYTERHUB_SESSIONS_SERVICE_PORT", "8181"))
     bind = env.get("JUPYTERHUB_SESSIONS_SERVICE_BIND", "0.0.0.0")
     # listen on the pod's interfaces; the proxy and sessions reach it through the hub Service
-    configure_sessions_service(c, data_dir=data_dir, port=port, args=[f"--bind-url=http://{bind}:{port}"])
+    args = [f"--bind-url=http://{bind}:{port}", f"--user-types-store={user_types_store}"]
+    if env.get("POD_NAMESPACE"):  # the ConfigMaps of personal types live in the hub's namespace
+        args.append(f"--user-types-namespace={env['POD_NAMESPACE']}")
+    configure_sessions_service(c, data_dir=data_dir, port=port, args=args)
     for service in c.JupyterHub.services:
         if service.get("name") == "sessions":
             service["url"] = f"http://{host}:{port}"

@@ -89,3 +89,43 @@ def test_range_resources(shipped_types):
     assert o.cpu == 3.5 and o.memory == "6Gi"
     with pytest.raises(OptionsError):
         parse(shipped_types, {"session_type": "carta", "cpu": 9})
+
+
+def test_a_custom_image_within_the_types_policy_is_recorded(shipped_types):
+    from jupyterhub_sessions.images import ImagePolicy
+    from jupyterhub_sessions.profiles import PlatformPolicy, with_policy
+
+    policy = PlatformPolicy(
+        custom_images=ImagePolicy(allow=["registry.example.org/team-*/**"], tags={"deny": ["latest"]})
+    )
+    types = {slug: with_policy(t, policy) for slug, t in shipped_types.items()}
+    o = parse(types, {"image": "registry.example.org/team-a/my-notebook:2.1"})
+    assert o.image == "registry.example.org/team-a/my-notebook:2.1"
+    # the admin's listed images need no policy
+    assert parse(types, {"image": "registry.example.org/jupyterhub-sessions/minimal-notebook:0.1.0"})
+    for image, rule in [
+        ("evil.io/team-a/x:1", "_policy.yaml: custom_images.allow"),
+        ("registry.example.org/team-a/x", "_policy.yaml: custom_images.tags.deny"),
+        ("registry.example.org/team-a/x:1;id", "_policy.yaml: custom_images: reference grammar"),
+        (["registry.example.org/team-a/x:1", "b"], None),
+        ({"a": 1}, "_policy.yaml: custom_images: reference grammar"),
+    ]:
+        with pytest.raises(OptionsError) as e:
+            parse(types, {"image": image})
+        assert e.value.field == "image"
+        if rule:
+            assert f"(rule: {rule})" in e.value.reason
+    # without a policy only the listed images are allowed
+    bare = {
+        s: t.model_copy(update={"image": t.image.model_copy(update={"custom": None})})
+        for s, t in types.items()
+    }
+    with pytest.raises(OptionsError, match="not an allowed image"):
+        parse(bare, {"image": "registry.example.org/team-a/my-notebook:2.1"})
+
+
+def test_only_an_image_the_user_named_counts_as_chosen(shipped_types):
+    assert not parse(shipped_types, {}).image_chosen
+    nb = shipped_types["notebook"]
+    assert not parse(shipped_types, {"image": nb.image.default}).image_chosen
+    assert parse(shipped_types, {"image": nb.image.allowed[1]}).image_chosen

@@ -166,6 +166,109 @@ def test_a_directory_that_never_loaded_raises(tmp_path):
         watcher.types()
 
 
+# ---- _policy.yaml: what users may bring --------------------------------------------
+
+POLICY = """
+custom_images:
+  allow: [registry.example.org/team-*/**]
+  tags: {deny: [latest]}
+user_types:
+  images: {allow: [quay.io/jupyter/*], require_digest: false}
+  resources:
+    cpu: {default: 1, min: 0.5, max: 4}
+  timeouts: {default: 3600, choices: [900, 3600]}
+  placements:
+    - {name: highmem, node_selector: {pool: highmem}}
+"""
+
+
+def test_the_policy_file_is_not_a_type_and_its_image_policy_applies_to_every_type(tmp_path):
+    from jupyterhub_sessions.profiles import load_platform
+
+    write(tmp_path, "a.yaml", GOOD)
+    write(
+        tmp_path,
+        "b.yaml",
+        GOOD.replace("image: {default: img:1}", "image: {default: img:1, custom: {allow: [quay.io/me/*]}}"),
+    )
+    write(
+        tmp_path,
+        "c.yaml",
+        GOOD.replace("image: {default: img:1}", "image: {default: img:1, custom: {allow: []}}"),
+    )
+    write(tmp_path, "_policy.yaml", POLICY)
+    types, policy = load_platform(tmp_path)
+    assert set(types) == {"a", "b", "c"}
+    assert types["a"].image.custom.allow == ["registry.example.org/team-*/**"]
+    assert types["a"].image.custom_rule == "_policy.yaml: custom_images"
+    # a type's own policy wins; an empty one opts out
+    assert types["b"].image.custom.allow == ["quay.io/me/*"]
+    assert types["b"].image.custom_rule == "session type 'b': image.custom"
+    assert not types["c"].image.accepts_custom
+    assert policy.user_types.placements[0].node_selector == {"pool": "highmem"}
+    assert policy.user_images.allow == ["quay.io/jupyter/*"]
+
+
+@pytest.mark.parametrize(
+    "text, field, reason",
+    [
+        ("custom_images: {allow: [jupyter/*]}", "custom_images.allow", "registry host"),
+        ("custom_images: {allow: [quay.io/*], privileged: true}", "custom_images.privileged", "Extra inputs"),
+        ("user_types: {max_per_user: 5}", "(file)", "need an image policy"),
+        (
+            "user_types: {images: {allow: [quay.io/*]}, default_image: evil.io/x:1}",
+            "(file)",
+            "not one of the allowed",
+        ),
+        (
+            "user_types: {images: {allow: [quay.io/*]}, placements: [{name: a, node_selector: {}}]}",
+            "user_types.placements.0.node_selector",
+            "at least 1",
+        ),
+        (
+            "user_types: {images: {allow: [quay.io/*]}, interfaces: [desktop]}",
+            "user_types.interfaces.0",
+            "Input should be",
+        ),
+        (
+            "user_types: {images: {allow: [quay.io/*]}, max_per_user: 100000}",
+            "user_types.max_per_user",
+            "less than",
+        ),
+    ],
+)
+def test_a_bad_policy_file_names_file_and_field(tmp_path, text, field, reason):
+    write(tmp_path, "a.yaml", GOOD)
+    path = write(tmp_path, "_policy.yaml", text)
+    with pytest.raises(ProfileError) as e:
+        load_session_types(tmp_path)
+    assert e.value.path == str(path)
+    assert e.value.field == field
+    assert reason in e.value.reason
+
+
+@pytest.mark.parametrize("field", ["author: eve", "revision: 3", "source: x", "slug: u.abcdefabcdef"])
+def test_fields_the_hub_sets_cannot_be_written_in_a_type_file(tmp_path, field):
+    write(tmp_path, "a.yaml", GOOD + field + "\n")
+    with pytest.raises(ProfileError) as e:
+        load_session_types(tmp_path)
+    assert e.value.field == field.split(":")[0]
+
+
+def test_the_watcher_serves_the_policy_with_the_types(tmp_path):
+    from jupyterhub_sessions.profiles import SessionTypesWatcher
+
+    write(tmp_path, "a.yaml", GOOD)
+    watcher = SessionTypesWatcher(tmp_path)
+    assert watcher.status().policy.user_types is None
+    write(tmp_path, "_policy.yaml", POLICY)
+    assert watcher.status().policy.user_types.max_per_user == 10
+    # a broken policy edit keeps the last good policy and types, and says why
+    write(tmp_path, "_policy.yaml", "user_types: {max_per_user: 0}")
+    status = watcher.status()
+    assert status.policy.user_types is not None and "_policy.yaml" in status.error
+
+
 def test_the_set_the_hub_config_loads_keeps_serving_after_a_broken_edit(tmp_path, monkeypatch):
     """The hub config loads the types at start-up (a bad file stops the hub there); an edit that
     breaks a file before any spawn form was shown still serves that set, not a 500."""

@@ -61,6 +61,9 @@ def spawner_facts(user, sp) -> dict:
         "url": user.server_url(orm_sp.name),
         "launch_failure": failure or state.get("launch_failure"),
         "progress": getattr(wrapper, "latest_progress", None) if wrapper else None,
+        # the type as the session started with it (the spawner keeps it in its state)
+        "started_type": (getattr(wrapper, "session_type_record", None) if wrapper else None)
+        or (state.get("session_type") if isinstance(state.get("session_type"), dict) else None),
     }
 
 
@@ -177,8 +180,12 @@ class Dashboard:
         notes: list[str] = []
         spawner = user.spawner  # the default server's; it knows the types and the drive backend
         types, types_error = self._types(spawner, notes)
+        personal = await self._personal_types(spawner, notes)
         mine = [spawner_facts(user, sp) for sp in user.all_spawners(include_default=True)]
         mine = [s for s in mine if s["name"] or s["running"] or s["user_options"] or s["launch_failure"]]
+        usable = self._usable(spawner, types, personal)
+        suggested = view.suggested_name({s["name"] for s in mine if s["name"]})
+        details = await self._details(spawner, usable, suggested, notes)
         params = {} if self.is_admin else {"user": user.name}
         (timing, why_t), (ended, why_e), drives = await asyncio.gather(
             self.vars.service_get(base_url, "sessions", params),
@@ -205,9 +212,13 @@ class Dashboard:
             "shared": self._shared(notes),
             "timing": timing if isinstance(timing, list) else [],
             "ended": ended if isinstance(ended, list) else [],
-            "types": types,
+            "types": {**types, **{e.slug: e.type for e in personal["all"] if e.type is not None}},
             "types_error": types_error,
-            "unavailable": self._unavailable(spawner, types),
+            "usable": usable,
+            "personal": personal,
+            "details": details,
+            "unenforced": self._unenforced(spawner),
+            "unavailable": self._unavailable(spawner, {**types, **usable}),
             "drives": drives,
             "limit": settings.get("named_server_limit_per_user", 0) or 0,
             "notes": notes,
@@ -230,6 +241,51 @@ class Dashboard:
             notes.append("Session types could not be loaded.")
             return {}, str(e)
         return status.types, status.error
+
+    async def _personal_types(self, spawner, notes) -> dict:
+        """{"enabled", "mine": own entries (broken ones too), "all": every entry, "error"}: personal types."""
+        out = {"enabled": False, "mine": [], "all": [], "error": None}
+        enabled = getattr(spawner, "user_types_enabled", None)
+        if enabled is None or not enabled():
+            return out
+        try:
+            reg = await spawner.refresh_user_types()
+        except Exception as e:  # noqa: BLE001 - the home page must render
+            log.warning("Dashboard: personal types of user=%s not loaded: %s", self.user.name, e)
+            notes.append("Personal session types could not be loaded.")
+            return out
+        out["enabled"] = True
+        out["error"] = reg.error
+        out["mine"] = reg.owned_by(self.user.name)
+        out["all"] = list(reg.entries.values())
+        if reg.error:
+            notes.append(f"Personal session types are not up to date: {reg.error}")
+        return out
+
+    def _usable(self, spawner, types, personal) -> dict:
+        """The types this user may start (admin's visible to them, own and shared personal ones)."""
+        try:
+            return spawner.types_for_user()
+        except Exception as e:  # noqa: BLE001
+            log.warning("Dashboard: types of user=%s not listed: %s", self.user.name, e)
+            return {}
+
+    async def _details(self, spawner, types, name, notes) -> dict:
+        """{slug: details facts} (the spawner's own preview, for a session called `name`)."""
+        describe = getattr(spawner, "type_details", None)
+        if describe is None or not types:
+            return {}
+        try:
+            return await describe(types, name=name)
+        except Exception as e:  # noqa: BLE001
+            log.warning("Dashboard: session-type details for user=%s not built: %s", self.user.name, e)
+            notes.append("Session-type details could not be built.")
+            return {}
+
+    @staticmethod
+    def _unenforced(spawner) -> dict:
+        unenforced = getattr(spawner, "unenforced_choices", None)
+        return unenforced() if unenforced else {}
 
     @staticmethod
     def _unavailable(spawner, types) -> dict:

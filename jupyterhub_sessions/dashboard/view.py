@@ -96,6 +96,8 @@ def session_row(s: dict, f: dict, timing: dict, ended: dict) -> dict:
     t = timing.get(key) if state in (RUNNING, LAUNCHING, STOPPING) else None
     slug = opts.get("session_type")
     st = f["types"].get(slug) if isinstance(slug, str) else None
+    started_type = s.get("started_type") if isinstance(s.get("started_type"), dict) else {}
+    usable = f.get("usable", f["types"])
     hub = f["hub_prefix"]
     name_path = f"{quote(s['user'], safe='')}/{quote(s['name'], safe='')}"
     unavailable = f["unavailable"].get(slug) if isinstance(slug, str) else None
@@ -105,7 +107,9 @@ def session_row(s: dict, f: dict, timing: dict, ended: dict) -> dict:
         "label": s["name"] or "(default)",
         "mine": s["user"] == f["me"],
         "type_slug": slug or "",
-        "type": st.display_name if st else (slug or "—"),
+        "type": st.display_name if st else (started_type.get("display_name") or slug or "—"),
+        "image": image_facts(opts, started_type, st, f),
+        "type_note": type_change_note(started_type, slug, st, state),
         "interface": st.interface.kind if st else "lab",
         "drive": opts.get("drive") or "",
         "collaborative": bool(opts.get("collaborative")),
@@ -120,7 +124,7 @@ def session_row(s: dict, f: dict, timing: dict, ended: dict) -> dict:
         "spawn_url": f"{hub}spawn/{name_path}",
         "pending_url": f"{hub}spawn-pending/{name_path}",
         "options": {k: v for k, v in opts.items() if k != "new_drive"},
-        "restartable": bool(opts) and st is not None and not unavailable,
+        "restartable": bool(opts) and isinstance(slug, str) and slug in usable and not unavailable,
         "unavailable": unavailable,
         "failure": s.get("launch_failure") if state == FAILED else None,
         "end": None,
@@ -141,6 +145,48 @@ def session_row(s: dict, f: dict, timing: dict, ended: dict) -> dict:
         row["time"] = time_left(t, f["now"])
     row["actions"] = actions(row, s)
     return row
+
+
+def image_facts(opts: dict, started: dict, st, f: dict) -> dict | None:
+    """The session's image when it is worth showing: one the user named (their own, or one of the
+    type's), or a personal type's; a default admin image is not repeated on every row."""
+    chosen = opts.get("image")
+    image = chosen if isinstance(chosen, str) and chosen else started.get("image")
+    if not isinstance(image, str) or not image:
+        return None
+    if isinstance(started.get("image_custom"), bool) and started.get("image") == image:
+        custom = started["image_custom"]
+    else:
+        custom = st is None or not st.image.is_listed(image)
+    if not (custom or chosen or started.get("author")):
+        return None
+    return {
+        "ref": image,
+        "custom": custom,
+        "unenforced": (f.get("unenforced") or {}).get("image"),
+    }
+
+
+def type_change_note(started: dict, slug, st, state: str) -> str | None:
+    """Why a session's type differs from the one it started with (it keeps what it started with)."""
+    if not started.get("digest") or started.get("slug") != slug:
+        return None
+    name = started.get("display_name") or slug
+    active = state in (RUNNING, LAUNCHING, STOPPING)
+    if st is None:
+        who = f" by {started['author']}" if started.get("author") else ""
+        if active:
+            return f"Its type “{name}” was deleted{who}; the session keeps running as it started."
+        return f"Its type “{name}” was deleted{who}: it cannot be restarted."
+    if st.digest == started["digest"]:
+        return None
+    revisions = ""
+    if started.get("revision") and st.revision:
+        revisions = f" (revision {started['revision']} → {st.revision})"
+    changed = f"Its type “{st.display_name}” changed since this session started{revisions}"
+    if active:
+        return changed + ": the session runs what it started with; a restart uses the current version."
+    return changed + ": a restart uses the current version."
 
 
 def time_left(t: dict, now_iso: str) -> dict:
@@ -232,8 +278,33 @@ def suggested_name(taken: set[str]) -> str:
     return "session"
 
 
-def type_rows(types: dict, unavailable: dict) -> list[dict]:
-    """The loaded session types, read-only, for admins."""
+def personal_rows(entries: list) -> list[dict]:
+    """Every personal session type on the hub (admins): author, name, sharing, and whether it loads."""
+    rows = []
+    for e in entries:
+        spec = e.record.spec if isinstance(e.record.spec, dict) else {}
+        rows.append(
+            {
+                "slug": e.slug,
+                "author": e.record.owner or "(unreadable)",
+                "name": spec.get("name") if isinstance(spec.get("name"), str) else e.slug,
+                "image": spec.get("image") if isinstance(spec.get("image"), str) else "",
+                "shared_with": ", ".join(
+                    g for g in spec.get("share_with_groups") or [] if isinstance(g, str)
+                ),
+                "revision": e.record.revision,
+                "updated": e.record.updated_at,
+                "error": e.error,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["author"], r["name"]))
+
+
+def type_rows(types: dict, unavailable: dict, details: dict | None = None) -> list[dict]:
+    """The loaded session types, read-only, for admins (with the details view where built)."""
+    from ..spawner.form import render_type_details
+
+    details = details or {}
     rows = []
     for st in types.values():
         res = st.resources
@@ -262,9 +333,76 @@ def type_rows(types: dict, unavailable: dict) -> list[dict]:
                 "source": st.source.rsplit("/", 1)[-1],
                 "source_path": st.source,
                 "unavailable": unavailable.get(st.slug),
+                "details": render_type_details(details[st.slug]) if st.slug in details else None,
             }
         )
     return rows
+
+
+def type_cards(f: dict) -> dict:
+    """The Sessions page's types section: what this user may start (with details), their own
+    personal types (broken ones with why) and how to make one."""
+    details = f.get("details") or {}
+    personal = f.get("personal") or {}
+    svc = f.get("service_prefix") or f["base_url"] + "services/sessions/"
+    rows = []
+    for slug, st in (f.get("usable") or {}).items():
+        if st.author and st.author == f["me"]:
+            continue  # listed under "yours" below
+        rows.append(_card(st, "shared" if st.author else "admin", details.get(slug), f, svc))
+    mine = []
+    for e in personal.get("mine") or []:
+        if e.type is not None:
+            card = _card(e.type, "mine", details.get(e.slug), f, svc)
+        else:
+            name = e.record.spec.get("name") if isinstance(e.record.spec, dict) else None
+            card = {
+                "slug": e.slug,
+                "name": name if isinstance(name, str) else e.slug,
+                "kind": "mine",
+                "description": "",
+                "error": e.error,
+                "details": None,
+                "interface": "",
+                "image": "",
+            }
+        card["edit_url"] = f"{svc}types/{quote(e.record.id, safe='')}/edit"
+        card["delete_url"] = f"{svc}types/{quote(e.record.id, safe='')}/delete"
+        card["shared_with"] = ", ".join(
+            e.record.spec.get("share_with_groups") or [] if isinstance(e.record.spec, dict) else []
+        )
+        mine.append(card)
+    return {
+        "rows": rows,
+        "mine": mine,
+        "enabled": bool(personal.get("enabled")),
+        "new_url": f"{svc}types/new",
+    }
+
+
+def _card(st, kind: str, facts: dict | None, f: dict, svc: str) -> dict:
+    from ..spawner.form import render_type_details
+
+    iface = st.interface
+    return {
+        "slug": st.slug,
+        "name": st.display_name,
+        "kind": kind,
+        "author": st.author,
+        "revision": st.revision,
+        "description": st.description,
+        "interface": "JupyterLab" if iface.kind == "lab" else f"{iface.kind} ({iface.name})",
+        "image": st.image.default,
+        "error": None,
+        "unavailable": (f.get("unavailable") or {}).get(st.slug),
+        "details": render_type_details(facts) if facts else None,
+    }
+
+
+def type_details_css():
+    from ..spawner.form import type_details_css
+
+    return type_details_css()
 
 
 def drive_rows(drives: dict, sessions: list[dict]) -> list[dict]:
@@ -324,6 +462,8 @@ def build(f: dict) -> dict:
         "drives": drive_rows({f["me"]: f["drives"].get(f["me"], [])}, mine),
         "notes": f["notes"],
         "types_error": f["types_error"],
+        "type_cards": type_cards(f),
+        "details_css": type_details_css(),
     }
     if f["admin"]:
         everyone = [session_row(s, f, timing, ended) for s in f.get("everyone", [])]
@@ -334,5 +474,7 @@ def build(f: dict) -> dict:
             "states": list(STATE_LABELS.items()),
         }
         model["admin_drives"] = drive_rows(f.get("admin_drives", {}), everyone)
-        model["type_rows"] = type_rows(f["types"], f["unavailable"])
+        admin_types = {slug: t for slug, t in f["types"].items() if not t.author}
+        model["type_rows"] = type_rows(admin_types, f["unavailable"], f.get("details") or {})
+        model["personal_rows"] = personal_rows((f.get("personal") or {}).get("all") or [])
     return model

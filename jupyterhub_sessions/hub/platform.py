@@ -18,11 +18,20 @@ from . import compat, fixes, roles
 from . import services as hub_services
 
 
-def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool = True) -> None:
+def configure_platform(
+    c,
+    data_dir: Path,
+    server_limit: int = 3,
+    services: bool = True,
+    user_types_store: str | None = None,
+    embedded: bool = True,
+) -> None:
     """Apply the shared platform settings to the JupyterHub config object `c`.
 
     `services=False`: the sessions and ssh services are registered by the caller (Kubernetes:
-    reachable from other pods).
+    reachable from other pods). `user_types_store`: where personal session types are kept (the
+    spawner reads, the sessions service writes): default `<data_dir>/user-types`; "configmap" on
+    Kubernetes. They are offered only when `_policy.yaml` has a `user_types` section.
     """
     # JupyterHub 5.5 (Zero to JupyterHub 4.4.0) and 6.x: say at hub start what differs
     compat.report()
@@ -35,8 +44,12 @@ def configure_platform(c, data_dir: Path, server_limit: int = 3, services: bool 
     c.JupyterHub.named_server_limit_per_user = server_limit
     c.JupyterHub.default_url = "/hub/home"
     redact_tokens_in_logs()
+    store = user_types_store if user_types_store is not None else str(Path(data_dir) / "user-types")
+    if "user_types_store" not in c.SessionSpawnerMixin:
+        c.SessionSpawnerMixin.user_types_store = store
     if services:
-        hub_services.configure_sessions_service(c, data_dir=Path(data_dir))
+        args = [f"--user-types-store={store}"] + (["--embedded"] if embedded else [])
+        hub_services.configure_sessions_service(c, data_dir=Path(data_dir), args=args)
         hub_services.configure_ssh_service(c, data_dir=Path(data_dir))
     # the home page; it finds the sessions service by name when a page renders
     dashboard.configure_hub(c, data_dir=Path(data_dir))

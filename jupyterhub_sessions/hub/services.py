@@ -24,8 +24,9 @@ SESSIONS = "sessions"
 SSH = "ssh"
 
 # exactly what the sessions service calls on the hub API: list users, read their
-# servers (user_options, started, last_activity), stop servers
-SESSIONS_SCOPES = ["list:users", "read:users:name", "read:servers", "delete:servers"]
+# servers (user_options, started, last_activity), stop servers, and read a
+# user's groups (who a personal session type may be shared with)
+SESSIONS_SCOPES = ["list:users", "read:users:name", "read:users:groups", "read:servers", "delete:servers"]
 # what a browser logged in to the sessions service (the dashboard) may do through it: the user's own
 # servers, and an admin's every server (the hub intersects these with the user's scopes)
 SESSIONS_BROWSER_SCOPES = ["read:servers", "delete:servers"]
@@ -66,7 +67,17 @@ def sessions_service(
     environment: dict | None = None,
 ) -> tuple[dict, dict]:
     """(entry for `c.JupyterHub.services`, role for `c.JupyterHub.load_roles`) of the sessions service."""
-    env = _passed_on("PATH", "JUPYTERHUB_SESSIONS_SSH_SERVICES")
+    env = _passed_on(
+        "PATH",
+        "JUPYTERHUB_SESSIONS_SSH_SERVICES",
+        # personal session types: where they are kept (ConfigMaps: the hub's namespace and cluster)
+        "JUPYTERHUB_SESSIONS_USER_TYPES_STORE",
+        "JUPYTERHUB_SESSIONS_USER_TYPES_NAMESPACE",
+        "POD_NAMESPACE",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "KUBECONFIG",
+    )
     env.update(environment or {})
     if data_dir is not None:
         env["JUPYTERHUB_SESSIONS_DATA_DIR"] = str(data_dir)

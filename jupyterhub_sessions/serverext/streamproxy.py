@@ -264,6 +264,26 @@ class StreamingProxyMixin:
             self._start_chain()
             self._body_task.add_done_callback(self._chain_done)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # jupyter-server-proxy's WebSocketHandlerMixin sets `finish` on the instance (tornado's
+        # WebSocketHandler disallows it), so a method here would never run: wrap that one.
+        plain_finish = self.finish
+
+        def finish(chunk=None):
+            self._say_if_the_connection_ends()
+            return plain_finish(chunk)
+
+        self.finish = finish
+
+    def _say_if_the_connection_ends(self) -> None:
+        """A request answered before its body was read (refused in `prepare`: no token, a wrong
+        one) makes tornado close the connection after the answer without saying so; the hub's
+        proxy would send the next request into that socket and its user would get a 503."""
+        body_future = getattr(self.request, "_body_future", None)
+        if not self._headers_written and (body_future is None or not body_future.done()):
+            self.set_header("Connection", "close")
+
     def _start_chain(self) -> None:
         """Run jupyter-server-proxy's chain (launcher start-up, allow-list, path mapping)
         now, while the body arrives; it ends in `_proxy_buffered`, which sends it."""

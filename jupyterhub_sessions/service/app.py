@@ -20,12 +20,15 @@ from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
 
 from ..hubservice import HubService
 from ..paths import PACKAGE_PROFILES
-from ..profiles import ProfileError, SessionType, session_types_watcher
+from ..profiles import PlatformPolicy, ProfileError, SessionType, session_types_watcher
+from ..usertypes import user_types_for
+from ..usertypes.store import store_namespace
 from .culler import CullReport, cull_pass
 from .handlers import routes
 from .hubclient import HubClient
 from .sessions import SessionPolicy
 from .state import SessionStore
+from .usertypes import TypesService
 
 
 def utcnow() -> datetime:
@@ -55,6 +58,42 @@ class SessionsService(HubService):
     @default("profiles_dir")
     def _default_profiles_dir(self):
         return os.environ.get("JUPYTERHUB_SESSIONS_PROFILES") or str(PACKAGE_PROFILES)
+
+    user_types_store = Unicode(
+        config=True,
+        help="""Where personal session types are kept: a directory, "configmap" (Kubernetes: one
+        ConfigMap per type in `user_types_namespace`), or "" (personal types off).
+
+        The hub's spawner reads the same store (`SessionSpawnerMixin.user_types_store`).
+        Default: $JUPYTERHUB_SESSIONS_USER_TYPES_STORE, else none. E.g. /srv/sessions/user-types.
+        """,
+    )
+
+    @default("user_types_store")
+    def _default_user_types_store(self):
+        return os.environ.get("JUPYTERHUB_SESSIONS_USER_TYPES_STORE", "")
+
+    user_types_namespace = Unicode(
+        config=True,
+        help="Kubernetes namespace of the ConfigMaps of personal types (the hub's; $POD_NAMESPACE).",
+    )
+
+    @default("user_types_namespace")
+    def _default_user_types_namespace(self):
+        return store_namespace()
+
+    embedded = Bool(
+        False,
+        config=True,
+        help="Sessions are local processes (the embedded backend): the type editor labels the image, "
+        "CPU, memory and GPU as recorded, not enforced (--embedded).",
+    )
+
+    @property
+    def unenforced(self) -> dict[str, str]:
+        from ..embedded import UNENFORCED_CHOICES
+
+        return dict(UNENFORCED_CHOICES) if self.embedded else {}
 
     state_file = Unicode(
         config=True,
@@ -129,14 +168,17 @@ class SessionsService(HubService):
         "ended-retention-days": "SessionsService.ended_retention_days",
         "profiles-dir": "SessionsService.profiles_dir",
         "state-file": "SessionsService.state_file",
+        "user-types-store": "SessionsService.user_types_store",
+        "user-types-namespace": "SessionsService.user_types_namespace",
         "bind-url": "SessionsService.bind_url",
         "log-level": "Application.log_level",
     }
     flags = {
+        "embedded": ({"SessionsService": {"embedded": True}}, "Sessions are local processes (no images)."),
         "remove-named-servers": (
             {"SessionsService": {"remove_named_servers": True}},
             "Remove culled named servers from the hub.",
-        )
+        ),
     }
 
     # ---- parts -------------------------------------------------------------------
@@ -160,6 +202,10 @@ class SessionsService(HubService):
         )
         self._cull_lock = asyncio.Lock()
         self.now = utcnow
+        registry = user_types_for(
+            self.user_types_store, self.log, self.user_types_namespace, configure_kube=True
+        )
+        self.types_service = TypesService(self, registry)
 
     def session_types(self) -> dict[str, SessionType]:
         """Current types; a file broken while running keeps the last good set (and says so)."""
@@ -172,6 +218,13 @@ class SessionsService(HubService):
             return {}
         self._types_error = status.error
         return status.types
+
+    def platform_policy(self) -> PlatformPolicy:
+        """`_policy.yaml` of the session-types directory (the last good one; empty if none ever loaded)."""
+        try:
+            return session_types_watcher(self.profiles_dir, self.log).status().policy
+        except ProfileError:
+            return PlatformPolicy()
 
     def make_app(self) -> web.Application:
         return web.Application(

@@ -358,6 +358,8 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
 def routes(prefix: str, service) -> list:
     """URL routes under the service prefix (e.g. /services/sessions/)."""
+    from .usertypes_api import usertype_routes  # its handlers subclass APIHandler
+
     p = prefix.rstrip("/") + "/"
     name = r"([^/]+)"
     server = r"([^/]*)"
@@ -371,6 +373,7 @@ def routes(prefix: str, service) -> list:
         (p + f"api/sessions/{name}/{server}/ssh", SSHHandler, kw),
         (p + "api/ssh-connections", SSHConnectionsHandler, kw),
         (p + f"api/sessions/{name}/{server}", SessionHandler, kw),
+        *usertype_routes(prefix, service),
         (p + "api/.*", NotFoundHandler, kw),
         *page_routes(prefix, service),
     ]

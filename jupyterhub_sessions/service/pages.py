@@ -207,6 +207,8 @@ class NewSessionHandler(PageHandler):
 
 
 def page_routes(prefix: str, service) -> list:
+    from .usertypes_pages import usertype_page_routes  # its handlers subclass PageHandler
+
     p = prefix.rstrip("/") + "/"
     kw = {"service": service}
     action = "(" + "|".join(ACTIONS) + ")"
@@ -214,4 +216,5 @@ def page_routes(prefix: str, service) -> list:
         (p + "login", LoginHandler, kw),
         (p + "new", NewSessionHandler, kw),
         (p + f"confirm/{action}/([^/]+)/([^/]*)", ConfirmHandler, kw),
+        *usertype_page_routes(prefix, service),
     ]

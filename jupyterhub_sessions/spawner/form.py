@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ..drives import DRIVE_NAME_RE
 from ..options import KNOWN_KEYS
@@ -23,6 +24,7 @@ _env = Environment(
 )
 
 PER_TYPE_KEYS = ("image", "cpu", "memory", "gpu", "timeout", "collaborative")
+CUSTOM_IMAGE = "custom_image"  # the "your own image" field of a type (becomes `image`)
 CHOICE_LABELS = {"image": "image", "cpu": "CPU", "memory": "memory", "gpu": "GPU"}
 
 
@@ -67,8 +69,27 @@ def refill_choices(raw: dict) -> dict:
     return out
 
 
+def type_details_css() -> Markup:
+    """The details view's style (the spawn form includes it; the dashboard puts it in its page)."""
+    return Markup((Path(__file__).parent / "templates" / "type_details.css").read_text())
+
+
+def render_type_details(facts: dict) -> Markup:
+    """The details view of one session type (spawn form cards, the dashboard's types), as HTML."""
+    return Markup(_env.get_template("type_details.html").render(d=facts))
+
+
 def render_spawn_form(
-    types, drives, previous=None, default_drive="home", unavailable=None, unenforced=None, failure=None
+    types,
+    drives,
+    previous=None,
+    default_drive="home",
+    unavailable=None,
+    unenforced=None,
+    failure=None,
+    me=None,
+    broken=None,
+    details=None,
 ) -> str:
     """HTML for JupyterHub's spawn page (inserted inside its <form>).
 
@@ -76,6 +97,10 @@ def render_spawn_form(
     disabled, with the reason); `unenforced`: {choice: why} of choices it
     records but does not enforce (labelled next to the field); `failure`: the
     record of a start that just failed (its output is shown above the choices).
+    Personal types (those with an `author`) are listed after the admin's:
+    `me`'s own, then those shared with them, under their author; `broken`:
+    `me`'s own types that do not load ({slug, name, error}); `details`:
+    {slug: facts} for each card's details view (preview.describe_type + launch).
     """
     previous = previous or {}
     unavailable = unavailable or {}
@@ -97,8 +122,15 @@ def render_spawn_form(
             chosen_drive = default_drive  # an existing free default, or offered as "(new)"
         else:
             chosen_drive = free[0] if free else "__new__"
+    all_types = list(types.values())
     return _env.get_template("spawn_form.html").render(
-        types=list(types.values()),
+        groups=[
+            ("admin", None, [t for t in all_types if not t.author]),
+            ("mine", "Your session types", [t for t in all_types if t.author and t.author == me]),
+            ("shared", "Shared with you", [t for t in all_types if t.author and t.author != me]),
+        ],
+        broken=broken or [],
+        details={slug: render_type_details(f) for slug, f in (details or {}).items()},
         selected=selected,
         previous=previous,
         drives=drives,
@@ -114,6 +146,20 @@ def render_spawn_form(
     )
 
 
+def _type_fields(slug: str, first) -> dict:
+    """The chosen type's own fields (an unchecked collaborative box sends nothing: off)."""
+    out: dict = {"session_type": slug}
+    for key in PER_TYPE_KEYS:
+        v = first(f"{slug}:{key}")
+        if v is not None and v != "":
+            out[key] = v
+    custom = first(f"{slug}:{CUSTOM_IMAGE}")
+    if isinstance(custom, str) and custom.strip():
+        out["image"] = custom
+    out.setdefault("collaborative", "off")
+    return out
+
+
 def form_to_options(formdata: dict) -> dict:
     """Turn the form's fields into user_options for the chosen session type.
 
@@ -127,16 +173,8 @@ def form_to_options(formdata: dict) -> dict:
             return v[0] if v else None
         return v
 
-    out: dict = {}
     slug = first("session_type")
-    if slug is not None:
-        out["session_type"] = slug
-        for key in PER_TYPE_KEYS:
-            v = first(f"{slug}:{key}")
-            if v is not None and v != "":
-                out[key] = v
-        if "collaborative" not in out:
-            out["collaborative"] = "off"
+    out: dict = _type_fields(slug, first) if slug is not None else {}
     drive = first("drive")
     if drive:
         out["drive"] = drive

@@ -43,6 +43,7 @@ from tornado import web
 from traitlets import Any, Enum, Float, Int, List, Unicode, default
 
 from ..drives import DriveError, safe_slug, storage_digest, user_slug
+from ..embedded import UNENFORCED_CHOICES
 from ..options import SessionOptions
 from ..profiles import SessionType, memory_bytes
 from .local_drives import LocalDriveBackend
@@ -225,12 +226,7 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         )
 
     def unenforced_choices(self) -> dict[str, str]:
-        return {
-            "image": "Sessions run in this machine's Python environment; the image is only recorded.",
-            "cpu": "Local processes share this machine's CPUs; the choice is given to the session as CPU_LIMIT.",
-            "memory": "Local processes are not memory-limited; the choice is given to the session as MEM_LIMIT.",
-            "gpu": "Not assigned by this backend.",
-        }
+        return dict(UNENFORCED_CHOICES)
 
     # ---- PATH: the session's Python comes first, also in terminals ----------------------
 
@@ -268,11 +264,54 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         drive_dir = await asyncio.to_thread(self.drive_backend.owned_path, self.user.name, opts.drive)
         if drive_dir is None:  # ensure_drive just found or made it: gone meanwhile
             raise DriveError(f"Drive '{opts.drive}' is not available; please try again.")
+        self.configure_process(opts, drive_dir)
+
+    def configure_process(self, opts: SessionOptions, drive_dir: Path) -> None:
+        """The traits of a session's process (no I/O: the type details' command line uses it too)."""
         self.home_dir = str(drive_dir)
         self.notebook_dir = str(drive_dir)
         self.cpu_limit = opts.cpu
         self.mem_limit = memory_bytes(opts.memory)
         self.environment = {**self.environment, **self.session_environment()}
+
+    def command_line(self) -> list[str]:
+        """The argv a start runs: the sandbox prefix, `cmd` and `get_args()` (see start_process)."""
+        return [*self.sandbox_prefix(prepared=True), *self.cmd, *self.get_args()]
+
+    async def launch_preview(self, opts: SessionOptions, st: SessionType) -> dict:
+        """The command line this type would run: the same `configure_process`, `sandbox_prefix`,
+        `cmd` and `get_args` a start uses, on this (preview) spawner; nothing is created."""
+        import shlex
+
+        from .preview import command_text, redact_env
+
+        self.session = opts
+        self.session_type_obj = st
+        self.default_url = self.session_default_url(st)
+        self.configure_process(opts, self.drive_backend.path(self.user.name, opts.drive))
+        argv = await asyncio.to_thread(self.command_line)
+        env = redact_env(self.get_env())
+        shown = {
+            k: v
+            for k, v in sorted(env.items())
+            if k.startswith(("JUPYTERHUB_SESSIONS", "SCRATCH", "CPU_", "MEM_"))
+        }
+        return {
+            "kind": "command",
+            "title": "Command line",
+            "text": command_text(argv),
+            "env": "\n".join(f"{k}={shlex.quote(v)}" for k, v in shown.items()),
+            "volumes": [
+                {"name": "drive", "what": "directory", "where": self.home_dir},
+                {
+                    "name": "scratch ($SCRATCH)",
+                    "what": "directory, emptied at start, removed at stop",
+                    "where": str(self.scratch_dir()),
+                },
+            ],
+            "note": "The process a start runs for a session named "
+            f"“{self.name or 'default'}” with the type's default choices (its port and tokens are chosen when it starts).",
+        }
 
     def get_args(self):
         args = super().get_args()
@@ -307,15 +346,19 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
         path.mkdir(mode=0o700, parents=True)
         os.chmod(path.parent, 0o700)
 
-    def sandbox_writable(self, env: dict) -> list[Path]:
-        """Directories besides the drive a sandboxed session writes: runtime files, $SCRATCH."""
+    def sandbox_writable(self, env: dict, prepared: bool = False) -> list[Path]:
+        """Directories besides the drive a sandboxed session writes: runtime files, $SCRATCH.
+
+        `prepared`: count $SCRATCH as made, as `start()` makes it before the process (the
+        type details' command line shows a start without making anything).
+        """
         paths = [self.runtime_dir]
         scratch = env.get("SCRATCH")
-        if scratch and Path(scratch).is_dir():
+        if scratch and (prepared or Path(scratch).is_dir()):
             paths.append(Path(scratch))
         return paths
 
-    def sandbox_prefix(self) -> list[str]:
+    def sandbox_prefix(self, prepared: bool = False) -> list[str]:
         """`bwrap ... --` for this session, or [] when sessions run unsandboxed."""
         if self.sandbox == "off":
             return []
@@ -330,7 +373,7 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
             bwrap,
             drive=Path(self.home_dir),
             hidden=[Path(self.data_dir)],
-            writable=self.sandbox_writable(self.get_env()),
+            writable=self.sandbox_writable(self.get_env(), prepared),
             readable=[Path(p) for p in self.sandbox_readable_paths],
         )
 

@@ -24,9 +24,24 @@ from ..options import (
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import Interface, SessionType, TypesStatus, session_types_watcher
+from ..profiles import USER_SLUG_RE, Interface, SessionType, TypesStatus, session_types_watcher
 from ..session_info import ENV_SESSION, SessionInfo, default_url
+from ..usertypes import UserTypes, user_types_for
+from ..usertypes.store import store_namespace
 from .form import form_to_options, refill_choices, render_spawn_form
+
+
+def type_record(st: SessionType, opts: SessionOptions) -> dict:
+    """What the spawner state keeps of the type a session started with (see `session_type_record`)."""
+    return {
+        "slug": st.slug,
+        "digest": st.digest,
+        "display_name": st.display_name,
+        "author": st.author,
+        "revision": st.revision,
+        "image": opts.image,
+        "image_custom": not st.image.is_listed(opts.image),
+    }
 
 
 def user_error(status: int, message: str) -> web.HTTPError:
@@ -62,6 +77,20 @@ class SessionSpawnerMixin(LoggingConfigurable):
         help="Drive used when the user names none; created on first use.",
     )
 
+    user_types_store = Unicode(
+        config=True,
+        help="""Where users' own session types are kept: a directory, "configmap" (Kubernetes:
+        ConfigMaps in the hub's namespace, $POD_NAMESPACE; see hub_config/kubernetes/user-types-rbac.yaml),
+        or "" (none). They are offered only when `_policy.yaml` in `session_types_dir` has a
+        `user_types` section; the sessions service writes them (its `user_types_store`).
+        Default: $JUPYTERHUB_SESSIONS_USER_TYPES_STORE. E.g. '/srv/jupyterhub-sessions/user-types'.
+        """,
+    )
+
+    @default("user_types_store")
+    def _default_user_types_store(self):
+        return os.environ.get("JUPYTERHUB_SESSIONS_USER_TYPES_STORE", "")
+
     sessions_service_name = Unicode(
         "sessions",
         config=True,
@@ -78,6 +107,24 @@ class SessionSpawnerMixin(LoggingConfigurable):
         None,
         allow_none=True,
         help="The drive (drives.Drive) of the current start, as its backend found it.",
+    )
+
+    session_type_obj = Any(
+        None,
+        allow_none=True,
+        help="""The SessionType the current (or last) start used, as it was then.
+
+        A running session keeps what it started with: an admin editing a file or a
+        user editing a shared personal type changes the next start, not this one.
+        """,
+    )
+
+    session_type_record = Any(
+        None,
+        allow_none=True,
+        help="""{"slug", "digest", "display_name", "author", "revision", "image"} of the type the
+        current (or last) start used; kept in the spawner state, so the dashboard can say
+        when the type changed since (a restart uses the type as it is now).""",
     )
 
     launch_failure = Any(
@@ -111,6 +158,40 @@ class SessionSpawnerMixin(LoggingConfigurable):
     def session_types_status(self) -> TypesStatus:
         """Types plus the load error of the files on disk (shown to admins on the dashboard)."""
         return session_types_watcher(self.session_types_dir, self.log).status()
+
+    @property
+    def user_types(self) -> UserTypes | None:
+        """This process's view of the personal types store, or None when there is none."""
+        return user_types_for(self.user_types_store, self.log, store_namespace(self))
+
+    def user_types_enabled(self) -> bool:
+        return self.user_types is not None and self.session_types_status.policy.user_types is not None
+
+    async def refresh_user_types(self, wanted: object = None) -> UserTypes | None:
+        """Re-read the personal types if the store changed (call before `types_for_user`).
+
+        `wanted`: the session type a request names; a personal one not seen yet (just
+        created through the sessions service, another process) re-reads the store at once.
+        A store that cannot be read keeps serving the last good set (and logs why);
+        the admin types are never affected.
+        """
+        if not self.user_types_enabled():
+            return None
+        policy = self.session_types_status.policy
+        reg = await self.user_types.refresh(policy)
+        if isinstance(wanted, list) and len(wanted) == 1:
+            wanted = wanted[0]
+        if isinstance(wanted, str) and USER_SLUG_RE.match(wanted) and reg.get(wanted) is None:
+            reg = await self.user_types.refresh(policy, force=True)
+        return reg
+
+    def types_for_user(self) -> dict[str, SessionType]:
+        """Every type this spawner's user may start: the admin's they may see, their own
+        personal types and those shared with their groups (as of the last refresh)."""
+        types = visible_types(self.session_types, self.user.name, self.user_groups)
+        if self.user_types_enabled():
+            types.update(self.user_types.visible_to(self.user.name, self.user_groups))
+        return types
 
     def check_session_types(self) -> dict[str, SessionType]:
         """Load all types now; call from hub config so bad files stop start-up (and the set
@@ -148,11 +229,13 @@ class SessionSpawnerMixin(LoggingConfigurable):
         return self._render_options_form
 
     async def _render_options_form(self, spawner=None):
-        types = visible_types(self.session_types, self.user.name, self.user_groups)
+        await self.refresh_user_types()
+        types = self.types_for_user()
         drives = await self.list_drives_for_form()
         refused = self._take_refused_choices()
         previous = (refused or {}).get("choices") or self.user_options or {}
         unavailable = {slug: why for slug, t in types.items() if (why := self.type_unavailable_reason(t))}
+        details = await self.type_details(types)
         return render_spawn_form(
             types,
             drives,
@@ -161,12 +244,29 @@ class SessionSpawnerMixin(LoggingConfigurable):
             unavailable=unavailable,
             unenforced=self.unenforced_choices(),
             failure=(refused or {}).get("failure"),
+            me=self.user.name,
+            broken=self.broken_own_types(),
+            details=details,
         )
 
-    def options_from_form(self, formdata):
+    def broken_own_types(self) -> list[dict]:
+        """This user's personal types that do not load (shown to them, disabled, with why)."""
+        if not self.user_types_enabled():
+            return []
+        out = []
+        for e in self.user_types.owned_by(self.user.name):
+            if e.type is None:
+                name = e.record.spec.get("name") if isinstance(e.record.spec, dict) else None
+                out.append(
+                    {"slug": e.slug, "name": name if isinstance(name, str) else e.slug, "error": e.error}
+                )
+        return out
+
+    async def options_from_form(self, formdata):
         """Form fields → user_options, checked now so the hub re-renders the form
         with the reason (HTTP 400/409) before anything is stored or started."""
         raw = form_to_options(formdata)
+        await self.refresh_user_types(raw.get("session_type"))
         try:
             opts = self._parse_options(raw)
             self._refuse_drive_in_use(opts)
@@ -206,22 +306,23 @@ class SessionSpawnerMixin(LoggingConfigurable):
     async def _apply_session_options(self, user_options):
         """Validate user_options, claim the drive, then configure the backend."""
         who = self._who()
-        opts = self._parse_options(user_options)
-        self._refuse_drive_in_use(opts)
+        await self.refresh_user_types(
+            (user_options or {}).get("session_type") if isinstance(user_options, dict) else None
+        )
+        try:
+            opts = self._parse_options(user_options)
+            self._refuse_drive_in_use(opts)
+        except web.HTTPError:
+            self._forget_refused_options()
+            raise
         self.launch_failure = None
         # claim the drive before the first await: concurrent spawns on this
         # loop see the claim and refuse, so only one wins.
         self.session = opts
-        recorded = self.recorded_user_options(opts)
-        self.user_options = recorded
-        if getattr(self, "orm_spawner", None) is not None:
-            self.orm_spawner.user_options = recorded
-            # commit before the first await (JupyterHub's rule): a rollback by any other request
-            # meanwhile would drop it, and a hub restarted later would load the raw request
-            db = getattr(getattr(self, "user", None), "db", None)
-            if db is not None:
-                db.commit()
-        st = self.session_types[opts.session_type]
+        self._store_user_options(self.recorded_user_options(opts))
+        st = self.types_for_user()[opts.session_type]
+        self.session_type_obj = st
+        self.session_type_record = type_record(st, opts)
         self.default_url = self.session_default_url(st)
         try:
             # the drive as the backend found it, ownership checked (its `ref` is what to mount)
@@ -237,13 +338,32 @@ class SessionSpawnerMixin(LoggingConfigurable):
             self.session = self.session_drive = None
             raise
         self.log.info(
-            "Starting %s type=%s drive=%s timeout=%s collaborative=%s",
+            "Starting %s type=%s%s image=%s drive=%s timeout=%s collaborative=%s",
             who,
             opts.session_type,
+            f" (by {st.author}, revision {st.revision})" if st.author else "",
+            opts.image,
             opts.drive,
             opts.timeout,
             opts.collaborative,
         )
+
+    def _forget_refused_options(self) -> None:
+        """JupyterHub stores a spawn request's options before they are checked: put back the
+        last good ones (none for a new session), so a refused request leaves nothing behind
+        (no hostile text on the dashboard, nothing a Restart would send again)."""
+        self._store_user_options(self.recorded_user_options(self.session) if self.session is not None else {})
+
+    def _store_user_options(self, recorded: dict) -> None:
+        """Keep `recorded` as this server's options (what a restart re-sends), committed at once."""
+        self.user_options = recorded
+        if getattr(self, "orm_spawner", None) is not None:
+            self.orm_spawner.user_options = recorded
+            # commit before the first await (JupyterHub's rule): a rollback by any other request
+            # meanwhile would drop it, and a hub restarted later would load the raw request
+            db = getattr(getattr(self, "user", None), "db", None)
+            if db is not None:
+                db.commit()
 
     def _who(self) -> str:
         return f"user={self.user.name} session={self.name or '(default)'}"
@@ -253,7 +373,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         try:
             opts = parse_session_options(
                 user_options,
-                self.session_types,
+                self.types_for_user(),
                 self.user.name,
                 self.user_groups,
                 default_drive=self.default_drive_name,
@@ -263,7 +383,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
             raise user_error(400, str(e)) from None
         if opts.drive == self.default_drive_name and not opts.create_drive:
             opts = SessionOptions.from_dict({**opts.to_dict(), "create_drive": True})
-        st = self.session_types.get(opts.session_type)
+        st = self.types_for_user().get(opts.session_type)
         why = self.type_unavailable_reason(st) if st is not None else None
         if why:
             self.log.warning("Refused %s type=%s: %s", self._who(), opts.session_type, why)
@@ -285,17 +405,31 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     @staticmethod
     def recorded_user_options(opts: SessionOptions) -> dict:
-        """What is stored as user_options: re-parseable and read by the service."""
+        """What is stored as user_options: re-parseable and read by the service.
+
+        The image only when the user named it (one of the type's or their own): a
+        restart re-posts these, and a type's default image follows the type as it is
+        then (an admin or a personal type's author may have changed it).
+        """
         d = opts.to_dict()
         d.pop("create_drive")
+        if not d.pop("image_chosen"):
+            d.pop("image")
         return d
+
+    def current_type(self) -> SessionType | None:
+        """The type of the current session as it started (or as it is now, after a hub restart)."""
+        st = self.session_type_obj
+        if st is not None and self.session is not None and st.slug == self.session.session_type:
+            return st
+        return self.types_for_user().get(self.session.session_type) if self.session else None
 
     def session_info(self) -> SessionInfo:
         """What the session (server extension, lab extension) is told about itself."""
         opts = self.session
-        st = self.session_types.get(opts.session_type)
+        st = self.current_type()
         return SessionInfo(
-            **self.recorded_user_options(opts),
+            **{**self.recorded_user_options(opts), "image": opts.image},
             display_name=st.display_name if st else opts.session_type,
             interface=st.interface if st else Interface(),
             server_name=self.name,
@@ -315,7 +449,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
         """Environment for the session process: the type's env and our options."""
         if self.session is None:
             return {}
-        st = self.session_types.get(self.session.session_type)
+        st = self.current_type()
         env = dict(st.environment) if st else {}
         env[ENV_SESSION] = self.session_info().to_json()
         if self.scratch_path():
@@ -335,6 +469,52 @@ class SessionSpawnerMixin(LoggingConfigurable):
     def unenforced_choices(self) -> dict[str, str]:
         """Choices this backend records but does not enforce ({"cpu": why, ...}); labelled on the form."""
         return {}
+
+    # ---- session-type details (spawner/preview.py) --------------------------------
+
+    async def launch_preview(self, opts: SessionOptions, st: SessionType) -> dict | None:
+        """What a start of `st` with `opts` runs (backends: the pod spec, the command line).
+
+        Called on a preview spawner (`preview_spawner()`), never on one that runs a session.
+        """
+        return None
+
+    def preview_spawner(self, name: str | None = None):
+        """A fresh spawner of this class, config, user and session name, detached from the database."""
+        from .preview import preview_orm_spawner
+
+        return type(self)(
+            user=self.user,
+            hub=self.hub,
+            config=self.config,
+            orm_spawner=preview_orm_spawner(self.user, self.name if name is None else name),
+            api_token="",
+            oauth_client_id=getattr(self, "oauth_client_id", "") or "",
+        )
+
+    async def type_details(self, types: dict[str, SessionType], name: str | None = None) -> dict[str, dict]:
+        """{slug: details} of `types` for this user and a session called `name` (default: this one).
+
+        One preview spawner serves every type (each is configured from the base,
+        as a start is); a type whose preview fails still gets its own facts.
+        """
+        from .preview import default_options, describe_type
+
+        out: dict[str, dict] = {}
+        preview = None
+        for slug, st in types.items():
+            facts = describe_type(st)
+            facts["unenforced"] = self.unenforced_choices()
+            opts = default_options(st, self.user.name, self.user_groups, self.default_drive_name)
+            try:
+                if preview is None:
+                    preview = self.preview_spawner(name)
+                facts["launch"] = await preview.launch_preview(opts, st) if opts else None
+            except Exception as e:  # noqa: BLE001 - the details of one type must not break a page
+                self.log.warning("No launch preview of type %s for %s: %s", slug, self._who(), e)
+                facts["launch"] = {"kind": "error", "title": "Not available", "text": str(e)[:300]}
+            out[slug] = facts
+        return out
 
     # ---- launch failures -------------------------------------------------------
 
@@ -380,6 +560,8 @@ class SessionSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.session is not None:
             state["session"] = self.session.to_dict()
+        if self.session_type_record is not None:
+            state["session_type"] = self.session_type_record
         if self.launch_failure is not None:
             state["launch_failure"] = self.launch_failure
         return state
@@ -388,6 +570,8 @@ class SessionSpawnerMixin(LoggingConfigurable):
         super().load_state(state)
         if isinstance(state.get("launch_failure"), dict):
             self.launch_failure = state["launch_failure"]
+        if isinstance(state.get("session_type"), dict):
+            self.session_type_record = state["session_type"]
         if state.get("session"):
             try:
                 self.session = SessionOptions.from_dict(state["session"])

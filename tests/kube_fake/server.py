@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from .faults import Faults
 from .store import KIND_TO_RESOURCE, RESOURCES, Store
 
 MAX_BODY = 3 * 1024 * 1024
+# /api/v1[/namespaces/<ns>]/<resource>[/<name>[/<subresource>]]
+_RESOURCE_PATH = re.compile(r"^/api/v1/(?:namespaces/([^/]+)/)?([a-z]+)(?:/([^/]+))?(?:/([a-z]+))?/?$")
 DEFAULT_WATCH_SECONDS = 1800
 
 
@@ -99,6 +102,7 @@ class BaseHandler(web.RequestHandler):
         query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
         self.fake._log(Request(self.request.method, self.request.path, query, body))
         self._generation = self.fake.generation
+        self.fake.authorize(self.request.method, self.request.path, query)
         fault = self.fake.faults.take(self.request.method, self.request.path)
         if fault is not None:
             if fault.after:
@@ -308,6 +312,10 @@ class FakeKubernetes:
     def __init__(self):
         self.store = Store()
         self.faults = Faults()
+        # RBAC, off by default: a list of Role rules ({"apiGroups", "resources", "verbs"}) the caller
+        # holds; every core/v1 request then needs a rule allowing its verb on its resource (403 otherwise)
+        self.rbac: list[dict] | None = None
+        self.rbac_user = "system:serviceaccount:default:hub"
         self.requests: list[Request] = []
         self._req_lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -401,12 +409,48 @@ class FakeKubernetes:
         except RuntimeError:
             pass
 
+    def authorize(self, method: str, path: str, query: dict) -> None:
+        """Refuse (403, the API server's words) a request `rbac` does not allow; discovery is free."""
+        if self.rbac is None:
+            return
+        m = _RESOURCE_PATH.match(path)
+        if m is None:
+            return
+        namespace, resource, name, sub = m.groups()
+        if sub:
+            resource = f"{resource}/{sub}"
+        if method == "GET":
+            verb = (
+                "get"
+                if name
+                else ("watch" if (query.get("watch") or "").lower() in ("1", "true") else "list")
+            )
+        elif method == "DELETE":
+            verb = "delete" if name else "deletecollection"
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+        for rule in self.rbac:
+            if (
+                {"", "*"} & set(rule.get("apiGroups") or [])
+                and {resource, "*"} & set(rule.get("resources") or [])
+                and {verb, "*"} & set(rule.get("verbs") or [])
+            ):
+                return
+        where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{resource} is forbidden: User "{self.rbac_user}" cannot {verb} resource "{resource}" '
+            f'in API group ""{where}',
+        )
+
     def reset(self) -> None:
-        """Empty cluster, no faults, no recorded requests (between tests).
+        """Empty cluster, no faults, no RBAC, no recorded requests (between tests).
 
         Requests still held by a `hang`/`delay` fault are dropped, not carried out.
         """
         self.generation += 1
+        self.rbac = None
         self.store.reset()
         self.faults.clear()
         with self._req_lock:

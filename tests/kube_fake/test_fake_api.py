@@ -224,3 +224,24 @@ async def test_a_request_held_across_a_reset_is_dropped(kube, kube_client):
     kube.reset()  # the next test's cluster
     await asyncio.sleep(0.8)
     assert kube.get("pods", "zombie") is None
+
+
+async def test_rbac_refuses_what_no_rule_allows_in_the_api_servers_words(kube, kube_client):
+    kube.rbac = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "create"]}]
+    await kube_client.create_namespaced_pod(NS, pod("allowed"))
+    assert [p.metadata.name for p in (await kube_client.list_namespaced_pod(NS)).items] == ["allowed"]
+    with pytest.raises(ApiException) as e:
+        await kube_client.delete_namespaced_pod("allowed", NS)
+    assert e.value.status == 403
+    assert status_of(e.value)["message"] == (
+        'pods is forbidden: User "system:serviceaccount:default:hub" cannot delete resource "pods" '
+        'in API group "" in the namespace "default"'
+    )
+    with pytest.raises(ApiException) as e:
+        await kube_client.list_namespaced_config_map(NS)
+    assert e.value.status == 403 and 'cannot list resource "configmaps"' in status_of(e.value)["message"]
+    with pytest.raises(ApiException) as e:
+        await kube_client.read_namespaced_pod_status("allowed", NS)
+    assert 'resource "pods/status"' in status_of(e.value)["message"]
+    kube.rbac = None  # off (the default): everything is allowed again
+    await kube_client.delete_namespaced_pod("allowed", NS)

@@ -331,3 +331,25 @@ def test_rewritten_answers_take_the_buffered_path(tmp_path, app):
         assert r.json()["bytes"] == 3 * MiB  # the streamed body, gathered for the buffered path
     finally:
         server.stop()
+
+
+def test_refused_requests_keep_a_reused_connection_usable(server, app):
+    """The hub's proxy reuses connections to the session. A request the server refuses before
+    reading its body (no or a wrong token) ends that connection; the answer must say so
+    (`Connection: close`), or the proxy sends the next user's request into a closed socket and
+    that user gets a 503."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(proxied(server, app, "small"))
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        answers = []
+        for headers in ({}, {"Authorization": "token not-a-token"}, auth(server), {}, auth(server)):
+            conn.request("GET", url.path, headers=headers)  # one socket while the server keeps it
+            r = conn.getresponse()
+            r.read()
+            answers.append(r.status)
+    finally:
+        conn.close()
+    assert answers[2] == answers[4] == 200 and all(s in (302, 401, 403) for s in answers[:2] + answers[3:4])

@@ -37,7 +37,14 @@ def test_registration_is_least_privilege_and_idempotent(tmp_path):
     assert service["url"] == "http://127.0.0.1:12345"
     assert service["command"][-2:] == ["jupyterhub_sessions.service", "--cull-every=30"]
     assert service["environment"]["JUPYTERHUB_SESSIONS_DATA_DIR"] == str(tmp_path)
-    assert sorted(role["scopes"]) == ["delete:servers", "list:users", "read:servers", "read:users:name"]
+    # read:users:groups: who a personal session type may be shared with (issue 19)
+    assert sorted(role["scopes"]) == [
+        "delete:servers",
+        "list:users",
+        "read:servers",
+        "read:users:groups",
+        "read:users:name",
+    ]
     assert role["services"] == ["sessions"]
     c = Config()
     configure_hub(c, data_dir=tmp_path)
