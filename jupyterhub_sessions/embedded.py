@@ -12,14 +12,6 @@ from .hub.services import free_port
 from .paths import LOCAL_CONFIG
 
 CONFIG = LOCAL_CONFIG  # package data: works from a wheel, from any directory
-# choices the embedded backend records but cannot enforce (the spawn form, the dashboard and the
-# type editor label them "not enforced here"): sessions are local processes, not containers
-UNENFORCED_CHOICES = {
-    "image": "Sessions run in this machine's Python environment; the image is only recorded.",
-    "cpu": "Local processes share this machine's CPUs; the choice is given to the session as CPU_LIMIT.",
-    "memory": "Local processes are not memory-limited; the choice is given to the session as MEM_LIMIT.",
-    "gpu": "Not assigned by this backend.",
-}
 PORTS_FILE = "ports.json"
 # the hub's internal API and the proxy's API: env var, else remembered per data dir
 INTERNAL_PORTS = {

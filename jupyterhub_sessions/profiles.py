@@ -44,6 +44,26 @@ PROFILE_LIST_CONFLICT = (
 )
 
 
+# choices the embedded backend records but cannot enforce (the spawn form, the dashboard and the
+# type editor label them "not enforced here"): sessions are local processes, not containers
+UNENFORCED_CHOICES = {
+    "image": "Sessions run in this machine's Python environment; the image is only recorded.",
+    "cpu": "Local processes share this machine's CPUs; the choice is given to the session as CPU_LIMIT.",
+    "memory": "Local processes are not memory-limited; the choice is given to the session as MEM_LIMIT.",
+    "gpu": "Not assigned by this backend.",
+}
+
+
+def format_timeout(seconds: int) -> str:
+    if seconds == NEVER:
+        return "Never"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 class ProfileError(ValueError):
     """A session-type file is invalid; the message names file, field and reason."""
 

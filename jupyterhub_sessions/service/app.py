@@ -91,7 +91,7 @@ class SessionsService(HubService):
 
     @property
     def unenforced(self) -> dict[str, str]:
-        from ..embedded import UNENFORCED_CHOICES
+        from ..profiles import UNENFORCED_CHOICES
 
         return dict(UNENFORCED_CHOICES) if self.embedded else {}
 

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from ..drives import DRIVE_NAME_RE
 from ..options import KNOWN_KEYS
-from ..profiles import NEVER, default_type
+from ..profiles import default_type, format_timeout
 
 _env = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
@@ -26,16 +26,6 @@ _env = Environment(
 PER_TYPE_KEYS = ("image", "cpu", "memory", "gpu", "timeout", "collaborative")
 CUSTOM_IMAGE = "custom_image"  # the "your own image" field of a type (becomes `image`)
 CHOICE_LABELS = {"image": "image", "cpu": "CPU", "memory": "memory", "gpu": "GPU"}
-
-
-def format_timeout(seconds: int) -> str:
-    if seconds == NEVER:
-        return "Never"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds} seconds"
 
 
 def _and(words: list[str]) -> str:
