@@ -104,7 +104,7 @@ def test_a_directory_the_admin_lists_is_readable_and_only_that_one(tmp_path):
     (tmp_path / "data").mkdir()
     sp.home_dir = str(drive)
     sp.get_env = dict  # no hub (user, runtime dir) here
-    sp.sandbox_writable = lambda env: []
+    sp.sandbox_writable = lambda env, prepared=None: []
     script = f"cat {toolkit}/f.txt; cat {other}/f.txt || echo no-other; echo x > {toolkit}/g || echo ro"
     cmd = [*sp.sandbox_prefix(), "/bin/sh", "-c", script]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
