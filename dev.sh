@@ -23,9 +23,7 @@ CHART_TESTS=(
   tests/service/test_api.py
   tests/service/test_app.py
   tests/serverext/test_hub_e2e.py
-  tests/serverext/test_hub_config.py
-  tests/test_hub_fixes.py
-  tests/test_compat.py
+  tests/hub
   tests/e2e/test_spawn_flow.py
   tests/dashboard
   tests/security/test_xss.py::test_hostile_session_names_are_refused_by_the_hub

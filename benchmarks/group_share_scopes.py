@@ -79,7 +79,7 @@ def main() -> None:
 
     from jupyterhub import scopes
 
-    from jupyterhub_sessions.hub_fixes import include_group_shares_in_token_scopes
+    from jupyterhub_sessions.hub.fixes import include_group_shares_in_token_scopes
 
     db, tokens = build(args.groups)
     stock = scopes.get_scopes_for

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from traitlets.config import Config  # noqa: E402
 
-from jupyterhub_sessions import ssh  # noqa: E402
 from jupyterhub_sessions.drives import user_slug  # noqa: E402
+from jupyterhub_sessions.hub.services import configure_ssh_for_cluster  # noqa: E402
 from tests.hubtools import free_port, start_hub, wait_for  # noqa: E402
 from tests.ssh.conftest import CLIENT_OPTS, user_with_key  # noqa: E402
 
@@ -52,7 +52,7 @@ def start_cluster_gateway(hub, log_dir: Path) -> tuple[subprocess.Popen, int]:
     c = Config()
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
-    ssh.configure_hub_for_cluster(
+    configure_ssh_for_cluster(
         c,
         hub.data_dir,
         service_host="127.0.0.1",

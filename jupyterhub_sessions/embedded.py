@@ -5,33 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
+from .hub.services import free_port
 from .paths import LOCAL_CONFIG
 
 CONFIG = LOCAL_CONFIG  # package data: works from a wheel, from any directory
-# choices the embedded backend records but cannot enforce (the spawn form, the dashboard and the
-# type editor label them "not enforced here"): sessions are local processes, not containers
-UNENFORCED_CHOICES = {
-    "image": "Sessions run in this machine's Python environment; the image is only recorded.",
-    "cpu": "Local processes share this machine's CPUs; the choice is given to the session as CPU_LIMIT.",
-    "memory": "Local processes are not memory-limited; the choice is given to the session as MEM_LIMIT.",
-    "gpu": "Not assigned by this backend.",
-}
 PORTS_FILE = "ports.json"
 # the hub's internal API and the proxy's API: env var, else remembered per data dir
 INTERNAL_PORTS = {
     "hub_port": "JUPYTERHUB_SESSIONS_HUB_PORT",
     "proxy_api_port": "JUPYTERHUB_SESSIONS_PROXY_API_PORT",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def internal_ports(data_dir: Path, env=os.environ) -> dict[str, int]:
@@ -56,7 +42,7 @@ def internal_ports(data_dir: Path, env=os.environ) -> dict[str, int]:
         elif isinstance(saved.get(key), int) and 0 < saved[key] < 65536:
             ports[key] = saved[key]
         else:
-            ports[key] = _free_port()
+            ports[key] = free_port()
     if ports != {k: saved.get(k) for k in INTERNAL_PORTS}:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

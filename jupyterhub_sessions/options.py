@@ -15,7 +15,6 @@ from dataclasses import MISSING, asdict, dataclass
 from .drives import DEFAULT_DRIVE, DriveError, validate_drive_name
 from .images import ImageError
 from .profiles import NEVER, SessionType, default_type, memory_bytes
-from .serverext.launch import ENV_SESSION  # noqa: F401 - the session's options as JSON; re-exported
 
 KNOWN_KEYS = {
     "session_type",
@@ -133,42 +132,39 @@ def visible_types(types: dict[str, SessionType], username: str, groups) -> dict[
     return {s: t for s, t in types.items() if t.access.permits(username, groups)}
 
 
-def parse_session_options(
-    raw: object,
-    types: dict[str, SessionType],
-    username: str,
-    groups=(),
-    default_drive: str = DEFAULT_DRIVE,
-) -> SessionOptions:
-    """Validate raw user_options for `username`; return normalized options."""
+def _known_options(raw: object) -> dict:
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         raise OptionsError("(options)", "must be a JSON object")
     unknown = sorted(str(k)[:40] for k in raw if k not in KNOWN_KEYS)
     if unknown:
         raise OptionsError(unknown[0], "unknown option")
+    return raw
 
+
+def _session_type(raw: dict, types: dict[str, SessionType], username: str, groups) -> SessionType:
+    """The type asked for, if this user may start it; none asked: the default (or the first visible)."""
     allowed = visible_types(types, username, groups)
     slug = _scalar(raw, "session_type")
     if slug is None:
         if not allowed:
             raise OptionsError("session_type", "no session type is available to you")
-        st = default_type(allowed) if default_type(types).slug in allowed else next(iter(allowed.values()))
-    else:
-        if not isinstance(slug, str) or slug not in allowed:
-            raise OptionsError("session_type", "unknown session type")
-        st = allowed[slug]
+        return default_type(allowed) if default_type(types).slug in allowed else next(iter(allowed.values()))
+    if not isinstance(slug, str) or slug not in allowed:
+        raise OptionsError("session_type", "unknown session type")
+    return allowed[slug]
 
-    image = _image(raw, st)
-    image_chosen = image != st.image.default
 
-    res = st.resources
+def _cpu(raw: dict, res) -> float:
     cpu = _number(raw, "cpu")
     cpu = res.cpu.default if cpu is None else cpu
     if not res.cpu.allows(cpu):
         raise OptionsError("cpu", f"must be {res.cpu.describe()}")
+    return float(cpu)
 
+
+def _memory(raw: dict, res) -> str:
     memory = _scalar(raw, "memory")
     memory = res.memory.default if memory is None else memory
     if not isinstance(memory, str):
@@ -179,22 +175,35 @@ def parse_session_options(
         raise OptionsError("memory", "must be a quantity such as '2G'") from None
     if not res.memory.allows(memory):
         raise OptionsError("memory", f"must be {res.memory.describe()}")
+    return memory
 
+
+def _gpu(raw: dict, res) -> int:
     gpu = _number(raw, "gpu")
     gpu = res.gpu.default if gpu is None else gpu
     if not float(gpu).is_integer() or not res.gpu.allows(gpu):
         raise OptionsError("gpu", f"must be {res.gpu.describe()}")
+    return int(gpu)
 
+
+def _timeout(raw: dict, st: SessionType) -> int:
     timeout = _number(raw, "timeout")
     timeout = st.timeouts.default if timeout is None else timeout
     if not float(timeout).is_integer() or not st.timeouts.allows(int(timeout)):
         shown = ", ".join("never" if t == NEVER else str(t) for t in st.timeouts.all_choices)
         raise OptionsError("timeout", f"must be one of {shown} (seconds; -1 = never)")
+    return int(timeout)
 
+
+def _collaborative(raw: dict, st: SessionType) -> bool:
     collaborative = _bool(raw, "collaborative") or False
     if collaborative and not st.collaborative:
         raise OptionsError("collaborative", f"collaborative mode is not offered for {st.slug}")
+    return collaborative
 
+
+def _drive(raw: dict, default_drive: str) -> tuple[str, bool]:
+    """(drive name, whether to create it): an existing drive, a new one, or the default."""
     new_drive = _scalar(raw, "new_drive")
     drive = _scalar(raw, "drive")
     create = False
@@ -210,6 +219,31 @@ def parse_session_options(
         validate_drive_name(drive)
     except DriveError as e:
         raise OptionsError("new_drive" if create and new_drive else "drive", str(e)) from None
+    return drive, create
+
+
+def parse_session_options(
+    raw: object,
+    types: dict[str, SessionType],
+    username: str,
+    groups=(),
+    default_drive: str = DEFAULT_DRIVE,
+) -> SessionOptions:
+    """Validate raw user_options for `username`; return normalized options.
+
+    Checked in this order (the first refusal is the one reported): unknown keys, type, image,
+    cpu, memory, gpu, timeout, collaborative, drive.
+    """
+    raw = _known_options(raw)
+    st = _session_type(raw, types, username, groups)
+
+    image = _image(raw, st)
+    image_chosen = image != st.image.default
+
+    res = st.resources
+    cpu, memory, gpu = _cpu(raw, res), _memory(raw, res), _gpu(raw, res)
+    timeout, collaborative = _timeout(raw, st), _collaborative(raw, st)
+    drive, create = _drive(raw, default_drive)
 
     return SessionOptions(
         session_type=st.slug,

@@ -35,6 +35,35 @@ POLICY_FILE = "_policy.yaml"
 """The platform policy in the session-types directory: what users may bring (see PlatformPolicy)."""
 
 
+# KubeSpawner's profile_list next to session types (refused by z2jh_config and SessionKubeSpawner)
+PROFILE_LIST_CONFLICT = (
+    "jupyterhub-sessions: {where} is set, but SessionKubeSpawner builds each session's pod from "
+    "the session type the user picked; a KubeSpawner profile would silently replace its image and "
+    "resources. Remove {where} (z2jh: singleuser.profileList) and describe the choices as session "
+    "types (JUPYTERHUB_SESSIONS_PROFILES)."
+)
+
+
+# choices the embedded backend records but cannot enforce (the spawn form, the dashboard and the
+# type editor label them "not enforced here"): sessions are local processes, not containers
+UNENFORCED_CHOICES = {
+    "image": "Sessions run in this machine's Python environment; the image is only recorded.",
+    "cpu": "Local processes share this machine's CPUs; the choice is given to the session as CPU_LIMIT.",
+    "memory": "Local processes are not memory-limited; the choice is given to the session as MEM_LIMIT.",
+    "gpu": "Not assigned by this backend.",
+}
+
+
+def format_timeout(seconds: int) -> str:
+    if seconds == NEVER:
+        return "Never"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 class ProfileError(ValueError):
     """A session-type file is invalid; the message names file, field and reason."""
 

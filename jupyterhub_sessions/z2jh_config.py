@@ -44,23 +44,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import ssh
-from .hub_setup import configure_platform
+from .hub.platform import configure_platform
+from .hub.services import configure_sessions_service, configure_ssh_for_cluster
 from .paths import PACKAGE_PROFILES
-from .profiles import session_types_watcher
-from .service import configure_hub as configure_sessions_service
+from .profiles import PROFILE_LIST_CONFLICT, session_types_watcher
 
 log = logging.getLogger("JupyterHub")
 
 ETC_PROFILES = Path("/etc/jupyterhub-sessions/profiles")
 DEFAULT_DATA_DIR = "/srv/jupyterhub-sessions"
-
-PROFILE_LIST_CONFLICT = (
-    "jupyterhub-sessions: {where} is set, but SessionKubeSpawner builds each session's pod from "
-    "the session type the user picked; a KubeSpawner profile would silently replace its image and "
-    "resources. Remove {where} (z2jh: singleuser.profileList) and describe the choices as session "
-    "types (JUPYTERHUB_SESSIONS_PROFILES)."
-)
 
 
 class Z2JHConfigError(ValueError):
@@ -241,7 +233,7 @@ def configure_z2jh(c, env: Mapping = os.environ) -> None:
     # -- the `ssh` hub service: key pages and the SSH gateway, run by the hub in its pod
     # Shells, commands, sftp and forwarded ports reach session pods through the proxy.
     if env.get("JUPYTERHUB_SESSIONS_SSH", "1").lower() not in ("0", "false", "no", "off"):
-        ssh.configure_hub_for_cluster(
+        configure_ssh_for_cluster(
             c,
             data_dir=data_dir,  # the host key lives here, on the state volume: stable across restarts
             service_host=host,

@@ -262,7 +262,7 @@ def kill_processes_of(data_dir: Path):
             env = p.environ()
         except (psutil.Error, OSError):
             continue
-        if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == marker:
+        if marked(env, marker):
             victims.append(p)
     for p in victims:
         try:
@@ -270,6 +270,16 @@ def kill_processes_of(data_dir: Path):
         except psutil.Error:
             pass
     psutil.wait_procs(victims, timeout=10)
+
+
+def marked(env: dict, marker: str | Path) -> bool:
+    """A process of the test hub marked `marker`: the hub and its sessions carry the marker
+    (`JUPYTERHUB_SESSIONS_TEST_HUB`), its services their data dir, which is in it (production
+    code passes no test variable on)."""
+    if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(marker):
+        return True
+    data_dir = env.get("JUPYTERHUB_SESSIONS_DATA_DIR")
+    return bool(data_dir) and Path(data_dir).resolve().is_relative_to(Path(marker).resolve())
 
 
 def start_hub(tmp_dir: Path, extra_config: str = "", env: dict | None = None, timeout=60) -> Hub:

@@ -23,7 +23,7 @@ import requests
 
 from tests.conftest import PROFILES, REPO
 from tests.hub_config.chart import chart_dir, chart_pins, chart_python
-from tests.hubtools import free_port, kill_processes_of, wait_for
+from tests.hubtools import free_port, kill_processes_of, marked, wait_for
 
 NODE_TOOLS = ("node", "nodejs", "npm", "npx", "corepack", "configurable-http-proxy")
 
@@ -209,6 +209,6 @@ def _plain(text: str) -> str:
 
 def _marked(p: psutil.Process, marker: Path) -> bool:
     try:
-        return p.environ().get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(marker)
+        return marked(p.environ(), marker)
     except (psutil.Error, OSError):
         return False

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from jupyterhub_sessions.embedded import internal_ports, isolation_warning, secure_data_dir
-from jupyterhub_sessions.hub_setup import configure_platform
+from jupyterhub_sessions.hub.platform import configure_platform
 from jupyterhub_sessions.paths import PACKAGE_PROFILES
 from jupyterhub_sessions.profiles import session_types_watcher
 

@@ -1,6 +1,6 @@
 """The Sessions dashboard: the hub's home page, as a JupyterHub template override.
 
-`configure_hub(c, data_dir)` (called by `hub_setup.configure_platform`):
+`configure_hub(c, data_dir)` (called by `hub.platform.configure_platform`):
 
 - puts our `templates/` first on `c.JupyterHub.template_paths`, so the hub
   renders our `home.html` (it extends JupyterHub's own `page.html`: the
@@ -25,6 +25,7 @@ import os
 import secrets
 from pathlib import Path
 
+from ..hub.roles import add_service, find_service
 from .loader import DashboardVars
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,14 +51,6 @@ def dashboard_token(data_dir: str | Path) -> str:
     return token
 
 
-def _services_list(c) -> list:
-    existing = c.JupyterHub.services
-    if hasattr(existing, "to_dict"):  # traitlets LazyConfigValue: only appended to so far
-        ops = existing.to_dict()
-        return [*ops.get("prepend", []), *ops.get("extend", []), *(i for _, i in ops.get("inserts", []))]
-    return list(existing or [])
-
-
 def configure_hub(
     c,
     data_dir: str | Path,
@@ -73,23 +66,24 @@ def configure_hub(
     paths = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
     if str(TEMPLATES) not in paths:
         c.JupyterHub.template_paths = [str(TEMPLATES), *paths]
-    if any(s.get("name") == DASHBOARD_SERVICE for s in _services_list(c)):
+    if find_service(c, DASHBOARD_SERVICE) is not None:
         return
     token = dashboard_token(data_dir)
-    c.JupyterHub.services.append({"name": DASHBOARD_SERVICE, "api_token": token, "display": False})
-    c.JupyterHub.load_roles.append(
+    add_service(
+        c,
+        {"name": DASHBOARD_SERVICE, "api_token": token, "display": False},
         {
             "name": f"{DASHBOARD_SERVICE}-reader",
             "description": "The sessions dashboard reads time left and why sessions ended",
             "scopes": list(DASHBOARD_SCOPES),
             "services": [DASHBOARD_SERVICE],
-        }
+        },
     )
     c.JupyterHub.template_vars.update(
         {
             "sessions_dashboard": DashboardVars(
                 token=token,
-                find_service=lambda name: next((s for s in _services_list(c) if s.get("name") == name), None),
+                find_service=lambda name: find_service(c, name),
                 sessions_service=sessions_service,
                 ssh_service=ssh_service,
                 service_url=service_url,

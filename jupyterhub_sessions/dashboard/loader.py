@@ -19,14 +19,12 @@ template prints.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-
+from ..hubapi import HubAPI, HubAPIError
 from . import view
 
 log = logging.getLogger("JupyterHub")
@@ -134,24 +132,19 @@ class DashboardVars:
         base = self.service_url or (entry or {}).get("url")
         if not entry or not base:
             return None, "the sessions service is not configured"
-        url = (
-            base.rstrip("/")
-            + f"{base_url}services/{quote(self.sessions_service)}/api/{path}"
-            + ("?" + urlencode(params) if params else "")
-        )
-        req = HTTPRequest(
-            url,
-            headers={"Authorization": f"token {self.token}", "Accept": "application/json"},
+        api = HubAPI(
+            base.rstrip("/") + f"{base_url}services/{quote(self.sessions_service)}/api",
+            self.token,
             request_timeout=self.timeout,
-            connect_timeout=self.timeout,
+            what="sessions service",
         )
         try:
-            resp = await AsyncHTTPClient().fetch(req)
-            return json.loads(resp.body), None
-        except HTTPClientError as e:
-            return None, f"the sessions service answered {e.code}"
-        except (OSError, ValueError) as e:
-            return None, f"the sessions service did not answer ({type(e).__name__})"
+            _, data = await api.fetch(path + ("?" + urlencode(params) if params else ""))
+            return data, None
+        except HubAPIError as e:
+            if e.status == 502:  # unreachable, or not JSON
+                return None, "the sessions service did not answer"
+            return None, f"the sessions service answered {e.status}"
 
     async def drive_size(self, backend, username: str, drive) -> str:
         """The drive's size where the backend knows it (PVC capacity; a directory's usage, cached)."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ..profiles import NEVER
+from ..profiles import NEVER, format_timeout
 from ..service.policy import parse_time  # the same reading of the hub's and the service's timestamps
-from ..spawner.form import format_timeout
 
 LAUNCHING, RUNNING, STOPPING, STOPPED, FAILED, NEW = (
     "launching",

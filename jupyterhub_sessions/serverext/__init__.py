@@ -5,7 +5,7 @@ Enabled for every jupyter-server on install (`jupyter-config/` ships the
 `JUPYTERHUB_SESSIONS_SESSION` and adds the `sessions-api/` REST API. What
 must be decided before extensions are even found (collaboration on/off, the
 default URL) is passed as command-line args by the spawner
-(`launch.server_args`); the web-app launcher is configured at link time,
+(`hub.args.server_args`); the web-app launcher is configured at link time,
 before jupyter-server-proxy loads.
 """
 
@@ -24,7 +24,7 @@ def _link_jupyter_server_extension(serverapp):
 
 
 def _load_jupyter_server_extension(serverapp):
-    # imported here: the hub imports `serverext.launch` and needs none of this
+    # imported here: linking needs none of this
     from .extension import load
 
     load(serverapp)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from ..session_info import AUTH_CACHE_SECONDS, SessionInfo
 from .handlers import make_handlers
 from .hubclient import HubClient
-from .launch import AUTH_CACHE_SECONDS, ENV_SESSION
 from .revoke import AccessWatch, refuse_own_token, track_websockets
 
 
@@ -71,12 +70,14 @@ class SessionsServerExtension(LoggingConfigurable):
 class SessionExtensionState:
     """What the handlers need: session info, owner, hub client, own ports."""
 
-    def __init__(self, serverapp, config_obj: SessionsServerExtension, session_info: dict):
+    def __init__(self, serverapp, config_obj: SessionsServerExtension, session_info: SessionInfo | None):
         self.serverapp = serverapp
         self.config_obj = config_obj
         self.session_info = session_info
         self.owner = os.environ.get("JUPYTERHUB_USER", "")
-        self.server_name = os.environ.get("JUPYTERHUB_SERVER_NAME", session_info.get("server_name", ""))
+        self.server_name = os.environ.get(
+            "JUPYTERHUB_SERVER_NAME", session_info.server_name if session_info else ""
+        )
         self.under_hub = bool(os.environ.get("JUPYTERHUB_API_TOKEN")) and hasattr(
             serverapp.identity_provider, "hub_auth"
         )
@@ -91,7 +92,7 @@ class SessionExtensionState:
             token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             user=self.owner,
             server_name=self.server_name,
-            service_name=session_info.get("service") or "sessions",
+            service_name=session_info.service if session_info else "sessions",
             service_url=config_obj.service_url,
             timeout=config_obj.hub_request_timeout,
         )
@@ -109,23 +110,11 @@ class SessionExtensionState:
         return ports
 
 
-def read_session_info(environ=os.environ) -> dict:
-    """The session's options from the environment; {} outside a managed session."""
-    raw = environ.get(ENV_SESSION, "")
-    if not raw:
-        return {}
-    try:
-        info = json.loads(raw)
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def link(serverapp):
     """Give jupyter-server-proxy the session's web-app launcher (it loads later)."""
     from .launch import proxy_servers
 
-    servers = proxy_servers(read_session_info())
+    servers = proxy_servers(SessionInfo.from_environ())
     if servers:
         configured = dict(serverapp.config.ServerProxy.get("servers", {}))
         configured.update(servers)
@@ -196,13 +185,13 @@ def _stream_port_proxy(serverapp) -> None:
 def load(serverapp):
     """Add the sessions API and keep the frontend in step with collaboration mode."""
     config_obj = SessionsServerExtension(parent=serverapp)
-    info = read_session_info()
+    info = SessionInfo.from_environ()
     state = SessionExtensionState(serverapp, config_obj, info)
     web_app = serverapp.web_app
     web_app.settings["jupyterhub_sessions"] = state
-    collaborative = bool(info.get("collaborative"))
+    collaborative = bool(info and info.collaborative)
     if info and not collaborative:
-        # the ydoc extension is not loaded (launch.server_args); tell the
+        # the ydoc extension is not loaded (hub.args.server_args); tell the
         # frontend too, or it would try to open collaboration rooms.
         web_app.settings.setdefault("page_config_data", {})["disableRTC"] = True
         _disable_collaboration_frontend(web_app)
@@ -219,7 +208,7 @@ def load(serverapp):
         "jupyterhub-sessions: user=%s session=%s type=%s drive=%s collaborative=%s",
         state.owner or "-",
         state.server_name or "(default)",
-        info.get("session_type", "-"),
-        info.get("drive", "-"),
+        info.session_type if info else "-",
+        info.drive if info else "-",
         collaborative,
     )

@@ -113,12 +113,12 @@ class SessionHandler(SessionsAPIHandler):
             self.log.info("No timing for %s from the %s service: %s", self.who, ext.hub.service_name, e)
         self.finish_json(
             {
-                "session": ext.session_info,
+                "session": ext.session_info.model_dump(mode="json") if ext.session_info else {},
                 "owner": ext.owner,
                 "server_name": ext.server_name,
                 "you": getattr(user, "username", None),
                 "is_owner": self.is_owner(),
-                "collaborative": bool(ext.session_info.get("collaborative")),
+                "collaborative": bool(ext.session_info and ext.session_info.collaborative),
                 "timing": timing,
                 "timing_error": timing_error,
             }

@@ -1,9 +1,9 @@
-"""Calls from a session to its hub and to the sessions service.
+"""Calls from a session to its hub and to the sessions service, over `hubapi.HubAPI`.
 
 Two identities are used, never mixed up:
 
 - the server's own API token (`JUPYTERHUB_API_TOKEN`, scopes from
-  `Spawner.server_token_scopes`, see `hub_config.apply`): it only reads this
+  `Spawner.server_token_scopes`, see `hub.roles`): it only reads this
   server's session from the sessions service. Anyone with a terminal in the
   session can read it, collaborators included, so it may not manage shares
   or renew anything;
@@ -16,32 +16,12 @@ Two identities are used, never mixed up:
 
 from __future__ import annotations
 
-import json
-import logging
 from urllib.parse import quote, urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from ..hubapi import HubAPI, HubAPIError
 
-log = logging.getLogger(__name__)
-
-
-class HubError(Exception):
-    """A hub call failed; `status` is what our API answers with."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
-        super().__init__(f"{status}: {message}")
-
-
-def _error_message(body: bytes | None, default: str) -> str:
-    try:
-        data = json.loads(body or b"")
-        if isinstance(data, dict) and data.get("message"):
-            return str(data["message"])
-    except ValueError:
-        pass
-    return default
+# what the handlers catch: one error type for the hub and the sessions service
+HubError = HubAPIError
 
 
 class HubClient:
@@ -57,26 +37,28 @@ class HubClient:
         service_url: str = "",
         timeout: float = 10.0,
     ):
-        self.api_url = api_url.rstrip("/")
         self.token = token
         self.user = user
         self.server_name = server_name
         self.service_name = service_name
-        self._service_url = service_url.rstrip("/")
         self.timeout = timeout
+        self._service_url = service_url.rstrip("/")
+        self._api = HubAPI(api_url, token, request_timeout=timeout, connect_timeout=timeout)
+        # the service is reached with the same token; its own name in errors
+        self._svc = HubAPI(
+            api_url, token, request_timeout=timeout, connect_timeout=timeout, what=f"{service_name} service"
+        )
         # where the sessions service is, is asked with the server's token
         self._locator: HubClient | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self._api.api_url.rstrip("/")
 
     def as_caller(self, token: str) -> HubClient:
         """The same client acting with a caller's own token (for one request)."""
         other = HubClient(
-            self.api_url,
-            token,
-            self.user,
-            self.server_name,
-            self.service_name,
-            service_url="",
-            timeout=self.timeout,
+            self.api_url, token, self.user, self.server_name, self.service_name, "", self.timeout
         )
         other._locator = self
         return other
@@ -85,88 +67,38 @@ class HubClient:
     def _server_path(self) -> str:
         return f"{quote(self.user, safe='')}/{quote(self.server_name, safe='')}"
 
-    async def _fetch(self, url: str, method: str = "GET", body=None, what: str = "hub") -> dict | None:
+    def _check_token(self) -> None:
         if not self.token:
             raise HubError(503, "This server has no JupyterHub API token (not started by JupyterHub)")
-        headers = {"Authorization": f"token {self.token}", "Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            headers["Content-Type"] = "application/json"
-        req = HTTPRequest(
-            url,
-            method=method,
-            headers=headers,
-            body=data,
-            request_timeout=self.timeout,
-            connect_timeout=self.timeout,
-            allow_nonstandard_methods=True,
-            follow_redirects=False,
-        )
-        try:
-            resp = await AsyncHTTPClient().fetch(req)
-        except HTTPClientError as e:
-            if e.code == 599 or e.response is None:
-                raise HubError(502, f"The {what} is unreachable: {e}") from None
-            body_bytes = e.response.body if e.response is not None else None
-            raise HubError(
-                e.code, _error_message(body_bytes, f"The {what} refused the request ({e.code})")
-            ) from None
-        except OSError as e:
-            raise HubError(502, f"The {what} is unreachable: {e}") from None
-        if resp.code == 204 or not resp.body:
-            return None
-        try:
-            return json.loads(resp.body)
-        except ValueError:
-            raise HubError(502, f"The {what} answered with invalid JSON") from None
+
+    async def _hub(self, path: str, method: str = "GET", body=None):
+        self._check_token()
+        return (await self._api.fetch(path, method, body=body))[1]
 
     # ---- sharing (hub REST API) ------------------------------------------
 
     async def list_shares(self) -> list[dict]:
-        return await self._paged(f"{self.api_url}/shares/{self._server_path}")
+        self._check_token()
+        return [s async for s in self._api.fetch_paginated(f"shares/{self._server_path}")]
 
     async def list_share_codes(self) -> list[dict]:
-        return await self._paged(f"{self.api_url}/share-codes/{self._server_path}")
-
-    async def _paged(self, url: str) -> list[dict]:
-        items: list[dict] = []
-        offset = 0
-        while True:
-            sep = "&" if "?" in url else "?"
-            page = await self._fetch(f"{url}{sep}offset={offset}&limit=200")
-            page = page or {}
-            batch = page.get("items", [])
-            items.extend(batch)
-            nxt = (page.get("_pagination") or {}).get("next")
-            if not batch or not nxt:
-                return items
-            offset = nxt.get("offset", offset + len(batch))
+        self._check_token()
+        return [s async for s in self._api.fetch_paginated(f"share-codes/{self._server_path}")]
 
     async def grant_share(self, kind: str, name: str) -> dict:
-        return (
-            await self._fetch(f"{self.api_url}/shares/{self._server_path}", method="POST", body={kind: name})
-            or {}
-        )
+        return await self._hub(f"shares/{self._server_path}", "POST", {kind: name}) or {}
 
     async def revoke_share(self, kind: str, name: str) -> None:
-        await self._fetch(f"{self.api_url}/shares/{self._server_path}", method="PATCH", body={kind: name})
+        await self._hub(f"shares/{self._server_path}", "PATCH", {kind: name})
 
     async def create_share_code(self, expires_in: int) -> dict:
-        return (
-            await self._fetch(
-                f"{self.api_url}/share-codes/{self._server_path}",
-                method="POST",
-                body={"expires_in": expires_in},
-            )
-            or {}
-        )
+        return await self._hub(f"share-codes/{self._server_path}", "POST", {"expires_in": expires_in}) or {}
 
     async def revoke_share_codes(self, code_id: str | None = None) -> None:
-        url = f"{self.api_url}/share-codes/{self._server_path}"
+        path = f"share-codes/{self._server_path}"
         if code_id:
-            url += "?" + urlencode({"id": code_id})
-        await self._fetch(url, method="DELETE")
+            path += "?" + urlencode({"id": code_id})
+        await self._hub(path, "DELETE")
 
     # ---- the sessions service -------------------------------------------
 
@@ -175,8 +107,7 @@ class HubClient:
         if self._locator is not None:
             return await self._locator.service_url()
         if not self._service_url:
-            model = await self._fetch(f"{self.api_url}/services/{quote(self.service_name, safe='')}")
-            model = model or {}
+            model = await self._hub(f"services/{quote(self.service_name, safe='')}") or {}
             url = model.get("url") or ""
             if not url:
                 raise HubError(
@@ -187,11 +118,9 @@ class HubClient:
         return self._service_url
 
     async def _service(self, suffix: str = "", method: str = "GET") -> dict | None:
-        base = await self.service_url()
-        url = f"{base}/api/sessions/{self._server_path}{suffix}"
-        return await self._fetch(
-            url, method=method, body={} if method == "POST" else None, what=f"{self.service_name} service"
-        )
+        self._check_token()
+        url = f"{await self.service_url()}/api/sessions/{self._server_path}{suffix}"
+        return (await self._svc.fetch(url, method, body={} if method == "POST" else None))[1]
 
     async def session_timing(self) -> dict | None:
         return await self._service()

@@ -372,15 +372,7 @@ class StreamingProxyMixin:
             raise web.HTTPError(403, f"Host '{host}' is not allowed.")
         if not proxied_path.startswith("/"):
             proxied_path = "/" + proxied_path
-        uri = self.get_client_uri("ws", host, port, proxied_path)
-        rest = uri.split("://", 1)[1]
-        target = rest[rest.index("/") :] if "/" in rest else "/"
-        headers = self.proxy_request_headers()
-        for name in {n for n, _ in headers.get_all()}:
-            if name.lower() in HOP_BY_HOP:
-                del headers[name]
-        headers["Connection"] = "Upgrade"
-        headers["Upgrade"] = "websocket"
+        target, headers = self._upgrade_request(host, port, proxied_path)
         options = self.proxy_request_options()
         try:
             stream, _ = await pool().connect(
@@ -408,6 +400,20 @@ class StreamingProxyMixin:
         finally:
             self._upstream = None
         await self._relay_websocket(stream, start, app_headers, target)
+
+    def _upgrade_request(self, host, port, proxied_path: str):
+        """(path, headers) of the upgrade request to the app: jupyter-server-proxy's own, without
+        the hop-by-hop headers, asking for a websocket."""
+        uri = self.get_client_uri("ws", host, port, proxied_path)
+        rest = uri.split("://", 1)[1]
+        target = rest[rest.index("/") :] if "/" in rest else "/"
+        headers = self.proxy_request_headers()
+        for name in {n for n, _ in headers.get_all()}:
+            if name.lower() in HOP_BY_HOP:
+                del headers[name]
+        headers["Connection"] = "Upgrade"
+        headers["Upgrade"] = "websocket"
+        return target, headers
 
     async def _relay_websocket(self, app_stream, start, app_headers, target) -> None:
         """Hand the app's `101` to the client and join the streams until either side closes."""

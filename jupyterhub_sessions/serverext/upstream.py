@@ -240,38 +240,49 @@ class AppExchange:
     async def read_into(self, buf: bytearray):
         """Yield the body as the sizes of consecutive pieces read into `buf` (reused)."""
         view = memoryview(buf)
-        stream = self.stream
         if self._framing == "length":
-            left = self._length
-            while left:
-                n = await stream.read_into(view[: min(left, len(buf))], partial=True)
-                left -= n
-                yield n
+            pieces = self._read_length(view, self._length)
         elif self._framing == "chunked":
-            while True:
-                line = await stream.read_until(b"\r\n", max_bytes=1024)
-                try:
-                    left = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise AppProtocolError("bad chunk size") from None
-                if left == 0:
-                    while await stream.read_until(b"\r\n", max_bytes=MAX_HEAD) != b"\r\n":
-                        pass  # trailers: not passed on
-                    break
-                while left:
-                    n = await stream.read_into(view[: min(left, len(buf))], partial=True)
-                    left -= n
-                    yield n
-                if await stream.read_bytes(2) != b"\r\n":
-                    raise AppProtocolError("chunk not followed by CRLF")
+            pieces = self._read_chunked(view)
         elif self._framing == "close":
-            while True:
-                try:
-                    n = await stream.read_into(view, partial=True)
-                except StreamClosedError:
-                    break
+            pieces = self._read_until_closed(view)
+        else:
+            pieces = None
+        if pieces is not None:
+            async for n in pieces:
                 yield n
         self.answer_done = True
+
+    async def _read_length(self, view: memoryview, left: int):
+        while left:
+            n = await self.stream.read_into(view[: min(left, len(view))], partial=True)
+            left -= n
+            yield n
+
+    async def _read_chunked(self, view: memoryview):
+        stream = self.stream
+        while True:
+            line = await stream.read_until(b"\r\n", max_bytes=1024)
+            try:
+                left = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise AppProtocolError("bad chunk size") from None
+            if left == 0:
+                break
+            async for n in self._read_length(view, left):
+                yield n
+            if await stream.read_bytes(2) != b"\r\n":
+                raise AppProtocolError("chunk not followed by CRLF")
+        while await stream.read_until(b"\r\n", max_bytes=MAX_HEAD) != b"\r\n":
+            pass  # trailers: not passed on
+
+    async def _read_until_closed(self, view: memoryview):
+        while True:
+            try:
+                n = await self.stream.read_into(view, partial=True)
+            except StreamClosedError:
+                return
+            yield n
 
     @property
     def reusable(self) -> bool:

@@ -11,18 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.log import LogFormatter
 from traitlets import Bool, Int, Set, TraitError, Unicode, default, validate
-from traitlets.config import Application
 
+from ..hubservice import HubService
 from ..paths import PACKAGE_PROFILES
 from ..profiles import PlatformPolicy, ProfileError, SessionType, session_types_watcher
 from ..usertypes import user_types_for
@@ -34,62 +30,25 @@ from .sessions import SessionPolicy
 from .state import SessionStore
 from .usertypes import TypesService
 
-LOGGER = "jupyterhub_sessions.service"
-
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class SessionsService(Application):
+class SessionsService(HubService):
     """Culls idle and expired sessions and serves the sessions REST API."""
 
     name = "jupyterhub-sessions-service"
     description = "JupyterHub service: cull, renew and list interactive sessions."
 
-    service_name = Unicode(config=True, help="This service's name in the hub (its URL is /services/<name>/).")
-
-    @default("service_name")
-    def _default_service_name(self):
-        return os.environ.get("JUPYTERHUB_SERVICE_NAME", "sessions")
-
-    hub_api_url = Unicode(config=True, help="The hub REST API URL, e.g. http://127.0.0.1:8081/hub/api.")
-
-    @default("hub_api_url")
-    def _default_hub_api_url(self):
-        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
-
-    api_token = Unicode(
-        config=True,
-        help="Token this service uses for the hub API (the hub gives managed services one).",
-    )
-
-    @default("api_token")
-    def _default_api_token(self):
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    default_service_name = "sessions"
+    default_bind_url = "http://127.0.0.1:10101"
 
     oauth_client_id = Unicode(config=True, help="OAuth client id for browser logins to this service.")
 
     @default("oauth_client_id")
     def _default_oauth_client_id(self):
         return os.environ.get("JUPYTERHUB_CLIENT_ID") or f"service-{self.service_name}"
-
-    service_prefix = Unicode(config=True, help="URL prefix the proxy routes to us, with a trailing slash.")
-
-    @default("service_prefix")
-    def _default_service_prefix(self):
-        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
-
-    @validate("service_prefix")
-    def _slash(self, proposal):
-        value = proposal["value"]
-        return value if value.endswith("/") else value + "/"
-
-    bind_url = Unicode(config=True, help="Where to listen, e.g. http://127.0.0.1:10101.")
-
-    @default("bind_url")
-    def _default_bind_url(self):
-        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
 
     profiles_dir = Unicode(
         config=True,
@@ -132,7 +91,7 @@ class SessionsService(Application):
 
     @property
     def unenforced(self) -> dict[str, str]:
-        from ..embedded import UNENFORCED_CHOICES
+        from ..profiles import UNENFORCED_CHOICES
 
         return dict(UNENFORCED_CHOICES) if self.embedded else {}
 
@@ -222,23 +181,10 @@ class SessionsService(Application):
         ),
     }
 
-    @default("log")
-    def _log_default(self):
-        logger = logging.getLogger(LOGGER)
-        if not logger.handlers:
-            handler = logging.StreamHandler()
-            handler.setFormatter(
-                LogFormatter(fmt="%(color)s[%(levelname)1.1s %(asctime)s %(name)s]%(end_color)s %(message)s")
-            )
-            logger.addHandler(handler)
-        logger.propagate = False
-        return logger
-
     # ---- parts -------------------------------------------------------------------
 
     def init_parts(self) -> None:
         """Build the store, hub client, policy and hub auth (no I/O but reading the state file)."""
-        self.log.setLevel(self.log_level)
         self._types_error: str | None = None
         self.store = SessionStore(self.state_file)
         self.store.load()
@@ -332,11 +278,9 @@ class SessionsService(Application):
         self.session_types()
         if self._types_error:
             self.log.error("Starting without session types: max-age culling and renewals are off")
-        url = urlparse(self.bind_url)
         # bodies are streamed and capped by the handlers (413); the server-wide cap only stops
         # absurd uploads, which it can only answer by closing the connection
-        server = HTTPServer(self.make_app(), max_body_size=1024 * 1024 * 1024, xheaders=True)
-        server.listen(url.port or 80, url.hostname or "127.0.0.1")
+        server = self.listen(self.make_app(), max_body_size=1024 * 1024 * 1024)
         self.log.info(
             "Sessions service %s listening on %s%s (cull every %ss, state %s)",
             self.service_name,
@@ -346,10 +290,7 @@ class SessionsService(Application):
             self.state_file,
         )
         if stop is None:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
+            stop = self.stop_on_signals()
         culling = asyncio.ensure_future(self._cull_forever()) if self.cull_every else None
         try:
             await stop.wait()

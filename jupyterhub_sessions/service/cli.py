@@ -6,19 +6,20 @@ the environment (or --url/--token), exactly like
     curl -H "Authorization: token $JUPYTERHUB_API_TOKEN" $JUPYTERHUB_URL/services/sessions/api/sessions
 
 `start` posts the options to the hub's own API and prints the hub's error
-(400 bad option, 409 drive in use) as it is. A short synchronous program:
-stdlib HTTP is enough and keeps the command dependency-free.
+(400 bad option, 409 drive in use) as it is. Requests go through the one hub
+client (`hubapi.HubAPI`), rooted at the hub's public URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from urllib.parse import quote, urlencode
+
+from ..hubapi import HubAPI, HubAPIError, server_path
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -29,35 +30,20 @@ class CLIError(Exception):
         super().__init__(message)
 
 
-class Client:
+class Client(HubAPI):
+    """The sessions API and the hub's API, at the hub's public URL."""
+
     def __init__(self, url: str, token: str, service: str, timeout: float = 120):
-        self.url = url.rstrip("/") + "/"
-        self.token = token
+        super().__init__(url, token, request_timeout=timeout, follow_redirects=True)
         self.service = service
-        self.timeout = timeout
         self._me: str | None = None
 
-    def request(self, method: str, path: str, body=None):
-        """(status, parsed JSON or text); HTTP errors are returned, not raised."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"token {self.token}")
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
+    async def request(self, method: str, path: str, body=None):
+        """(status, parsed JSON or None); HTTP errors are returned, not raised."""
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status, raw = resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            status, raw = e.code, e.read()
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise CLIError(f"cannot reach the hub at {self.url}: {reason}", EXIT_USAGE) from None
-        text = raw.decode("utf-8", "replace")
-        try:
-            return status, json.loads(text) if text else None
-        except ValueError:
-            return status, text
+            return await self.fetch(path, method, body=body, allow=True)
+        except HubAPIError as e:
+            raise CLIError(e.message, EXIT_USAGE if e.status == 502 else EXIT_REFUSED) from None
 
     def check(self, status, payload, what: str):
         if status < 400:
@@ -67,9 +53,9 @@ class Client:
             message = "not allowed (check JUPYTERHUB_API_TOKEN)"
         raise CLIError(f"{what}: {message or payload or 'error'} (HTTP {status})")
 
-    def me(self) -> str:
+    async def me(self) -> str:
         if self._me is None:
-            status, model = self.request("GET", "hub/api/user")
+            status, model = await self.request("GET", "hub/api/user")
             self._me = self.check(status, model, "cannot identify the token's owner")["name"]
         return self._me
 
@@ -186,45 +172,37 @@ def run(command: str, args: argparse.Namespace) -> int:
         raise CLIError("set JUPYTERHUB_URL (or --url) to the hub's URL", EXIT_USAGE)
     if not args.token:
         raise CLIError("set JUPYTERHUB_API_TOKEN (or --token) to your API token", EXIT_USAGE)
-    c = Client(args.url, args.token, args.service)
-    out = None
-
-    if command == "list":
-        query = "?" + urlencode({"user": args.user}) if args.user else ""
-        sessions = c.check(*c.request("GET", c.api(query)), "cannot list sessions")
-        out = sessions if args.json else format_table(sessions)
-    else:
-        user = args.user or c.me()
-        label = f"{user}/{args.name or '(default)'}"
-        if command == "get":
-            s = c.check(*c.request("GET", c.session_path(user, args.name)), f"cannot get {label}")
-            out = s if args.json else format_session(s)
-        elif command == "renew":
-            s = c.check(*c.request("POST", c.session_path(user, args.name, "renew")), f"cannot renew {label}")
-            out = (
-                s
-                if args.json
-                else f"Renewed {label}: expires {_when(s.get('expires_at'))}"
-                + (f" ({s['expiry_reason']})" if s.get("expiry_reason") else "")
-            )
-        elif command == "delete":
-            s = c.check(*c.request("DELETE", c.session_path(user, args.name)), f"cannot stop {label}")
-            out = (
-                s
-                if args.json
-                else f"{'Stopping' if s.get('result') == 'stopping' else 'Stopped'} {label} (drive {s.get('drive') or '-'} kept)"
-            )
-        elif command == "start":
-            options = parse_options(args.option, args.options_json)
-            hub_path = f"hub/api/users/{quote(user, safe='')}/" + (
-                f"servers/{quote(args.name, safe='')}" if args.name else "server"
-            )
-            status, payload = c.request("POST", hub_path, body=options)
-            c.check(status, payload, f"cannot start {label}")
-            state = "starting" if status == 202 else "started"
-            out = {"user": user, "name": args.name, "status": state} if args.json else f"{label} {state}"
+    out = asyncio.run(_run(command, args, Client(args.url, args.token, args.service)))
     print(json.dumps(out, indent=1) if args.json else out)
     return EXIT_OK
+
+
+async def _run(command: str, args: argparse.Namespace, c: Client):
+    """What to print for `command`: JSON with --json, else text."""
+    if command == "list":
+        query = "?" + urlencode({"user": args.user}) if args.user else ""
+        sessions = c.check(*await c.request("GET", c.api(query)), "cannot list sessions")
+        return sessions if args.json else format_table(sessions)
+    user = args.user or await c.me()
+    label = f"{user}/{args.name or '(default)'}"
+    if command == "get":
+        s = c.check(*await c.request("GET", c.session_path(user, args.name)), f"cannot get {label}")
+        return s if args.json else format_session(s)
+    if command == "renew":
+        path = c.session_path(user, args.name, "renew")
+        s = c.check(*await c.request("POST", path), f"cannot renew {label}")
+        expiry = f" ({s['expiry_reason']})" if s.get("expiry_reason") else ""
+        return s if args.json else f"Renewed {label}: expires {_when(s.get('expires_at'))}{expiry}"
+    if command == "delete":
+        s = c.check(*await c.request("DELETE", c.session_path(user, args.name)), f"cannot stop {label}")
+        verb = "Stopping" if s.get("result") == "stopping" else "Stopped"
+        return s if args.json else f"{verb} {label} (drive {s.get('drive') or '-'} kept)"
+    # start
+    options = parse_options(args.option, args.options_json)
+    status, payload = await c.request("POST", "hub/api/" + server_path(user, args.name), body=options)
+    c.check(status, payload, f"cannot start {label}")
+    state = "starting" if status == 202 else "started"
+    return {"user": user, "name": args.name, "status": state} if args.json else f"{label} {state}"
 
 
 def main(argv: list[str]) -> int:

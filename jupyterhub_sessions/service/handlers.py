@@ -20,9 +20,6 @@ services named in `ssh_services`.
 
 from __future__ import annotations
 
-import json
-from http import HTTPStatus
-
 from jupyterhub.services.auth import (
     HubOAuthCallbackHandler,
     HubOAuthenticated,
@@ -31,6 +28,7 @@ from jupyterhub.services.auth import (
 )
 from tornado import web
 
+from ..hubservice import JSONHandlerMixin
 from . import actions, policy
 from .hubclient import HubAPIError
 from .pages import page_routes
@@ -41,7 +39,7 @@ MAX_NAME = 255
 
 
 @web.stream_request_body
-class APIHandler(HubOAuthenticated, web.RequestHandler):
+class APIHandler(JSONHandlerMixin, HubOAuthenticated, web.RequestHandler):
     """JSON errors, hub authentication in async `prepare`, and session lookup.
 
     Bodies are streamed and kept only up to MAX_REQUEST_BODY; the rest of an
@@ -66,22 +64,6 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     def set_default_headers(self):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
-
-    def write_error(self, status_code, **kwargs):
-        # a request refused before its body was read (in prepare) makes tornado close the
-        # connection after the response without saying so; the proxy then reuses the socket for
-        # the next request, which fails with a reset (a 503 to that user). Say it, on every error.
-        self.set_header("Connection", "close")
-        message = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        elif status_code >= 500:
-            message = (
-                HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "error"
-            )
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": status_code, "message": message}))
 
     def log_exception(self, typ, value, tb):
         # expected HTTP errors are logged once, by the service's request log
@@ -145,17 +127,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def json_body(self, allowed: dict[str, type] | None = None) -> dict:
         """The request body: empty, or a JSON object with only the `allowed` fields (name: type)."""
-        if self._body_too_large:
-            raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
-        raw = bytes(self._body)
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
-            raise web.HTTPError(400, "Request body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "Request body must be a JSON object")
+        body = self.parse_json_object(bytes(self._body), self._body_too_large)
         allowed = allowed or {}
         unexpected = sorted(str(k)[:40] for k in body if k not in allowed)
         if unexpected:
@@ -226,7 +198,7 @@ class SessionListHandler(APIHandler):
             if model is not None:
                 # e.g. a server token: only the session it belongs to
                 sessions = [s for s in sessions_of(model) if self.may("read", s.user, s.name)]
-        self.finish(json.dumps([self.session_json(s) for s in sessions]))
+        self.write_json([self.session_json(s) for s in sessions])
 
 
 class EndedListHandler(SessionListHandler):
@@ -237,7 +209,7 @@ class EndedListHandler(SessionListHandler):
         ended = [] if name == self.NOBODY else self.service.store.ended_of(name)
         # e.g. a server token: only the session it belongs to
         ended = [r for r in ended if self.may("read", r.user, r.server)]
-        self.finish(json.dumps([r.to_json() for r in ended]))
+        self.write_json([r.to_json() for r in ended])
 
 
 class SessionHandler(APIHandler):
@@ -246,7 +218,7 @@ class SessionHandler(APIHandler):
     async def get(self, user, server):
         self.check_may("read", user, server)
         session = await self.find_session(user, server)
-        self.finish(json.dumps(self.session_json(session)))
+        self.write_json(self.session_json(session))
 
     async def delete(self, user, server):
         body = self.json_body({"remove": bool})
@@ -254,16 +226,16 @@ class SessionHandler(APIHandler):
         if body.get("remove"):
             result = await actions.delete(self.service, user, server, self.caller)
             self.set_status(200 if result == "deleted" else 202)
-            self.finish(json.dumps({"user": user, "name": server, "result": result}))
+            self.write_json({"user": user, "name": server, "result": result})
             return
         session = await self.find_session(user, server)
         if session.server.get("pending") == "stop":
             self.set_status(202)
-            self.finish(json.dumps({**self.session_json(session), "result": "stopping"}))
+            self.write_json({**self.session_json(session), "result": "stopping"})
             return
         result = await actions.stop(self.service, session, self.caller)
         self.set_status(202 if result == "stopping" else 200)
-        self.finish(json.dumps({**self.session_json(session), "result": result}))
+        self.write_json({**self.session_json(session), "result": result})
 
 
 class RenewHandler(APIHandler):
@@ -274,7 +246,7 @@ class RenewHandler(APIHandler):
         self.check_may("delete", user, server)
         session = await self.find_session(user, server)
         await actions.renew(self.service, session, self.caller)
-        self.finish(json.dumps(self.session_json(session)))
+        self.write_json(self.session_json(session))
 
 
 MAX_CONNECTION_ID = 100
@@ -288,13 +260,8 @@ class SSHServiceHandler(APIHandler):
             raise web.HTTPError(403, "Only the ssh service may report SSH connections")
 
     def connection_id(self) -> str:
-        if self._body_too_large:
-            raise web.HTTPError(413, f"Request body is larger than {MAX_REQUEST_BODY} bytes")
-        try:
-            body = json.loads(bytes(self._body) or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 64 kB
-            raise web.HTTPError(400, "Request body is not valid JSON") from None
-        if not isinstance(body, dict) or set(body) != {"connection"}:
+        body = self.parse_json_object(bytes(self._body), self._body_too_large)
+        if set(body) != {"connection"}:
             raise web.HTTPError(400, 'Request body must be {"connection": "<id>"}')
         conn = body["connection"]
         if not isinstance(conn, str) or not 0 < len(conn) <= MAX_CONNECTION_ID or not conn.isprintable():
@@ -328,7 +295,7 @@ class SSHHandler(SSHServiceHandler):
             session.label,
             len(record.ssh_connections),
         )
-        self.finish(json.dumps(self.session_json(session)))
+        self.write_json(self.session_json(session))
 
     async def delete(self, user, server):
         self.check_ssh_service()
@@ -344,7 +311,7 @@ class SSHHandler(SSHServiceHandler):
             len(record.ssh_connections),
             "" if record.ssh_connections else ": idle timeout applies again, counted from now",
         )
-        self.finish(json.dumps(self.session_json(session)))
+        self.write_json(self.session_json(session))
 
 
 class SSHConnectionsHandler(SSHServiceHandler):
@@ -370,18 +337,15 @@ class NotFoundHandler(APIHandler):
         raise web.HTTPError(404, "Not found")
 
 
-class InfoHandler(web.RequestHandler):
+class InfoHandler(JSONHandlerMixin, web.RequestHandler):
     """GET the service root: what this is, without authentication (no data)."""
 
     def initialize(self, service):
         self.service = service
 
     def get(self):
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(
-            json.dumps(
-                {"service": self.service.service_name, "api": self.service.service_prefix + "api/sessions"}
-            )
+        self.write_json(
+            {"service": self.service.service_name, "api": self.service.service_prefix + "api/sessions"}
         )
 
 

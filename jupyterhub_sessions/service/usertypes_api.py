@@ -15,8 +15,6 @@ who may do what: service/usertypes.py.
 
 from __future__ import annotations
 
-import json
-
 from tornado import web
 
 from .handlers import APIHandler
@@ -33,7 +31,7 @@ class UserTypesHandler(_TypesHandler):
     async def get(self):
         everyone = self.get_argument("all", "") in ("1", "true")
         entries = await self.types.visible(self.caller, everyone=everyone)
-        self.finish(json.dumps([entry_json(e, self.caller) for e in entries]))
+        self.write_json([entry_json(e, self.caller) for e in entries])
 
     async def post(self):
         body = self.json_body({"spec": dict})
@@ -41,20 +39,20 @@ class UserTypesHandler(_TypesHandler):
             raise web.HTTPError(400, 'Request body must be {"spec": {...}}')
         entry = await self.types.create(self.caller, body["spec"])
         self.set_status(201)
-        self.finish(json.dumps(entry_json(entry, self.caller)))
+        self.write_json(entry_json(entry, self.caller))
 
 
 class UserTypeHandler(_TypesHandler):
     async def get(self, type_id):
         entry = await self.types.find(self.caller, type_id)
-        self.finish(json.dumps(entry_json(entry, self.caller)))
+        self.write_json(entry_json(entry, self.caller))
 
     async def put(self, type_id):
         body = self.json_body({"spec": dict, "revision": int})
         if "spec" not in body or "revision" not in body:
             raise web.HTTPError(400, 'Request body must be {"spec": {...}, "revision": N}')
         entry = await self.types.update(self.caller, type_id, body["spec"], body["revision"])
-        self.finish(json.dumps(entry_json(entry, self.caller)))
+        self.write_json(entry_json(entry, self.caller))
 
     async def delete(self, type_id):
         self.json_body()
@@ -65,7 +63,7 @@ class UserTypeHandler(_TypesHandler):
 
 class UserTypesPolicyHandler(_TypesHandler):
     async def get(self):
-        self.finish(json.dumps(policy_json(self.types.policy())))
+        self.write_json(policy_json(self.types.policy()))
 
 
 def usertype_routes(prefix: str, service) -> list:

@@ -13,8 +13,7 @@ import shlex
 
 from tornado import web
 
-from ..profiles import NEVER
-from ..spawner.form import format_timeout
+from ..profiles import NEVER, format_timeout
 from .pages import PageHandler
 from .usertypes import policy_json
 

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from ..drives import DRIVE_NAME_RE
 from ..options import KNOWN_KEYS
-from ..profiles import NEVER, default_type
+from ..profiles import default_type, format_timeout
 
 _env = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
@@ -26,16 +26,6 @@ _env = Environment(
 PER_TYPE_KEYS = ("image", "cpu", "memory", "gpu", "timeout", "collaborative")
 CUSTOM_IMAGE = "custom_image"  # the "your own image" field of a type (becomes `image`)
 CHOICE_LABELS = {"image": "image", "cpu": "CPU", "memory": "memory", "gpu": "GPU"}
-
-
-def format_timeout(seconds: int) -> str:
-    if seconds == NEVER:
-        return "Never"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds} seconds"
 
 
 def _and(words: list[str]) -> str:
@@ -146,6 +136,20 @@ def render_spawn_form(
     )
 
 
+def _type_fields(slug: str, first) -> dict:
+    """The chosen type's own fields (an unchecked collaborative box sends nothing: off)."""
+    out: dict = {"session_type": slug}
+    for key in PER_TYPE_KEYS:
+        v = first(f"{slug}:{key}")
+        if v is not None and v != "":
+            out[key] = v
+    custom = first(f"{slug}:{CUSTOM_IMAGE}")
+    if isinstance(custom, str) and custom.strip():
+        out["image"] = custom
+    out.setdefault("collaborative", "off")
+    return out
+
+
 def form_to_options(formdata: dict) -> dict:
     """Turn the form's fields into user_options for the chosen session type.
 
@@ -159,19 +163,8 @@ def form_to_options(formdata: dict) -> dict:
             return v[0] if v else None
         return v
 
-    out: dict = {}
     slug = first("session_type")
-    if slug is not None:
-        out["session_type"] = slug
-        for key in PER_TYPE_KEYS:
-            v = first(f"{slug}:{key}")
-            if v is not None and v != "":
-                out[key] = v
-        custom = first(f"{slug}:{CUSTOM_IMAGE}")
-        if isinstance(custom, str) and custom.strip():
-            out["image"] = custom
-        if "collaborative" not in out:
-            out["collaborative"] = "off"
+    out: dict = _type_fields(slug, first) if slug is not None else {}
     drive = first("drive")
     if drive:
         out["drive"] = drive

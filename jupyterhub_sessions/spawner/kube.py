@@ -39,7 +39,7 @@ from ..drives import (
     user_slug,
 )
 from ..options import SessionOptions
-from ..profiles import SessionType, memory_bytes
+from ..profiles import PROFILE_LIST_CONFLICT, SessionType, memory_bytes
 from . import kube_status
 from .kube_drives import RETRY_STATUS, KubeDriveBackend
 from .mixin import SessionSpawnerMixin, user_error
@@ -113,7 +113,100 @@ def _pod_create_error(e: ApiException):
     return user_error(500, f"The cluster refused the session's pod {what}. Ask an administrator.")
 
 
-class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
+class WatchedStart:
+    """KubeSpawner's public `start()`, raced against a watch of the new pod.
+
+    A class of its own, listed between `SessionSpawnerMixin` and `KubeSpawner` in
+    `SessionKubeSpawner`'s bases, so the mixin's `start()` (which records why a start failed, for
+    the dashboard and the spawn form) wraps the whole watched start, and `super().start()` here is
+    KubeSpawner's. KubeSpawner 7.0 and 7.1 offer no hook for this: `modify_pod_hook` and
+    `after_pod_created_hook` run before the pod exists or once, not while it comes up.
+    """
+
+    async def start(self):
+        """KubeSpawner's start, ended early when the cluster says it cannot succeed.
+
+        If it fails, any pod it may have left behind is removed: a create whose
+        response was lost (or that the hub's timeout cancelled) may still have
+        made a pod, and the hub's own clean-up only stops pods its watch has seen.
+        """
+        self._start_began = asyncio.get_running_loop().time()  # the hub's start_timeout runs from here
+        # mark where this start's events begin now, before the first await: the progress page may
+        # already be reading, and must not take the last pod's events for this one's
+        old_events = self.events
+        if old_events:
+            self._last_event = old_events[-1]["metadata"]["uid"]
+        try:
+            return await self._start_watched()
+        except BaseException as e:  # also a start cancelled by the hub's start_timeout
+            self.log.warning(
+                "Start failed for %s (%s: %s); removing pod %s if it exists",
+                self._log_who,
+                type(e).__name__,
+                getattr(e, "jupyterhub_message", "") or e,
+                self.pod_name,
+            )
+            try:
+                await self.stop(now=True)
+            except Exception:
+                self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
+            if isinstance(e, ApiException) and e.status in (403, 422):
+                raise self._refused(e) from None
+            if isinstance(e, ApiException):
+                raise _pod_create_error(e) from e
+            raise
+
+    def _refused(self, e: ApiException):
+        """The cluster refused the pod (admission, quota, policy): say why, as it said it."""
+        try:
+            said = json.loads(e.body).get("message") or e.reason
+        except (TypeError, ValueError, AttributeError):
+            said = e.reason
+        return user_error(
+            500,
+            f"The cluster refused the session's pod ({e.status} {e.reason}): {said}. Ask an administrator.",
+        )
+
+    async def _start_watched(self):
+        """Run KubeSpawner's start beside a watch on the new pod; the first to finish wins."""
+        reflector = await self._pod_watch("watch the session's pod")
+        old = reflector.pods.get(self._ref_key)
+        stale_uid = old["metadata"].get("uid") if old else None
+        # KubeSpawner.start() keeps this future as `_start_future`, which ends its progress events
+        start = asyncio.ensure_future(super().start())
+        watch = asyncio.ensure_future(self._watch_start(stale_uid))
+        try:
+            done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if start in done:
+                return start.result()
+            return watch.result()  # raises the cluster's reason
+        finally:
+            for task in (start, watch):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(start, watch, return_exceptions=True)
+
+    async def _watch_start(self, stale_uid: str | None):
+        """Raise (with the cluster's words) once the new pod cannot come up, or just before
+        the hub's start_timeout would end the spawn with no reason at all."""
+        loop = asyncio.get_running_loop()
+        margin = max(1.0, min(5.0, self.start_timeout * 0.1))
+        deadline = self._start_began + self.start_timeout - margin
+        while loop.time() < deadline:
+            await asyncio.sleep(max(0.0, min(0.25, deadline - loop.time())))
+            pod = self.pod_reflector.pods.get(self._ref_key) if self.pod_reflector else None
+            if pod is None or pod["metadata"].get("uid") == stale_uid:
+                continue
+            trouble = kube_status.start_trouble(pod, self.events)
+            if trouble:
+                self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, trouble)
+                raise user_error(500, f"The session could not start. {trouble}")
+        message = kube_status.gave_up_message(self.start_timeout - margin, self.events)
+        self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, message)
+        raise user_error(503, message)
+
+
+class SessionKubeSpawner(SessionSpawnerMixin, WatchedStart, KubeSpawner):
     """KubeSpawner for jupyterhub-sessions: session types, named drives, timeouts."""
 
     drive_mount_path = Unicode(
@@ -228,8 +321,6 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
         # a KubeSpawner profile would silently replace the session type's image and resources;
         # z2jh_config refuses it at hub start, this catches one set later (e.g. a later extraConfig)
         if proposal["value"]:
-            from ..z2jh_config import PROFILE_LIST_CONFLICT
-
             self.log.error(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
             raise TraitError(PROFILE_LIST_CONFLICT.format(where="KubeSpawner.profile_list"))
         return proposal["value"]
@@ -481,6 +572,20 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
             f"“{self.name or 'default'}” with the type's default choices; tokens are created when it starts.",
         }
 
+    @property
+    def _ref_key(self) -> str:
+        return f"{self.namespace}/{self.pod_name}"
+
+    # ---- the one private KubeSpawner method overridden --------------------------------------
+    #
+    # KubeSpawner 7.0 (the Zero to JupyterHub 4.4.0 hub) and 7.1 have no public hook for a failed
+    # pod deletion: `stop()` runs `_make_delete_pod_request` under `exponential_backoff`, which
+    # retries only a False result and lets any ApiException out, and the hub then forgets a
+    # session whose pod keeps running. Re-implementing `stop()` would copy KubeSpawner's
+    # reflector and backoff logic; overriding the one request method keeps its contract
+    # (True/False, used with exponential_backoff) and turns transient API errors into a retry.
+    # Checked against KubeSpawner 7.0.0 and 7.1.0: same signature and contract.
+
     async def _make_delete_pod_request(self, pod_name, delete_options, grace_seconds, request_timeout):
         """KubeSpawner's pod delete, but transient API errors are retried, not raised.
 
@@ -497,91 +602,6 @@ class SessionKubeSpawner(SessionSpawnerMixin, KubeSpawner):
                 )
                 return False
             raise
-
-    async def _start(self):
-        """KubeSpawner's start, ended early when the cluster says it cannot succeed.
-
-        If it fails, any pod it may have left behind is removed: a create whose
-        response was lost (or that the hub's timeout cancelled) may still have
-        made a pod, and the hub's own clean-up only stops pods its watch has seen.
-        """
-        self._start_began = asyncio.get_running_loop().time()  # the hub's start_timeout runs from here
-        # mark where this start's events begin now, before the first await: the progress page may
-        # already be reading, and must not take the last pod's events for this one's
-        old_events = self.events
-        if old_events:
-            self._last_event = old_events[-1]["metadata"]["uid"]
-        try:
-            return await self._start_watched()
-        except BaseException as e:  # also a start cancelled by the hub's start_timeout
-            self.log.warning(
-                "Start failed for %s (%s: %s); removing pod %s if it exists",
-                self._log_who,
-                type(e).__name__,
-                getattr(e, "jupyterhub_message", "") or e,
-                self.pod_name,
-            )
-            try:
-                await self.stop(now=True)
-            except Exception:
-                self.log.exception("Could not remove pod %s of %s", self.pod_name, self._log_who)
-            if isinstance(e, ApiException) and e.status in (403, 422):
-                raise self._refused(e) from None
-            if isinstance(e, ApiException):
-                raise _pod_create_error(e) from e
-            raise
-
-    def _refused(self, e: ApiException):
-        """The cluster refused the pod (admission, quota, policy): say why, as it said it."""
-        try:
-            said = json.loads(e.body).get("message") or e.reason
-        except (TypeError, ValueError, AttributeError):
-            said = e.reason
-        return user_error(
-            500,
-            f"The cluster refused the session's pod ({e.status} {e.reason}): {said}. Ask an administrator.",
-        )
-
-    @property
-    def _ref_key(self) -> str:
-        return f"{self.namespace}/{self.pod_name}"
-
-    async def _start_watched(self):
-        """Run KubeSpawner's start beside a watch on the new pod; the first to finish wins."""
-        reflector = await self._pod_watch("watch the session's pod")
-        old = reflector.pods.get(self._ref_key)
-        stale_uid = old["metadata"].get("uid") if old else None
-        start = asyncio.ensure_future(super()._start())
-        watch = asyncio.ensure_future(self._watch_start(stale_uid))
-        try:
-            done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if start in done:
-                return start.result()
-            return watch.result()  # raises the cluster's reason
-        finally:
-            for task in (start, watch):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(start, watch, return_exceptions=True)
-
-    async def _watch_start(self, stale_uid: str | None):
-        """Raise (with the cluster's words) once the new pod cannot come up, or just before
-        the hub's start_timeout would end the spawn with no reason at all."""
-        loop = asyncio.get_running_loop()
-        margin = max(1.0, min(5.0, self.start_timeout * 0.1))
-        deadline = self._start_began + self.start_timeout - margin
-        while loop.time() < deadline:
-            await asyncio.sleep(max(0.0, min(0.25, deadline - loop.time())))
-            pod = self.pod_reflector.pods.get(self._ref_key) if self.pod_reflector else None
-            if pod is None or pod["metadata"].get("uid") == stale_uid:
-                continue
-            trouble = kube_status.start_trouble(pod, self.events)
-            if trouble:
-                self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, trouble)
-                raise user_error(500, f"The session could not start. {trouble}")
-        message = kube_status.gave_up_message(self.start_timeout - margin, self.events)
-        self.log.warning("Giving up start of %s pod %s: %s", self._log_who, self.pod_name, message)
-        raise user_error(503, message)
 
     async def poll(self):
         """KubeSpawner's poll, plus: a crash-looping server or a pod the cluster is

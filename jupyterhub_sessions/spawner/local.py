@@ -43,9 +43,8 @@ from tornado import web
 from traitlets import Any, Enum, Float, Int, List, Unicode, default
 
 from ..drives import DriveError, safe_slug, storage_digest, user_slug
-from ..embedded import UNENFORCED_CHOICES
 from ..options import SessionOptions
-from ..profiles import SessionType, memory_bytes
+from ..profiles import UNENFORCED_CHOICES, SessionType, memory_bytes
 from .local_drives import LocalDriveBackend
 from .mixin import SessionSpawnerMixin
 from .sandbox import find_bwrap, inner_pid, sandbox_command

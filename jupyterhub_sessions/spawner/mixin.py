@@ -18,14 +18,14 @@ from traitlets.config import LoggingConfigurable
 
 from ..drives import DEFAULT_DRIVE, DriveBackend, DriveError, DriveInUse
 from ..options import (
-    ENV_SESSION,
     OptionsError,
     SessionOptions,
     parse_session_options,
     visible_types,
 )
 from ..paths import PACKAGE_PROFILES
-from ..profiles import USER_SLUG_RE, SessionType, TypesStatus, session_types_watcher
+from ..profiles import USER_SLUG_RE, Interface, SessionType, TypesStatus, session_types_watcher
+from ..session_info import ENV_SESSION, SessionInfo, default_url
 from ..usertypes import UserTypes, user_types_for
 from ..usertypes.store import store_namespace
 from .form import form_to_options, refill_choices, render_spawn_form
@@ -401,9 +401,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
     @staticmethod
     def session_default_url(st: SessionType) -> str:
         """Where the user lands: JupyterLab, or the web app behind the server proxy."""
-        if st.interface.kind == "lab":
-            return "/lab"
-        return f"/{st.interface.name}/" + st.interface.url_path.lstrip("/")
+        return default_url(st.interface)
 
     @staticmethod
     def recorded_user_options(opts: SessionOptions) -> dict:
@@ -426,19 +424,18 @@ class SessionSpawnerMixin(LoggingConfigurable):
             return st
         return self.types_for_user().get(self.session.session_type) if self.session else None
 
-    def session_info(self) -> dict:
+    def session_info(self) -> SessionInfo:
         """What the session (server extension, lab extension) is told about itself."""
         opts = self.session
         st = self.current_type()
-        return {
-            **self.recorded_user_options(opts),
-            "image": opts.image,
-            "display_name": st.display_name if st else opts.session_type,
-            "interface": st.interface.model_dump() if st else {"kind": "lab"},
-            "server_name": self.name,
-            "service": self.sessions_service_name,
-            "scratch": self.scratch_path(),
-        }
+        return SessionInfo(
+            **{**self.recorded_user_options(opts), "image": opts.image},
+            display_name=st.display_name if st else opts.session_type,
+            interface=st.interface if st else Interface(),
+            server_name=self.name,
+            service=self.sessions_service_name,
+            scratch=self.scratch_path(),
+        )
 
     def scratch_path(self) -> str | None:
         """The session's private scratch directory as the session sees it ($SCRATCH), or None.
@@ -450,13 +447,11 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     def session_environment(self) -> dict[str, str]:
         """Environment for the session process: the type's env and our options."""
-        import json
-
         if self.session is None:
             return {}
         st = self.current_type()
         env = dict(st.environment) if st else {}
-        env[ENV_SESSION] = json.dumps(self.session_info(), sort_keys=True)
+        env[ENV_SESSION] = self.session_info().to_json()
         if self.scratch_path():
             env["SCRATCH"] = self.scratch_path()
         return env
@@ -552,7 +547,7 @@ class SessionSpawnerMixin(LoggingConfigurable):
 
     def get_args(self):
         """The backend's args plus what the session's options ask of the server."""
-        from ..serverext.launch import server_args
+        from ..hub.args import server_args
 
         args = list(super().get_args())
         if self.session is not None:

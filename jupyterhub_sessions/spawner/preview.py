@@ -25,8 +25,7 @@ import re
 from types import SimpleNamespace
 
 from ..options import OptionsError, parse_session_options
-from ..profiles import NEVER, SessionType
-from .form import format_timeout
+from ..profiles import NEVER, SessionType, format_timeout
 
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY", re.IGNORECASE)
 SET_AT_START = "(created when the session starts)"

@@ -116,7 +116,19 @@ def sandbox_command(
     """
     drive = Path(drive).resolve()
     hidden = [Path(h).resolve() for h in hidden]
-    args = [bwrap, *_base_args(), "--dev", "/dev", "--proc", "/proc"]
+    args = [bwrap, *_base_args(), "--dev", "/dev", "--proc", "/proc", *_system_binds()]
+    args += _readable_binds(readable, hidden)
+    for path in hidden:  # after the read-only binds: a data dir inside the repo stays hidden
+        args += ["--tmpfs", str(path)]
+    for path in [drive, *(Path(p).resolve() for p in writable)]:
+        args += ["--bind", str(path), str(path)]
+    args += ["--chdir", str(drive), "--"]
+    return args
+
+
+def _system_binds() -> list[str]:
+    """The system read-only, its secrets masked, a private /tmp."""
+    args: list[str] = []
     for p in SYSTEM_PATHS:
         path = Path(p)
         if path.exists() or path.is_symlink():
@@ -131,6 +143,12 @@ def sandbox_command(
     if resolv.is_symlink() and resolv.resolve().is_file():  # e.g. into /run, which is not bound
         args += ["--ro-bind", str(resolv.resolve()), str(resolv.resolve())]
     args += ["--tmpfs", "/tmp"]
+    return args
+
+
+def _readable_binds(readable: Iterable[Path], hidden: list[Path]) -> list[str]:
+    """Python and the `readable` trees, read-only, where the system binds do not cover them."""
+    args: list[str] = []
     bound = [Path(p) for p in SYSTEM_PATHS if Path(p).exists() and not Path(p).is_symlink()]
     for path in sorted({*python_paths(), *(Path(p) for p in readable)}):
         real = path.resolve()
@@ -140,11 +158,6 @@ def sandbox_command(
         if path != real and _outside(path, bound):
             args += ["--symlink", str(real), str(path)]
         bound.append(real)
-    for path in hidden:  # after the read-only binds: a data dir inside the repo stays hidden
-        args += ["--tmpfs", str(path)]
-    for path in [drive, *(Path(p).resolve() for p in writable)]:
-        args += ["--bind", str(path), str(path)]
-    args += ["--chdir", str(drive), "--"]
     return args
 
 

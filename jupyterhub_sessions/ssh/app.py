@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncssh
-from tornado.httpserver import HTTPServer
 from traitlets import Integer, List, Unicode, default
-from traitlets.config import Application
 
+from ..hubservice import HubService
 from .devices import Challenges, Invite, InviteBook, UserIdentity
 from .gateway import SSHGateway
 from .hubclient import HubClient, SessionUnavailable
@@ -27,10 +25,12 @@ from .store import KeyConflict, KeyLimit, KeyStore, StoredKey
 from .web import make_app
 
 
-class SSHService(Application):
+class SSHService(HubService):
     name = "jupyterhub-sessions-ssh"
     description = "SSH access to jupyterhub-sessions: device keys and the SSH gateway."
     classes = [SSHGateway]
+    default_service_name = "ssh"
+    default_bind_url = "http://127.0.0.1:10202"
 
     data_dir = Unicode(
         config=True,
@@ -72,16 +72,6 @@ class SSHService(Application):
         port the gateway listens on.""",
     )
 
-    bind_url = Unicode(
-        config=True,
-        help="""Where the key pages listen, e.g. http://0.0.0.0:8282 in a hub pod whose
-        service URL names a Kubernetes Service. Default: $JUPYTERHUB_SERVICE_URL.""",
-    )
-
-    @default("bind_url")
-    def _default_bind_url(self):
-        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10202")
-
     max_keys_per_user = Integer(
         20,
         config=True,
@@ -110,19 +100,9 @@ class SSHService(Application):
 
     def initialize(self, argv=None):
         super().initialize(argv)
-        # module loggers (hub client, terminals) log through the app's handlers
-        pkg = logging.getLogger("jupyterhub_sessions")
-        pkg.setLevel(self.log_level)
-        for h in self.log.handlers:
-            pkg.addHandler(h)
-        pkg.propagate = False
         self.store = KeyStore(Path(self.data_dir) / "ssh" / "keys.sqlite", self.max_keys_per_user)
-        self._token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
-        self.hub = HubClient(
-            os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
-            self._token,
-            self.public_url,
-        )
+        self._token = self.api_token
+        self.hub = HubClient(self.hub_api_url, self._token, self.public_url)
         self.invites = InviteBook(ttl=self.invite_ttl)
         self.challenges = Challenges(os.urandom(32))
         self.gateway = SSHGateway(
@@ -136,7 +116,7 @@ class SSHService(Application):
         )
         self.cookie_secret = os.urandom(32)
         self.host_key_fingerprint = ""
-        self.name_in_hub = os.environ.get("JUPYTERHUB_SERVICE_NAME", "ssh")
+        self.name_in_hub = self.service_name
 
     @property
     def ssh_port(self) -> int:
@@ -218,17 +198,10 @@ class SSHService(Application):
     async def run(self) -> None:
         await self.gateway.start()
         self.host_key_fingerprint = self.gateway.host_key_fingerprint
-        service_url = urlsplit(self.bind_url)
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/ssh/")
-        base_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/")
-        server = HTTPServer(make_app(self, prefix, base_prefix + "hub/", base_prefix), xheaders=True)
-        server.listen(service_url.port or 80, service_url.hostname or "127.0.0.1")
-        self.log.info("ssh: service pages on %s%s", service_url.netloc, prefix)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        prefix, base = self.service_prefix, self.hub_base_url
+        server = self.listen(make_app(self, prefix, base + "hub/", base))
+        self.log.info("ssh: service pages on %s%s", urlsplit(self.bind_url).netloc, prefix)
+        await self.stop_on_signals().wait()
         server.stop()
         await self.gateway.stop()
 

@@ -8,19 +8,22 @@ password, with that token.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from ..hubapi import HubAPI, HubAPIError, server_path
 
 log = logging.getLogger(__name__)
 
 
-class SessionUnavailable(RuntimeError):
+class SessionUnavailable(HubAPIError):
     """The session cannot be used over SSH now; the message is shown to the ssh user."""
+
+    def __init__(self, message: str, status: int = 503):
+        super().__init__(status, message)
+        Exception.__init__(self, message)  # str(e) is what the ssh user reads
 
 
 @dataclass
@@ -57,31 +60,14 @@ def _identity(model: dict) -> str:
     return created
 
 
-class HubClient:
+class HubClient(HubAPI):
+    """The ssh service's calls: the hub API at `api_url`, sessions and services at `public_url`."""
+
     def __init__(self, api_url: str, token: str, public_url: str, request_timeout: float = 30):
-        self.api_url = api_url.rstrip("/") + "/"
-        self._token = token
+        super().__init__(api_url, token, request_timeout=request_timeout, what="hub")
         self.public_url = public_url.rstrip("/") + "/"
         parts = urlsplit(self.public_url)
         self.public_origin = f"{parts.scheme}://{parts.netloc}"
-        self.request_timeout = request_timeout
-
-    async def _fetch(self, url: str, method="GET", body=None, token=None, raise_error=True):
-        headers = {"Authorization": f"token {token or self._token}"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            body = json.dumps(body)
-        elif method in ("POST", "PUT", "PATCH"):
-            body = ""
-        req = HTTPRequest(
-            url,
-            method=method,
-            headers=headers,
-            body=body,
-            request_timeout=self.request_timeout,
-            allow_nonstandard_methods=method == "DELETE" and body is not None,  # DELETE with a JSON body
-        )
-        return await AsyncHTTPClient().fetch(req, raise_error=raise_error)
 
     async def token_info(self, token: str) -> dict | None:
         """What the hub says about `token` (`GET /user` with it): name, kind, scopes,
@@ -89,24 +75,20 @@ class HubClient:
         if not token or len(token) > 256 or not token.isprintable():
             return None
         try:
-            r = await self._fetch(self.api_url + "user", token=token, raise_error=False)
-        except OSError as e:
-            log.warning("hub unreachable while checking a token: %s", e)
+            status, model = await self.fetch("user", token=token, allow=True)
+        except HubAPIError as e:
+            log.warning("hub unreachable while checking a token: %s", e.message)
             return None
-        if r.code != 200:
-            return None
-        model = json.loads(r.body)
-        return model if isinstance(model, dict) else None
+        return model if status == 200 and isinstance(model, dict) else None
 
     async def _user_model(self, user: str) -> dict | None:
-        r = await self._fetch(
-            self.api_url + f"users/{quote(user, safe='')}?include_stopped_servers=1", raise_error=False
-        )
-        if r.code == 404:
-            return None
-        if r.code != 200:
-            raise SessionUnavailable(f"the hub answered {r.code} when asked about {user}")
-        return json.loads(r.body)
+        try:
+            status, model = await self.fetch(
+                f"users/{quote(user, safe='')}?include_stopped_servers=1", allow=(404,)
+            )
+        except HubAPIError as e:
+            raise SessionUnavailable(f"the hub answered {e.status} when asked about {user}") from None
+        return None if status == 404 else model
 
     async def user_identity(self, user: str) -> str | None:
         """The user's identity (`created`), or None if there is no such user."""
@@ -158,20 +140,13 @@ class HubClient:
 
     async def start(self, target: SessionTarget) -> None:
         """Ask the hub to start the server, with the options it last ran with."""
-        path = f"users/{quote(target.user, safe='')}/" + (
-            f"servers/{quote(target.server, safe='')}" if target.server else "server"
-        )
         options = {k: v for k, v in (target.user_options or {}).items() if k != "new_drive"}
-        r = await self._fetch(self.api_url + path, method="POST", body=options, raise_error=False)
-        if r.code in (201, 202):
-            return
-        if r.code == 400 and (b"already running" in r.body or b"pending" in r.body):
-            return  # another login (or the user) started it meanwhile: just wait for it
         try:
-            message = json.loads(r.body).get("message", "")
-        except ValueError:
-            message = ""
-        raise SessionUnavailable(f"the hub could not start {target.label}: {message or r.code}")
+            await self.fetch(server_path(target.user, target.server), "POST", body=options)
+        except HubAPIError as e:
+            if e.status == 400 and ("already running" in e.message or "pending" in e.message):
+                return  # another login (or the user) started it meanwhile: just wait for it
+            raise SessionUnavailable(f"the hub could not start {target.label}: {e.message}") from None
 
     async def wait_ready(
         self, user: str, server: str, timeout: float, interval: float = 0.5
@@ -197,45 +172,37 @@ class HubClient:
     async def session_ports(self, target: SessionTarget) -> set[int]:
         """TCP ports listening inside the session (server extension's `sessions-api/ports`)."""
         try:
-            r = await self._fetch(self.server_url(target) + "sessions-api/ports", raise_error=False)
-        except OSError as e:
-            log.warning("ssh: could not list ports of %s: %s", target.label, e)
-            return set()
-        if r.code != 200:
-            log.warning("ssh: listing ports of %s answered %s", target.label, r.code)
-            return set()
-        try:
-            return {int(p["port"]) for p in json.loads(r.body)}
+            _, ports = await self.fetch(self.server_url(target) + "sessions-api/ports")
+            return {int(p["port"]) for p in ports}
+        except HubAPIError as e:
+            log.warning("ssh: could not list ports of %s: %s", target.label, e.message)
         except (ValueError, TypeError, KeyError):
-            return set()
+            pass
+        return set()
 
     async def ssh_connection(self, service: str, target: SessionTarget, connection: str, open_: bool) -> bool:
         """Tell the sessions service an SSH connection to the session opened (absolute timeout
         while any is open) or closed (idle timeout from now when it was the last). Only warns
         if the service is absent; True if it took note."""
-        url = self.public_url + (
-            f"services/{quote(service)}/api/sessions/{quote(target.user, safe='')}/"
-            f"{quote(target.server, safe='')}/ssh"
+        url = (
+            self.public_url
+            + f"services/{quote(service)}/api/sessions/"
+            + (f"{quote(target.user, safe='')}/{quote(target.server, safe='')}/ssh")
         )
         method = "POST" if open_ else "DELETE"
         try:
-            r = await self._fetch(url, method=method, body={"connection": connection}, raise_error=False)
-        except OSError as e:
-            log.warning("ssh: could not tell the %s service about %s: %s", service, target.label, e)
-            return False
-        if r.code >= 300 and not (r.code == 404 and not open_):
-            log.warning("ssh: the %s service answered %s to %s for %s", service, r.code, method, target.label)
+            await self.fetch(url, method, body={"connection": connection}, allow=() if open_ else (404,))
+        except HubAPIError as e:
+            log.warning(
+                "ssh: the %s service answered %s to %s for %s", service, e.status, method, target.label
+            )
             return False
         return True
 
     async def forget_ssh_connections(self, service: str) -> bool:
         """Tell the sessions service none of this gateway's connections is open (at start-up)."""
         try:
-            r = await self._fetch(
-                self.public_url + f"services/{quote(service)}/api/ssh-connections",
-                method="DELETE",
-                raise_error=False,
-            )
-        except OSError:
+            await self.fetch(self.public_url + f"services/{quote(service)}/api/ssh-connections", "DELETE")
+        except HubAPIError:
             return False
-        return r.code < 300
+        return True

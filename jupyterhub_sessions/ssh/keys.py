@@ -57,8 +57,8 @@ def _bits(key: asyncssh.SSHKey, fixed: int | None) -> int:
     return int(key.pyca_key.key_size)
 
 
-def parse_public_key(text: object) -> PublicKey:
-    """Validate `text` (one OpenSSH public key line); raise KeyValidationError if unusable."""
+def _key_line(text: object) -> re.Match:
+    """The one public key line in `text`, split into algorithm, data and comment."""
     if not isinstance(text, str) or not text.strip():
         raise KeyValidationError(
             "Paste a public key (the contents of a .pub file, e.g. ~/.ssh/id_ed25519.pub)."
@@ -78,6 +78,21 @@ def parse_public_key(text: object) -> PublicKey:
         raise KeyValidationError(
             "That does not look like an OpenSSH public key: expected 'ssh-ed25519 AAAA... comment'."
         )
+    return m
+
+
+def _checked_bits(key: asyncssh.SSHKey, key_type: str, fixed_bits: int | None) -> int:
+    bits = _bits(key, fixed_bits)
+    if key_type == "RSA" and bits < MIN_RSA_BITS:
+        raise KeyValidationError(f"RSA keys must have at least {MIN_RSA_BITS} bits; this one has {bits}.")
+    if key_type == "RSA" and bits > MAX_RSA_BITS:
+        raise KeyValidationError(f"RSA keys may have at most {MAX_RSA_BITS} bits.")
+    return bits
+
+
+def parse_public_key(text: object) -> PublicKey:
+    """Validate `text` (one OpenSSH public key line); raise KeyValidationError if unusable."""
+    m = _key_line(text)
     alg = m.group("alg")
     if "cert-v01" in alg:
         raise KeyValidationError("Certificates are not accepted: paste the plain public key.")
@@ -94,11 +109,7 @@ def parse_public_key(text: object) -> PublicKey:
     if real_alg != alg:
         raise KeyValidationError(f"The key data is a {real_alg} key but the line says {alg}.")
     key_type, fixed_bits = ALLOWED_ALGORITHMS[alg]
-    bits = _bits(key, fixed_bits)
-    if key_type == "RSA" and bits < MIN_RSA_BITS:
-        raise KeyValidationError(f"RSA keys must have at least {MIN_RSA_BITS} bits; this one has {bits}.")
-    if key_type == "RSA" and bits > MAX_RSA_BITS:
-        raise KeyValidationError(f"RSA keys may have at most {MAX_RSA_BITS} bits.")
+    bits = _checked_bits(key, key_type, fixed_bits)
     comment = (m.group("comment") or "").strip()
     return PublicKey(
         algorithm=alg,

@@ -163,6 +163,43 @@ def exec_request(process: asyncssh.SSHServerProcess) -> dict:
     return {"command": process.command, "pty": pty, "env": env}
 
 
+async def _to_session(process: asyncssh.SSHServerProcess, ws: WebSocketClientConnection) -> None:
+    """The client's input, window size changes and signals, until it sends end-of-file."""
+    while True:
+        try:
+            data = await process.stdin.read(READ_CHUNK)
+        except asyncssh.TerminalSizeChanged as e:
+            await ws.write_message(json.dumps({"resize": [e.width, e.height]}))
+            continue
+        except asyncssh.SignalReceived as e:
+            await ws.write_message(json.dumps({"signal": e.signal}))
+            continue
+        except asyncssh.BreakReceived:
+            continue
+        if not data:
+            await ws.write_message(json.dumps({"eof": True}))
+            return
+        await ws.write_message(data, binary=True)
+
+
+async def _from_session(
+    process: asyncssh.SSHServerProcess, ws: WebSocketClientConnection, ended: dict
+) -> None:
+    """The command's stdout and stderr to the client; how it ended into `ended`."""
+    while (message := await ws.read_message()) is not None:
+        if isinstance(message, bytes):
+            out = process.stderr if message[:1] == bytes([STDERR]) else process.stdout
+            out.write(message[1:])
+            await out.drain()
+            continue
+        try:
+            msg = json.loads(message)
+        except ValueError:
+            continue
+        if isinstance(msg, dict) and ("exit" in msg or "exit_signal" in msg):
+            ended.update(msg)
+
+
 async def run_exec(process: asyncssh.SSHServerProcess, ws: WebSocketClientConnection) -> dict:
     """Carry one SSH process through the exec endpoint until the command ends.
 
@@ -172,40 +209,8 @@ async def run_exec(process: asyncssh.SSHServerProcess, ws: WebSocketClientConnec
     """
     await ws.write_message(json.dumps(exec_request(process)))
     ended: dict = {}
-
-    async def to_session() -> None:
-        while True:
-            try:
-                data = await process.stdin.read(READ_CHUNK)
-            except asyncssh.TerminalSizeChanged as e:
-                await ws.write_message(json.dumps({"resize": [e.width, e.height]}))
-                continue
-            except asyncssh.SignalReceived as e:
-                await ws.write_message(json.dumps({"signal": e.signal}))
-                continue
-            except asyncssh.BreakReceived:
-                continue
-            if not data:
-                await ws.write_message(json.dumps({"eof": True}))
-                return
-            await ws.write_message(data, binary=True)
-
-    async def from_session() -> None:
-        while (message := await ws.read_message()) is not None:
-            if isinstance(message, bytes):
-                out = process.stderr if message[:1] == bytes([STDERR]) else process.stdout
-                out.write(message[1:])
-                await out.drain()
-            else:
-                try:
-                    msg = json.loads(message)
-                except ValueError:
-                    continue
-                if isinstance(msg, dict) and ("exit" in msg or "exit_signal" in msg):
-                    ended.update(msg)
-
-    down = asyncio.ensure_future(from_session())
-    up = asyncio.ensure_future(to_session())
+    down = asyncio.ensure_future(_from_session(process, ws, ended))
+    up = asyncio.ensure_future(_to_session(process, ws))
     gone = asyncio.ensure_future(process.channel.wait_closed())
     try:
         pending = {down, up, gone}

@@ -25,6 +25,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from ..hubservice import JSONHandlerMixin
 from .devices import INVITE_PREFIX, UserIdentity
 from .hubclient import SessionTarget, SessionUnavailable
 from .keys import SIGNATURE_NAMESPACE, KeyValidationError
@@ -250,7 +251,7 @@ class InviteFormHandler(PageHandler):
         await self.render_page(invite=invite)
 
 
-class APIHandler(BaseHandler):
+class APIHandler(JSONHandlerMixin, BaseHandler):
     """JSON in, JSON out; errors are {"status", "message"}.
 
     Opened in a browser tab (a navigation), an API URL goes through the hub's
@@ -268,28 +269,10 @@ class APIHandler(BaseHandler):
             return super().get_login_url()
         raise web.HTTPError(401, "Authentication required (token or hub login).")
 
-    def write_error(self, status_code, **kwargs):
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "log_message", None) or self._reason
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": message}))
-
-    def write_json(self, data, status=200):
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(data))
+    max_body = MAX_BODY
 
     def json_body(self) -> dict:
-        if len(self.request.body) > MAX_BODY:
-            raise web.HTTPError(413, "Request too large.")
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "Body must be JSON.") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "Body must be a JSON object.")
-        return body
+        return self.parse_json_object(self.request.body)
 
 
 class KeysAPIHandler(APIHandler):

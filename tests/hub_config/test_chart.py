@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 import yaml
 
-from jupyterhub_sessions.compat import available_scope
+from jupyterhub_sessions.hub.compat import available_scope
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from jupyterhub_sessions.z2jh_config import Z2JHConfigError
 from tests.hubtools import Hub, free_port, kill_processes_of, wait_for
@@ -504,7 +504,9 @@ def _service_env(h: ChartHub, service: str) -> dict | None:
             env = p.environ()
         except psutil.Error:
             continue
-        if env.get("JUPYTERHUB_SESSIONS_TEST_HUB") == str(h.pod.root):
+        # the hub tells each managed service its URL; this pod's services have ports of their own
+        port = h.ports["sessions" if service == "service" else "pages"]
+        if env.get("JUPYTERHUB_SERVICE_URL", "").endswith(f":{port}"):
             return env
     return None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from jupyterhub.app import JupyterHub
 
-from jupyterhub_sessions.compat import available_scope
+from jupyterhub_sessions.hub.compat import available_scope
 from jupyterhub_sessions.profiles import ProfileError
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from tests.conftest import PROFILES, REPO

@@ -17,7 +17,8 @@ import sys
 import pytest
 import requests
 
-from jupyterhub_sessions.serverext.launch import server_args
+from jupyterhub_sessions.hub.args import server_args
+from jupyterhub_sessions.session_info import SessionInfo
 from tests.hubtools import free_port, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -57,7 +58,7 @@ def lab(tmp_path_factory):
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         f"--LabApp.user_settings_dir={root / 'settings'}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-        *server_args(SESSION),
+        *server_args(SessionInfo.model_validate(SESSION)),
     ]
     log = open(root / "lab.log", "wb")
     proc = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,

@@ -8,7 +8,6 @@ started in its own process group and killed by `stop()`.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import requests
 
-from jupyterhub_sessions.serverext.launch import server_args
+from jupyterhub_sessions.hub.args import server_args
+from jupyterhub_sessions.session_info import ENV_SESSION, SessionInfo
 
 from ..hubtools import free_port, wait_for
 
@@ -159,11 +159,12 @@ def start_jupyter_server(tmp: Path, session_info: dict, extra_args=(), timeout=6
     port = free_port()
     token = secrets.token_hex(24)
     env = _clean_env(tmp)
-    env["JUPYTERHUB_SESSIONS_SESSION"] = json.dumps(session_info)
+    info = SessionInfo.model_validate(session_info)
+    env[ENV_SESSION] = info.to_json()
     args = [
         *jupyter_server_command(BIN, port, token),
         f"--ServerApp.root_dir={root}",
-        *server_args(session_info),
+        *server_args(info),
         *extra_args,
     ]
     return launch_jupyter(

@@ -31,6 +31,7 @@ LAB_INFO = {
     "interface": {"kind": "lab", "name": None, "command": [], "title": None, "url_path": "/", "timeout": 30},
     "server_name": "",
     "service": "sessions",
+    "scratch": None,
 }
 
 APP_INFO = {

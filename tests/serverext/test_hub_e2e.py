@@ -19,7 +19,7 @@ import requests
 import websocket
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from jupyterhub_sessions.hub_fixes import DEAD_SHARE_LINK
+from jupyterhub_sessions.hub.fixes import DEAD_SHARE_LINK
 
 from .browsertools import (
     api_fetch,

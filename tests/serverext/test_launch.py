@@ -1,11 +1,12 @@
 """server_args: what a session's single-user server is told on its command line."""
 
-import json
-
 from traitlets.config import Config
 from traitlets.config.loader import KVArgParseConfigLoader
 
-from jupyterhub_sessions.serverext.launch import proxy_servers, server_args
+from jupyterhub_sessions.hub.args import server_args
+from jupyterhub_sessions.profiles import Interface
+from jupyterhub_sessions.serverext.launch import proxy_servers
+from jupyterhub_sessions.session_info import ENV_SESSION, SessionInfo
 
 
 def _parse(args) -> Config:
@@ -16,14 +17,10 @@ def _parse(args) -> Config:
     return KVArgParseConfigLoader(args, classes=[ServerApp, YDocExtension, HubOAuth]).load_config()
 
 
-def _info(st, collaborative=False):
-    return {
-        "session_type": st.slug,
-        "collaborative": collaborative,
-        "interface": st.interface.model_dump(),
-        "server_name": "x",
-        "service": "sessions",
-    }
+def _info(st, collaborative=False) -> SessionInfo:
+    return SessionInfo(
+        session_type=st.slug, collaborative=collaborative, interface=st.interface, server_name="x"
+    )
 
 
 def test_collaboration_off_unloads_the_ydoc_extension(shipped_types):
@@ -57,7 +54,7 @@ def test_desktop_type_opens_on_the_desktop_its_image_serves(shipped_types):
 
 def test_a_desktop_with_a_command_gets_its_launcher(shipped_types):
     interface = {**shipped_types["desktop"].interface.model_dump(), "command": ["websockify", "{port}"]}
-    info = {**_info(shipped_types["desktop"]), "interface": interface}
+    info = _info(shipped_types["desktop"]).model_copy(update={"interface": Interface(**interface)})
     entry = proxy_servers(info)["desktop"]
     assert entry["command"] == ["websockify", "{port}"]
     assert entry["launcher_entry"] == {"enabled": True, "title": "Desktop", "path_info": "desktop/"}
@@ -80,6 +77,7 @@ def test_webapp_launcher_is_valid_server_proxy_config(shipped_types):
 
 def test_lab_sessions_get_no_launcher(shipped_types):
     # the extension reads the session info back from the environment (JSON)
-    info = json.loads(json.dumps(_info(shipped_types["notebook"])))
+    info = SessionInfo.from_environ({ENV_SESSION: _info(shipped_types["notebook"]).to_json()})
     assert proxy_servers(info) == {}
-    assert list(proxy_servers(json.loads(json.dumps(_info(shipped_types["carta"]))))) == ["carta"]
+    carta = SessionInfo.from_environ({ENV_SESSION: _info(shipped_types["carta"]).to_json()})
+    assert list(proxy_servers(carta)) == ["carta"]

@@ -6,7 +6,9 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from jupyterhub_sessions.service import configure_hub, hub_service, user_scopes
+from jupyterhub_sessions.hub.services import configure_sessions_service as configure_hub
+from jupyterhub_sessions.hub.services import sessions_service as hub_service
+from jupyterhub_sessions.hub.services import sessions_user_scopes as user_scopes
 from jupyterhub_sessions.service.app import SessionsService
 
 from ..conftest import PROFILES
@@ -47,7 +49,7 @@ def test_registration_is_least_privilege_and_idempotent(tmp_path):
     c = Config()
     configure_hub(c, data_dir=tmp_path)
     configure_hub(c, data_dir=tmp_path)
-    services = c.JupyterHub.services.to_dict()["extend"]
+    services = c.JupyterHub.services  # one entry, however often registered
     assert [s["name"] for s in services] == ["sessions"]
     assert user_scopes() == {"access:services!service=sessions"}
 

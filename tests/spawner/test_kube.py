@@ -9,8 +9,8 @@ import pytest
 from tornado import web
 
 from jupyterhub_sessions.drives import pvc_name
-from jupyterhub_sessions.options import ENV_SESSION
 from jupyterhub_sessions.profiles import load_session_types, memory_bytes
+from jupyterhub_sessions.session_info import ENV_SESSION
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from tests.conftest import PROFILES
 from tests.kube_fake.hub import FakeHub, spawn, spawner_config, stop

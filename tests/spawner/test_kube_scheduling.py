@@ -128,6 +128,8 @@ async def test_an_image_that_does_not_exist_fails_at_once_with_the_registrys_ans
     assert LAB_IMAGE in err.log_message and "not found" in err.log_message
     assert "Ask an administrator" in err.log_message
     assert took < kcfg.KubeSpawner.start_timeout / 2  # no waiting for a timeout that cannot help
+    # the dashboard and the spawn form show the cluster's reason, not the inner start's cancellation
+    assert sp.launch_failure["message"] == err.log_message
     consistent(kube, sp)
 
 

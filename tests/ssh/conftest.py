@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from jupyterhub_sessions import ssh
+from jupyterhub_sessions.hub.services import configure_ssh_for_cluster
 from tests.hubtools import free_port, start_hub, wait_for
 
 SSH = "/usr/bin/ssh"
@@ -111,7 +111,7 @@ def cluster_gateway(ssh_hub, keydir):
     c = Config()
     c.JupyterHub.services = []
     c.JupyterHub.load_roles = []
-    ssh.configure_hub_for_cluster(
+    configure_ssh_for_cluster(
         c,
         ssh_hub.data_dir,
         service_host="localhost",

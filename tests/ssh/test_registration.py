@@ -3,7 +3,8 @@
 from jupyterhub.scopes import scope_definitions
 from traitlets.config import Config
 
-from jupyterhub_sessions.ssh import configure_hub, hub_service
+from jupyterhub_sessions.hub.services import configure_ssh_service as configure_hub
+from jupyterhub_sessions.hub.services import ssh_service as hub_service
 
 
 def test_hub_service_role_is_least_privilege(tmp_path):

@@ -133,7 +133,7 @@ def test_api_errors_are_clear(ssh_hub, keydir, carol):
         data=b"not json",
         headers={"Content-Type": "application/json"},
     )
-    assert r.status_code == 400 and r.json()["message"] == "Body must be JSON."
+    assert r.status_code == 400 and r.json()["message"] == "Request body is not valid JSON"
 
 
 def test_a_challenge_signed_for_another_user_does_not_register(ssh_hub, keydir, carol):

@@ -1,8 +1,8 @@
-"""hub_config.apply: the hub settings sharing and the sessions API need."""
+"""hub.roles.apply: the hub settings sharing and the sessions API need."""
 
 from traitlets.config import Config
 
-from jupyterhub_sessions.serverext import hub_config
+from jupyterhub_sessions.hub import roles as hub_config
 
 
 def _user_role(c):

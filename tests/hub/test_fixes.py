@@ -11,7 +11,7 @@ from jupyterhub import orm, roles, scopes
 from jupyterhub.apihandlers import base as api_base
 from tornado import web
 
-from jupyterhub_sessions.hub_fixes import (
+from jupyterhub_sessions.hub.fixes import (
     DEAD_SHARE_LINK,
     _refusing_dead_codes,
     include_group_shares_in_token_scopes,

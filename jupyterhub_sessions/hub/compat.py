@@ -4,19 +4,19 @@ We support JupyterHub 5.5 + KubeSpawner 7.0 (what Zero to JupyterHub 4.4.0
 ships in its hub image) and JupyterHub 6.x. The differences that matter here
 are detected from the installed packages, not from version numbers, and every
 one is reported once when the hub loads its config (`report()`, called by
-`hub_setup.configure_platform`), so an admin reading the hub log sees what
+`hub.platform.configure_platform`), so an admin reading the hub log sees what
 this hub does differently. Nothing is dropped silently.
 
 | feature | JupyterHub | without it |
 |---|---|---|
 | `start:servers` scope | 6.0 | the ssh service's role gets `servers` (start *and* stop) |
 | `JupyterHub.extra_user_scopes` | 6.0 | the scopes are merged into the `user` role in `load_roles` |
-| server-name rule (`jupyterhub.slugs`) | 6.0 | `hub_fixes.refuse_unsafe_server_names` applies it to new servers |
+| server-name rule (`jupyterhub.slugs`) | 6.0 | `fixes.refuse_unsafe_server_names` applies it to new servers |
 | `Spawner.apply_user_options` | 5.3 | required: the hub does not start |
 | `AcceptShareHandler` (share links) | 5.0 | dead share links keep JupyterHub's own 404/400 pages |
 
 Group shares in token scopes are missing in every JupyterHub so far (5.5 to
-6.1.1); `hub_fixes.include_group_shares_in_token_scopes` adds them on both.
+6.1.1); `fixes.include_group_shares_in_token_scopes` adds them on both.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from . import hub_fixes
+from . import fixes
 
 log = logging.getLogger("JupyterHub")
 
@@ -61,35 +61,6 @@ def has_extra_user_scopes() -> bool:
     from jupyterhub.app import JupyterHub
 
     return "extra_user_scopes" in JupyterHub.class_traits(config=True)
-
-
-def add_user_scopes(c, scopes) -> None:
-    """Give every user `scopes`: `extra_user_scopes` where JupyterHub has it, else the `user` role.
-
-    A `user` role in `load_roles` replaces JupyterHub's default one, so it keeps `self`.
-    """
-    if has_extra_user_scopes():
-        c.JupyterHub.extra_user_scopes.update(scopes)
-        return
-    roles = config_list(c.JupyterHub, "load_roles")
-    role = next((r for r in roles if r.get("name") == "user"), None)
-    if role is None:
-        role = {"name": "user", "scopes": ["self"]}
-        roles.append(role)
-    current = role.setdefault("scopes", ["self"])
-    current.extend(s for s in scopes if s not in current)
-    c.JupyterHub.load_roles = roles
-
-
-def config_list(section, key: str) -> list:
-    """A list-valued hub setting as a plain list (also when only appended to so far)."""
-    if key not in section:
-        return []
-    value = section[key]
-    if hasattr(value, "to_dict"):  # traitlets LazyConfigValue
-        ops = value.to_dict()
-        return [*ops.get("prepend", []), *ops.get("extend", []), *(i for _, i in ops.get("inserts", []))]
-    return list(value)
 
 
 def has_apply_user_options() -> bool:
@@ -138,8 +109,8 @@ def features() -> list[Feature]:
         ),
         Feature(
             "server-name rule (jupyterhub.slugs)",
-            hub_fixes.hub_checks_server_names(),
-            "hub_fixes.refuse_unsafe_server_names refuses new server names JupyterHub 6 refuses",
+            fixes.hub_checks_server_names(),
+            "fixes.refuse_unsafe_server_names refuses new server names JupyterHub 6 refuses",
         ),
         Feature(
             "AcceptShareHandler",

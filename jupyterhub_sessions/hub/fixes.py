@@ -1,7 +1,7 @@
 """Fixes to the JupyterHub we run on, applied from the hub's config file.
 
-The sharing fixes are applied by `serverext.hub_config.apply(c)`, the server
-name rule by `hub_setup.configure_platform` (so all by the shipped hub
+The sharing fixes are applied by `hub.roles.apply(c)`, the server
+name rule by `hub.platform.configure_platform` (so all by the shipped hub
 configs); each one is idempotent and only changes what it names, and
 `compat.report()` logs at hub start which ones this JupyterHub needs.
 

@@ -16,7 +16,8 @@ from jupyterhub.user import User
 from tornado import web
 from traitlets.config import Config
 
-from jupyterhub_sessions import compat, hub_fixes
+from jupyterhub_sessions.hub import compat, roles
+from jupyterhub_sessions.hub import fixes as hub_fixes
 
 
 def test_scopes_a_hub_lacks_fall_back_to_the_scope_that_grants_them(monkeypatch):
@@ -38,8 +39,8 @@ def test_user_scopes_reach_every_user_with_or_without_extra_user_scopes(monkeypa
     monkeypatch.setattr(compat, "has_extra_user_scopes", lambda: has_extra)
     c = Config()
     c.JupyterHub.load_roles = [{"name": "other", "scopes": ["read:users"]}]
-    compat.add_user_scopes(c, ["access:services!service=sessions"])
-    compat.add_user_scopes(c, ["access:services!service=sessions", "read:users:name"])
+    roles.add_user_scopes(c, ["access:services!service=sessions"])
+    roles.add_user_scopes(c, ["access:services!service=sessions", "read:users:name"])
     if has_extra:
         assert c.JupyterHub.extra_user_scopes.to_dict()["update"] == {
             "access:services!service=sessions",
