@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import psutil
 import pytest
 import yaml
 
@@ -418,6 +419,11 @@ class ChartHub:
                 self.proxy.kill()
                 self.proxy.wait(5)
         kill_processes_of(self.pod.root)
+        # the hub's services carry no test marker (production code passes none on): by their URL
+        services = [p for p, _ in _service_processes(self)]
+        for p in services:
+            p.kill()
+        psutil.wait_procs(services, timeout=10)
 
 
 def _listening(port: int) -> bool:
@@ -492,23 +498,27 @@ async def test_a_hub_from_the_charts_loader_spawns_a_session_reachable_at_the_pr
     assert kube.requests_to("DELETE", "persistentvolumeclaims") == []
 
 
-def _service_env(h: ChartHub, service: str) -> dict | None:
-    """The environment of a running hub service process of this pod (None if not running yet)."""
+def _service_processes(h: ChartHub, service: str = ""):
+    """(process, environment) of this pod's running hub services (`service`: only that one)."""
     import psutil
 
+    ports = {"service": h.ports["sessions"], "ssh": h.ports["pages"]}
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if f"jupyterhub_sessions.{service}" not in cmd:
-            continue
-        try:
-            env = p.environ()
-        except psutil.Error:
-            continue
-        # the hub tells each managed service its URL; this pod's services have ports of their own
-        port = h.ports["sessions" if service == "service" else "pages"]
-        if env.get("JUPYTERHUB_SERVICE_URL", "").endswith(f":{port}"):
-            return env
-    return None
+        for name, port in ports.items():
+            if service in ("", name) and f"jupyterhub_sessions.{name}" in cmd:
+                try:
+                    env = p.environ()
+                except psutil.Error:
+                    continue
+                # the hub tells each managed service its URL; this pod's services have ports of their own
+                if env.get("JUPYTERHUB_SERVICE_URL", "").endswith(f":{port}"):
+                    yield p, env
+
+
+def _service_env(h: ChartHub, service: str) -> dict | None:
+    """The environment of a running hub service process of this pod (None if not running yet)."""
+    return next((env for _, env in _service_processes(h, service)), None)
 
 
 @pytest.mark.hub

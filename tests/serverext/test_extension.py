@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 import pytest
 import websocket
 
+from jupyterhub_sessions.session_info import SessionInfo
+
 from .servertools import start_http_server, start_jupyter_server, start_ws_echo, wait_until
 
 LAB_INFO = {
@@ -87,7 +89,7 @@ def test_session_info_is_what_the_spawner_set(lab_server):
     r = lab_server.get("sessions-api/session")
     assert r.status_code == 200, r.text
     data = r.json()
-    assert data["session"] == LAB_INFO
+    assert data["session"] == SessionInfo.model_validate(LAB_INFO).model_dump(mode="json")  # as written
     assert data["collaborative"] is True
     assert data["is_owner"] is True
 
