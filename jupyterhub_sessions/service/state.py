@@ -16,9 +16,9 @@ import asyncio
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
+from ..files import atomic_write
 from .endings import EndRecord
 from .policy import Record, format_time, parse_time
 
@@ -182,16 +182,4 @@ class SessionStore:
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, text)

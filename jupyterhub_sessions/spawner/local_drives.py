@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..drives import Drive, DriveBackend, DriveError, legacy_user_slug, user_slug, validate_drive_name
+from ..files import atomic_write
 
 OWNER_FILE = ".owner"
 
@@ -259,9 +260,4 @@ def _private(path: Path) -> None:
 
 
 def _write_owner(udir: Path, username: str) -> None:
-    target = udir / OWNER_FILE
-    tmp = udir / (OWNER_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"username": username}, f)
-    os.replace(tmp, target)
+    atomic_write(udir / OWNER_FILE, json.dumps({"username": username}))

@@ -30,6 +30,7 @@ from jupyterhub.services.auth import check_scopes
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from ..files import atomic_write
 from .devices import invite_code
 from .hubclient import HubClient, SessionTarget, SessionUnavailable
 from .keys import fingerprint_of
@@ -384,11 +385,7 @@ class SSHGateway(LoggingConfigurable):
             return asyncssh.read_private_key(str(path))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = asyncssh.generate_private_key("ssh-ed25519")
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key.export_private_key())
-        os.replace(tmp, path)
+        atomic_write(path, key.export_private_key())
         self.log.info("ssh: generated host key %s (%s)", path, key.get_fingerprint())
         return key
 

@@ -26,13 +26,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..drives import user_slug
+from ..files import atomic_write
 from ..profiles import PlatformPolicy, SessionType
 from .model import ID_RE, UserTypeError, UserTypeRecord, slug_of, to_session_type
 
@@ -160,16 +160,7 @@ class DirectoryStore(UserTypeStore):
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         data = json.dumps(record.to_json(), sort_keys=True, indent=1).encode()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
 
     def _current_revision(self, record: UserTypeRecord) -> int | None:
         path = self._path(record)
