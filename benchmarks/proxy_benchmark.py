@@ -7,7 +7,12 @@ One run, one machine, side by side. It starts on free loopback ports:
 - a `jupyter server` with the jupyterhub-sessions server extension (streaming proxy);
 - configurable-http-proxy (the hub's proxy) routing `/app/` to the app and
   `/user/stock/`, `/user/ours/` to the two servers, as a user's browser goes
-  (with `--no-include-prefix`: the servers run at `/`).
+  (with `--no-include-prefix`: the servers run at `/`);
+- if `nginx` is on PATH (Debian's nginx-light; not needed otherwise), nginx as a
+  streaming reverse proxy to the app (one worker, keep-alive to the app,
+  `proxy_buffering off`, `proxy_request_buffering off`): what one more hop
+  costs on this machine when the proxy is written in C and does no auth at
+  all, the floor any proxy in the session is measured against.
 
 For each path it measures, in rounds that take the paths in turn:
 
@@ -32,6 +37,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -224,6 +230,56 @@ def start_chp(tmp: Path, routes: dict[str, str]) -> tuple[Proc, str]:
     return chp, f"http://127.0.0.1:{port}"
 
 
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    client_max_body_size 0;
+    map $http_upgrade $connection_upgrade {{ default upgrade; "" ""; }}
+    upstream app {{ server 127.0.0.1:{app_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_read_timeout 300s;
+            # streaming with bounded memory, in pieces as big as ours (256 KiB)
+            proxy_buffering {buffering};
+            proxy_buffer_size 256k;
+            proxy_buffers 4 256k;
+            proxy_busy_buffers_size 256k;
+            proxy_max_temp_file_size 0;
+            proxy_request_buffering off;
+            client_body_buffer_size 256k;
+        }}
+    }}
+}}
+"""
+
+
+NGINX_BUFFERING = os.environ.get("BENCH_NGINX_BUFFERING", "on")
+
+
+def start_nginx(tmp: Path, app_port: int) -> tuple[Proc, str] | None:
+    """nginx streaming to the app (see the module docstring), or None without nginx."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if nginx is None:
+        return None
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, app_port=app_port, port=port, buffering=NGINX_BUFFERING))
+    proc = start_process([nginx, "-c", str(conf), "-p", str(tmp)], port, tmp, "nginx")
+    return proc, f"http://127.0.0.1:{port}/"
+
+
 def _port_up(port):
     import socket
 
@@ -293,8 +349,8 @@ def report(paths, args) -> None:
         )
         if p.results.get("get_cpu_ms"):
             print(
-                f"    proxying server CPU: {med(p, 'get_cpu_ms'):.3f} ms per GET, "
-                f"{med(p, 'ws_cpu_ms'):.3f} ms per websocket round trip, "
+                f"    proxying server CPU: {fmt(med(p, 'get_cpu_ms'), '.3f')} ms per GET, "
+                f"{fmt(med(p, 'ws_cpu_ms'), '.3f')} ms per websocket round trip, "
                 f"{fmt(med(p, 'down_cpu'), '.2f')} s per GB down, {fmt(med(p, 'up_cpu'), '.2f')} s per GB up"
             )
         for kind, res in (("", p.results), ("(byte check) ", p.checks)):
@@ -307,7 +363,9 @@ def report(paths, args) -> None:
         if prefix + "direct" not in by:
             continue
         direct = by[prefix + "direct"]
-        for name in ("stock jsp", "ours"):
+        for name in ("nginx", "stock jsp", "ours"):
+            if prefix + name not in by:
+                continue
             p = by[prefix + name]
             parts = []
             for key, label in (("get_ms", "GET p50"), ("ws_ms", "WS p50")):
@@ -337,6 +395,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="20 MB downloads per path and round")
     ap.add_argument("--big-mb", type=int, default=1024, help="size of the big download and upload")
     ap.add_argument("--no-chp", action="store_true", help="leave configurable-http-proxy out")
+    ap.add_argument("--no-nginx", action="store_true", help="leave the nginx reference out")
     args = ap.parse_args()
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
@@ -350,6 +409,11 @@ def main():
         try:
             servers = {"stock jsp": stock, "ours": ours}
             paths = [Path_("direct", f"http://127.0.0.1:{app_port}/", {})]
+            nginx = None if args.no_nginx else start_nginx(tmp, app_port)
+            if nginx is not None:
+                procs.append(nginx[0])
+                worker = psutil.Process(nginx[0].proc.pid).children()[0].pid  # its one worker does the work
+                paths.append(Path_("nginx", nginx[1], {}, worker))
             for name, server in servers.items():
                 auth = {"Authorization": f"token {server.token}"}
                 paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, server.proc.pid))
@@ -362,7 +426,8 @@ def main():
                 chp, chp_url = start_chp(tmp, routes)
                 procs.append(chp)
                 paths.append(Path_("chp direct", f"{chp_url}/app/", {}))
-                for p, prefix in zip(paths[1:3], ("/user/stock", "/user/ours"), strict=True):
+                named = {p.name: p for p in paths}
+                for p, prefix in ((named["stock jsp"], "/user/stock"), (named["ours"], "/user/ours")):
                     paths.append(
                         Path_("chp " + p.name, f"{chp_url}{prefix}/proxy/{app_port}/", p.headers, p.pid)
                     )

@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import copy
-import fcntl
 import logging
 import os
 import sys
@@ -51,6 +49,7 @@ from urllib.parse import unquote_plus
 from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
 from tornado import httputil, iostream, web
 
+from .splicer import SourceClosed, Splice
 from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
 from .wsrelay import Relay
 
@@ -86,8 +85,6 @@ CHUNK = 256 * 1024  # largest piece of an answer handed on at once (one buffer p
 SMALL_ANSWER = 64 * 1024  # answers up to this size go out in one piece with their headers
 ACTIVITY_EVERY = 1.0  # seconds between activity records during a long transfer
 SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice")
-PIPE_SIZE = 1024 * 1024  # kernel pipe between the two sockets when splicing (default 64 KiB)
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 _pool: UpstreamPool | None = None
 
@@ -242,7 +239,7 @@ class StreamingProxyMixin:
     _client_gone = False
     _answer_started = False
     _relaying = False
-    _waiting: asyncio.Future | None = None
+    _splicing: Splice | None = None
     _last_activity = 0.0
 
     # -- request side ------------------------------------------------------------------
@@ -546,13 +543,13 @@ class StreamingProxyMixin:
             finally:
                 self._upstream = None
             break
+        if not self._finished and not self._client_gone:
+            self.finish()  # the answer leaves first; the bookkeeping below is nobody's wait
         self._record_activity()
         if exchange.reusable and not self._client_gone:
             pool().release(key, stream)
         else:
             stream.close()
-        if not self._finished and not self._client_gone:
-            self.finish()
 
     async def _exchange(self, exchange, target, headers, body, options, host, port, path) -> None:
         """Send the request (streaming its body), hand the answer on as it arrives."""
@@ -632,45 +629,22 @@ class StreamingProxyMixin:
     async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
         """Move `left` bytes from `src`'s socket to `dst`'s in the kernel; returns how many did not.
 
-        Linux `splice` through a pipe: the bytes never enter Python, which halves
-        the proxy's work per byte (two copies and a trip through the event loop
-        per piece otherwise). The sockets are dup'd, so waiting for them leaves
-        tornado's own registrations alone. Stops early if the client went away;
-        raises StreamClosedError if `src` ends first, OSError if `dst` fails.
+        On a thread of its own (`splicer.Splice`): the bytes never enter Python
+        and no piece waits for the event loop. Stops early if the client went
+        away; raises StreamClosedError if `src` ends first, OSError if `dst` fails.
         """
-        src_fd, dst_fd = os.dup(src.socket.fileno()), os.dup(dst.socket.fileno())
-        pipe_r, pipe_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(pipe_w, F_SETPIPE_SZ, PIPE_SIZE)
-        in_pipe, flags = 0, os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        _stop_listening(src)
+        splice = Splice(src.socket.fileno(), dst.socket.fileno(), left, self._record_activity)
+        self._splicing = splice
         try:
-            while (left or in_pipe) and not self._client_gone:
-                moved = 0
-                if left and in_pipe < PIPE_SIZE:
-                    with contextlib.suppress(BlockingIOError):
-                        n = os.splice(src_fd, pipe_w, min(left, PIPE_SIZE - in_pipe), flags=flags)
-                        if n == 0:
-                            raise iostream.StreamClosedError()  # hung up before the end
-                        left, in_pipe, moved = left - n, in_pipe + n, n
-                if in_pipe:
-                    with contextlib.suppress(BlockingIOError):
-                        n = os.splice(pipe_r, dst_fd, in_pipe, flags=flags)
-                        in_pipe, moved = in_pipe - n, moved + n
-                        if sent is not None:
-                            sent(n)
-                if moved:
-                    self._activity()
-                else:
-                    self._waiting = asyncio.get_running_loop().create_future()
-                    await _readable_or_writable(
-                        src_fd if left and in_pipe < PIPE_SIZE else None,
-                        dst_fd if in_pipe else None,
-                        self._waiting,
-                    )
+            not_moved, written = await splice.run()
+        except SourceClosed:
+            raise iostream.StreamClosedError() from None
         finally:
-            for fd in (src_fd, dst_fd, pipe_r, pipe_w):
-                os.close(fd)
-        return left + in_pipe
+            self._splicing = None
+        if sent is not None:
+            sent(written)
+        return not_moved
 
     def _start_answer(self, start_line, headers, host, port, path) -> None:
         """Status and headers of the app's answer, filtered, for the client."""
@@ -703,8 +677,8 @@ class StreamingProxyMixin:
         self._client_gone = True
         if self._upstream is not None:
             self._upstream.close()
-        if self._waiting is not None and not self._waiting.done():
-            self._waiting.set_result(None)  # a splice waiting for the app stops now
+        if self._splicing is not None:
+            self._splicing.stop()  # a body moving in the kernel stops now
 
 
 def can_splice(connection, app_stream) -> bool:
@@ -716,28 +690,19 @@ def can_splice(connection, app_stream) -> bool:
         and hasattr(connection, "_expected_content_remaining")
         and connection._expected_content_remaining is not None  # noqa: SLF001 - a Content-Length was sent
         and hasattr(app_stream, "_read_buffer_size")
+        and hasattr(app_stream, "_state")
     )
 
 
-async def _readable_or_writable(read_fd: int | None, write_fd: int | None, ready: asyncio.Future) -> None:
-    """Wait until `read_fd` can be read, `write_fd` written (dup'd fds, not tornado's) or `ready` is set."""
-    loop = asyncio.get_running_loop()
+def _stop_listening(stream: iostream.IOStream) -> None:
+    """Take `stream`'s socket out of tornado's event loop until tornado next reads or writes it.
 
-    def wake():
-        if not ready.done():
-            ready.set_result(None)
-
-    if read_fd is not None:
-        loop.add_reader(read_fd, wake)
-    if write_fd is not None:
-        loop.add_writer(write_fd, wake)
-    try:
-        await ready
-    finally:
-        if read_fd is not None:
-            loop.remove_reader(read_fd)
-        if write_fd is not None:
-            loop.remove_writer(write_fd)
+    tornado listens on an idle stream's socket to notice it closing, and reads
+    whatever arrives into its own buffer: bytes a splice is waiting for.
+    """
+    if stream._state is not None:  # noqa: SLF001 - tornado re-registers when it next needs the socket
+        stream.io_loop.remove_handler(stream.socket)
+        stream._state = None  # noqa: SLF001
 
 
 async def _call(method, *args, **kwargs):
