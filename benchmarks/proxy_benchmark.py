@@ -250,6 +250,7 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Host $http_host;
             proxy_read_timeout 300s;
             # streaming with bounded memory, in pieces as big as ours (256 KiB)
             proxy_buffering {buffering};

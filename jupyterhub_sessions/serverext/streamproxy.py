@@ -79,6 +79,7 @@ TOKEN_SCHEMES = frozenset(("token", "bearer"))
 TOKEN_PARAMS = frozenset(("token",))
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are collected and sent on a kept-alive connection
+SPLICE_BODY = 1024 * 1024  # bodies of a known length from this size on move in the kernel
 PIPE_BYTES = 1024 * 1024  # request body in flight between the client and the app
 UNLIMITED = 1 << 62  # request bodies through the proxy are not capped (the app decides)
 CHUNK = 256 * 1024  # largest piece of an answer handed on at once (one buffer per transfer)
@@ -231,7 +232,8 @@ class StreamingProxyMixin:
     `web.stream_request_body` (`streaming_variant` does both).
     """
 
-    _body_kind: str | None = None  # None | "small" | "pipe"
+    _body_kind: str | None = None  # None | "small" | "pipe" | "splice"
+    _splice_left = 0  # bytes of a spliced request body not yet sent to the app
     _small_body: list[bytes] | None = None
     _pipe: BodyPipe | None = None
     _body_task: asyncio.Future | None = None
@@ -240,6 +242,7 @@ class StreamingProxyMixin:
     _answer_started = False
     _relaying = False
     _splicing: Splice | None = None
+    _splicing_body: Splice | None = None
     _last_activity = 0.0
 
     # -- request side ------------------------------------------------------------------
@@ -252,6 +255,9 @@ class StreamingProxyMixin:
         self._body_kind = kind
         if kind == "small":
             self._small_body = []
+        elif kind == "pipe" and self._can_splice_body():
+            self._body_kind = "splice"
+            self._prepare_spliced_body()
         elif kind == "pipe":
             # jupyter-server-proxy deletes hop-by-hop headers (Transfer-Encoding)
             # from the request while tornado has yet to read the body by them
@@ -287,8 +293,38 @@ class StreamingProxyMixin:
         method = getattr(super(), self.request.method.lower())
         self._body_task = asyncio.ensure_future(_call(method, *self.path_args, **self.path_kwargs))
 
+    def _can_splice_body(self) -> bool:
+        """A big body of known length, plain sockets, and nobody needing it whole (`rewrite_response`)."""
+        connection = self.request.connection
+        return (
+            SPLICE
+            and not self.rewrite_response
+            and "Content-Length" in self.request.headers
+            and "Transfer-Encoding" not in self.request.headers
+            and int(self.request.headers["Content-Length"]) >= SPLICE_BODY
+            and type(getattr(connection, "stream", None)) is iostream.IOStream
+            and hasattr(connection.stream, "_read_buffer_size")
+            and hasattr(connection.stream, "_state")
+            and hasattr(connection, "_disconnect_on_finish")
+        )
+
+    def _prepare_spliced_body(self) -> None:
+        """The body goes from the client's socket to the app's in the kernel (`_splice_request_body`).
+
+        tornado reads a body after `prepare` by the Content-Length of the headers
+        object it parsed; that one is told 0, so tornado reads none and this
+        handler (and jupyter-server-proxy) keep the real headers.
+        """
+        parsed = self.request.headers
+        self.request.headers = parsed.copy()
+        self._splice_left = int(parsed["Content-Length"])
+        parsed["Content-Length"] = "0"
+        self._start_chain()
+        self._body_task.add_done_callback(self._chain_done)
+
     def _chain_done(self, task: asyncio.Future) -> None:
-        self._pipe.discard()  # nobody reads the body any more
+        if self._pipe is not None:
+            self._pipe.discard()  # nobody reads the body any more
         if not task.cancelled():
             task.exception()  # seen here if the client left and nobody awaits it; post() still gets it
 
@@ -514,7 +550,7 @@ class StreamingProxyMixin:
         options = self.proxy_request_options()
         unix_socket = self.unix_socket
         key = pool().key(host, port, unix_socket)
-        streamed = self._pipe is not None
+        streamed = self._pipe is not None or self._body_kind == "splice"
         for attempt in (1, 2):
             try:
                 stream, reused = await pool().connect(
@@ -553,10 +589,21 @@ class StreamingProxyMixin:
 
     async def _exchange(self, exchange, target, headers, body, options, host, port, path) -> None:
         """Send the request (streaming its body), hand the answer on as it arrives."""
-        exchange.send_head(self.request.method, target, headers, body, streamed=self._pipe is not None)
-        sender = asyncio.ensure_future(self._send_body(exchange)) if self._pipe is not None else None
+        spliced = self._body_kind == "splice"
+        exchange.send_head(
+            self.request.method, target, headers, body, streamed=self._pipe is not None or spliced
+        )
+        sender = None
+        if self._pipe is not None:
+            sender = asyncio.ensure_future(self._send_body(exchange))
+        elif spliced:
+            sender = asyncio.ensure_future(self._splice_request_body(exchange))
         try:
             start, app_headers = await exchange.read_head(options["request_timeout"])
+            if spliced and not sender.done():
+                # answered before the whole body went: the rest of it is still on its way
+                # in the client's connection, which therefore ends with this answer
+                self.request.connection._disconnect_on_finish = True  # noqa: SLF001
             self._start_answer(start, app_headers, host, port, path)
             length = exchange.length
             if length is not None and length <= SMALL_ANSWER:
@@ -581,6 +628,34 @@ class StreamingProxyMixin:
             exchange.stream.close()  # the app sees the upload end without its last bytes
         except iostream.StreamClosedError:
             self._pipe.discard()  # the app stopped reading; its answer (if any) still comes
+
+    async def _splice_request_body(self, exchange: AppExchange) -> None:
+        """The request body from the client's socket to the app's: what tornado read with the
+        headers first, the rest in the kernel (`splicer.Splice`)."""
+        client, app = self.request.connection.stream, exchange.stream
+        left = self._splice_left
+        try:
+            if client._read_buffer_size:  # noqa: SLF001 - bytes read with the headers
+                buf = bytearray(min(CHUNK, left))
+                view = memoryview(buf)
+                while client._read_buffer_size and left:  # noqa: SLF001
+                    n = await client.read_into(view[: min(left, len(buf), client._read_buffer_size)])  # noqa: SLF001
+                    await app.write(bytes(view[:n]))
+                    left -= n
+            _stop_listening(client)  # tornado would read the body's bytes as the next request
+            splice = Splice(client.socket.fileno(), app.socket.fileno(), left, self._record_activity)
+            self._splicing_body = splice
+            left, _ = await splice.run()
+        except SourceClosed:
+            self._client_went_away()  # the app sees the upload end without its last bytes
+            app.close()
+            return
+        except (iostream.StreamClosedError, OSError):
+            return  # the app stopped reading; its answer (if any) still comes
+        finally:
+            self._splicing_body = None
+            self._splice_left = left
+        exchange.request_done = not left
 
     async def _relay_body(self, exchange: AppExchange) -> None:
         """Stream the body: each piece goes to the client before the next is read from the app."""
@@ -677,8 +752,9 @@ class StreamingProxyMixin:
         self._client_gone = True
         if self._upstream is not None:
             self._upstream.close()
-        if self._splicing is not None:
-            self._splicing.stop()  # a body moving in the kernel stops now
+        for splice in (self._splicing, self._splicing_body):
+            if splice is not None:
+                splice.stop()  # a body moving in the kernel stops now
 
 
 def can_splice(connection, app_stream) -> bool:

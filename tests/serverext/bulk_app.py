@@ -72,7 +72,14 @@ def main(port: int) -> None:
     from tornado import web, websocket
     from tornado.iostream import StreamClosedError
 
-    stats = {"open": 0, "finished": 0, "aborted": 0, "events_open": 0, "connections": set()}
+    stats = {
+        "open": 0,
+        "finished": 0,
+        "aborted": 0,
+        "events_open": 0,
+        "uploads_aborted": 0,
+        "connections": set(),
+    }
     recorded: list[dict] = []
     release = asyncio.Event()
 
@@ -146,9 +153,20 @@ def main(port: int) -> None:
     class Upload(Base):
         def prepare(self):
             super().prepare()
+            if self.get_argument("refuse", ""):  # answers before reading the body
+                raise web.HTTPError(413, "no uploads here")
             self.request.connection.set_max_body_size(1 << 62)
             self.hash = hashlib.sha256() if self.get_argument("hash", "1") == "1" else None
             self.count = 0
+            self.done = False
+
+        def on_finish(self):
+            self.done = True
+
+        def on_connection_close(self):
+            if not getattr(self, "done", True):
+                self.done = True
+                stats["uploads_aborted"] += 1
 
         def data_received(self, chunk):
             self.count += len(chunk)

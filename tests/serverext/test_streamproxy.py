@@ -7,7 +7,10 @@ RSS is sampled while gigabytes go through.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
+import json
 import socket
 import sys
 import threading
@@ -123,6 +126,59 @@ def test_1gb_upload_is_byte_exact_with_flat_memory(server, app):
     assert r.status_code == 200, r.text
     assert r.json() == {"bytes": GiB, "sha256": bulk_app.digest(GiB)}
     assert rss.growth < RSS_LIMIT, f"server grew by {rss.growth / MiB:.0f} MiB"
+
+
+def test_big_uploads_and_the_requests_after_them_share_one_connection(server, app):
+    """Bodies of a known length move in the kernel; the client's connection is left exactly at the
+    next request (no byte of the body read as a request, none of the next request eaten)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    sock = None
+    try:
+        for size in (8 * MiB + 3, 3 * MiB):
+            body = b"".join(bulk_app.pattern_chunks(size))
+            conn.request("PUT", f"/proxy/{app.port}/upload", body=body, headers=auth(server))
+            assert sock is None or conn.sock is sock, "the upload's connection was not kept"
+            sock = conn.sock
+            r = conn.getresponse()
+            assert r.status == 200
+            assert json.loads(r.read()) == {"bytes": size, "sha256": bulk_app.digest(size)}
+        conn.request("GET", f"/proxy/{app.port}/small", headers=auth(server))
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, b"y" * 100)
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_an_upload_the_client_abandons_ends_at_the_app(server, app):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(
+            f"PUT /proxy/{app.port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: token {server.token}\r\nContent-Length: {GiB}\r\n\r\n".encode()
+        )
+        for piece in bulk_app.pattern_chunks(4 * MiB):
+            s.sendall(piece)
+        time.sleep(0.3)
+    wait_until(lambda: app_stats(app)["uploads_aborted"] == 1, timeout=20, what="app to see the upload end")
+
+
+def test_an_app_answering_before_the_body_ends_the_connection_after_its_answer(server, app):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(
+            f"PUT /proxy/{app.port}/upload?refuse=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: token {server.token}\r\nContent-Length: {256 * MiB}\r\n\r\n".encode()
+        )
+        for piece in bulk_app.pattern_chunks(2 * MiB):
+            s.sendall(piece)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := s.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"Connection: close" in answer.split(b"\r\n\r\n", 1)[0]
+    # the server goes on serving
+    r = requests.get(proxied(server, app, "small"), headers=auth(server), timeout=10)
+    assert (r.status_code, r.content) == (200, b"y" * 100)
 
 
 def test_chunked_answers_and_uploads_stream_too(server, app):
