@@ -38,6 +38,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from jupyterhub_sessions.drives import user_slug  # noqa: E402
 from tests.hubtools import CHROMIUM, CHROMIUM_ARGS, free_port, start_hub, wait_for  # noqa: E402
 
 LAB_SHELL = "#jp-main-dock-panel"
@@ -60,6 +61,25 @@ def log_time(line: str) -> float | None:
     if not m:
         return None
     return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + float(m.group(2) or 0)
+
+
+def session_log_lines(hub, user: str) -> list[str]:
+    """The session's own log (the hub copies it into its log, but later than it reads its own)."""
+    path = hub.data_dir / "session-logs" / user_slug(user) / "b.log"
+    if not path.exists():
+        return []
+    return [line for line in path.read_text(errors="replace").splitlines() if READY_LINE in line]
+
+
+def merged_by_time(lines: list[str]) -> list[str]:
+    """Log lines in the order they were written (lines without a time keep their place after the
+    last timed one)."""
+    keyed, last = [], 0.0
+    for n, line in enumerate(lines):
+        t = log_time(line)
+        last = t if t is not None else last
+        keyed.append((last, n, line))
+    return [line for _, _, line in sorted(keyed)]
 
 
 def breakdown(lines: list[str], t_request: float, t_first: float) -> dict[str, float]:
@@ -167,6 +187,7 @@ def hub_rest_run(hub, phases: dict | None = None) -> float:
         with open(hub.log_path, "rb") as f:
             f.seek(offset)
             lines = f.read().decode(errors="replace").splitlines()
+        lines = merged_by_time(lines + session_log_lines(hub, user))
         for name, dt in breakdown(lines, wall0, wall0 + elapsed).items():
             phases.setdefault(name, []).append(dt)
     hub.stop_session(user, "b")
