@@ -70,6 +70,14 @@ def has_apply_user_options() -> bool:
     return "apply_user_options" in Spawner.class_traits() and hasattr(Spawner, "_run_apply_user_options")
 
 
+def has_service_timeout() -> bool:
+    """JupyterHub >= 6.0 waits `Service.timeout` seconds (30 by default) for a managed service to
+    answer at start; 5.5 gives it ten one-second looks and then exits."""
+    from jupyterhub.services.service import Service
+
+    return "timeout" in Service.class_traits()
+
+
 def has_accept_share_handler() -> bool:
     from jupyterhub.handlers import pages
 
@@ -111,6 +119,12 @@ def features() -> list[Feature]:
             "server-name rule (jupyterhub.slugs)",
             fixes.hub_checks_server_names(),
             "fixes.refuse_unsafe_server_names refuses new server names JupyterHub 6 refuses",
+        ),
+        Feature(
+            "Service.timeout",
+            has_service_timeout(),
+            "our services get JupyterHub's ten one-second looks to answer at start (about 1 s is used "
+            "on a quiet machine); a hub whose CPU is starved for longer exits and is restarted",
         ),
         Feature(
             "AcceptShareHandler",

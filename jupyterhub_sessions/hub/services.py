@@ -17,10 +17,14 @@ import socket
 import sys
 from pathlib import Path
 
-from .compat import available_scopes
+from .compat import available_scopes, has_service_timeout
 from .roles import add_service, add_user_role_scopes, add_user_scopes, find_service
 
 SESSIONS = "sessions"
+# seconds the hub waits for our services to answer when it starts them (JupyterHub >= 6.0;
+# 5.5 waits about ten): they import JupyterHub's auth stack before they listen (~1 s on a quiet
+# machine), and a hub pod starved of CPU must not exit over that
+SERVICE_START_TIMEOUT = 120
 SSH = "ssh"
 
 # exactly what the sessions service calls on the hub API: list users, read their
@@ -107,11 +111,18 @@ def sessions_service(
     return service, role
 
 
+def with_start_timeout(service: dict) -> dict:
+    """`service` with `timeout` set where JupyterHub has it (5.5 refuses unknown service keys)."""
+    if has_service_timeout() and "timeout" not in service:
+        return {**service, "timeout": SERVICE_START_TIMEOUT}
+    return service
+
+
 def configure_sessions_service(c, data_dir: str | Path | None = None, **kwargs) -> None:
     """Register the sessions service, its role and the users' access scope on hub config `c`."""
     kwargs.setdefault("profiles_dir", os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"))
     service, role = sessions_service(data_dir=data_dir, **kwargs)
-    if add_service(c, service, role):
+    if add_service(c, with_start_timeout(service), role):
         # JupyterHub 5.5 has no extra_user_scopes: merged into the user role there
         add_user_scopes(c, sessions_user_scopes(service["name"]))
 
@@ -175,7 +186,7 @@ def configure_ssh_service(c, data_dir: str | Path, **kwargs) -> None:
     """Register the ssh service and its role, and let users open its pages."""
     kwargs.setdefault("public_url", os.environ.get("JUPYTERHUB_SESSIONS_PUBLIC_URL") or _public_url(c))
     service, role = ssh_service(data_dir, **kwargs)
-    if add_service(c, service, role):
+    if add_service(c, with_start_timeout(service), role):
         add_user_role_scopes(c, [f"access:services!service={service['name']}"])
 
 

@@ -62,6 +62,7 @@ def test_the_installed_hub_is_detected_as_it_is():
     assert found["JupyterHub.extra_user_scopes"] is (major >= 6)
     assert found["server-name rule (jupyterhub.slugs)"] is (major >= 6)
     assert found["AcceptShareHandler"] is True
+    assert found["Service.timeout"] is (major >= 6)
     assert compat.has_apply_user_options()  # >= 5.3, required
 
 

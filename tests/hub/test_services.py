@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from traitlets.config import Config
 
 from jupyterhub_sessions.hub import roles, services
@@ -43,3 +44,31 @@ def test_every_part_registers_once_through_one_list(tmp_path):
     assert names == ["mine", "sessions", "ssh"]
     assert [r["name"] for r in c.JupyterHub.load_roles].count("ssh-service") == 1
     assert roles.find_service(c, "ssh")["url"].startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("hub_has_timeout", [True, False])
+def test_our_services_get_time_to_start_where_jupyterhub_allows_it(tmp_path, monkeypatch, hub_has_timeout):
+    """JupyterHub 6 waits `Service.timeout` for a managed service; 5.5 refuses that key."""
+    monkeypatch.setattr(services, "has_service_timeout", lambda: hub_has_timeout)
+    c = Config()
+    services.configure_sessions_service(c, data_dir=tmp_path)
+    services.configure_ssh_service(c, data_dir=tmp_path, public_url="http://127.0.0.1:8000/")
+    ours = [s for s in c.JupyterHub.services if s["name"] in (services.SESSIONS, services.SSH)]
+    assert len(ours) == 2
+    for service in ours:
+        if hub_has_timeout:
+            assert service["timeout"] == services.SERVICE_START_TIMEOUT
+        else:
+            assert "timeout" not in service
+
+
+def test_the_installed_hub_takes_every_key_of_our_services(tmp_path):
+    """Each service entry is a valid JupyterHub Service on the JupyterHub installed here."""
+    from jupyterhub.services.service import Service
+
+    c = Config()
+    services.configure_sessions_service(c, data_dir=tmp_path)
+    services.configure_ssh_service(c, data_dir=tmp_path, public_url="http://127.0.0.1:8000/")
+    for entry in c.JupyterHub.services:
+        unknown = set(entry) - set(Service.class_traits())
+        assert not unknown, (entry["name"], unknown)
