@@ -642,6 +642,9 @@ class StreamingProxyMixin:
                     n = await client.read_into(view[: min(left, len(buf), client._read_buffer_size)])  # noqa: SLF001
                     await app.write(bytes(view[:n]))
                     left -= n
+            # the request's head (and tornado's "100 Continue") leave before the first spliced byte
+            await app.write(b"")
+            await client.write(b"")
             _stop_listening(client)  # tornado would read the body's bytes as the next request
             splice = Splice(client.socket.fileno(), app.socket.fileno(), left, self._record_activity)
             self._splicing_body = splice

@@ -150,6 +150,27 @@ def test_big_uploads_and_the_requests_after_them_share_one_connection(server, ap
         conn.close()
 
 
+def test_an_upload_that_waits_for_100_continue_goes_through(server, app):
+    """curl and others ask before sending a big body; the answer comes before any byte is spliced."""
+    size = 4 * MiB
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(
+            f"PUT /proxy/{app.port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: token {server.token}\r\nContent-Length: {size}\r\n"
+            "Expect: 100-continue\r\n\r\n".encode()
+        )
+        interim = s.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim[:200]
+        for piece in bulk_app.pattern_chunks(size):
+            s.sendall(piece)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            answer += s.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert json.loads(body) == {"bytes": size, "sha256": bulk_app.digest(size)}
+
+
 def test_an_upload_the_client_abandons_ends_at_the_app(server, app):
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(
