@@ -45,6 +45,7 @@ class Splice:
 
     def __init__(self, src_fd: int, dst_fd: int, left: int, on_activity: Callable[[], None] | None = None):
         self.left = left
+        self.taken = 0  # bytes read from the source so far, whatever the outcome
         self.on_activity = on_activity
         self._src = os.dup(src_fd)
         self._dst = os.dup(dst_fd)
@@ -102,6 +103,7 @@ class Splice:
                     if n == 0:
                         raise SourceClosed()
                     left, in_pipe, moved = left - n, in_pipe + n, n
+                    self.taken += n
             if in_pipe:
                 with contextlib.suppress(BlockingIOError):
                     n = os.splice(self._pipe_r, self._dst, in_pipe, flags=flags)

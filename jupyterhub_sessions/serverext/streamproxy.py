@@ -80,6 +80,8 @@ TOKEN_PARAMS = frozenset(("token",))
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are collected and sent on a kept-alive connection
 SPLICE_BODY = 1024 * 1024  # bodies of a known length from this size on move in the kernel
+DRAIN_LIMIT = 64 * 1024 * 1024  # rest of a body the app did not wait for, read and dropped up to this
+DRAIN_SECONDS = 30.0
 PIPE_BYTES = 1024 * 1024  # request body in flight between the client and the app
 UNLIMITED = 1 << 62  # request bodies through the proxy are not capped (the app decides)
 CHUNK = 256 * 1024  # largest piece of an answer handed on at once (one buffer per transfer)
@@ -233,7 +235,8 @@ class StreamingProxyMixin:
     """
 
     _body_kind: str | None = None  # None | "small" | "pipe" | "splice"
-    _splice_left = 0  # bytes of a spliced request body not yet sent to the app
+    _splice_left = 0  # bytes of a spliced request body not yet read from the client
+    _body_stopped = False
     _small_body: list[bytes] | None = None
     _pipe: BodyPipe | None = None
     _body_task: asyncio.Future | None = None
@@ -600,10 +603,6 @@ class StreamingProxyMixin:
             sender = asyncio.ensure_future(self._splice_request_body(exchange))
         try:
             start, app_headers = await exchange.read_head(options["request_timeout"])
-            if spliced and not sender.done():
-                # answered before the whole body went: the rest of it is still on its way
-                # in the client's connection, which therefore ends with this answer
-                self.request.connection._disconnect_on_finish = True  # noqa: SLF001
             self._start_answer(start, app_headers, host, port, path)
             length = exchange.length
             if length is not None and length <= SMALL_ANSWER:
@@ -611,13 +610,21 @@ class StreamingProxyMixin:
                 web.RequestHandler.write(self, await exchange.read_small_body())
             else:
                 await self._relay_body(exchange)
+        except BaseException:
+            if spliced and not sender.done():  # part of the body is still in the client's connection
+                self.request.connection._disconnect_on_finish = True  # noqa: SLF001
+            raise
         finally:
             if sender is not None and not sender.done():
                 if self._pipe is not None:
                     self._pipe.discard()  # answered before the body was complete: drop the rest
-                sender.cancel()
+                    sender.cancel()
+                else:
+                    self._stop_body_splice()
         if sender is not None:
             await asyncio.gather(sender, return_exceptions=True)
+        if spliced and self._splice_left and not self._client_gone:
+            await self._drain_request_body()
 
     async def _send_body(self, exchange: AppExchange) -> None:
         try:
@@ -633,32 +640,65 @@ class StreamingProxyMixin:
         """The request body from the client's socket to the app's: what tornado read with the
         headers first, the rest in the kernel (`splicer.Splice`)."""
         client, app = self.request.connection.stream, exchange.stream
-        left = self._splice_left
         try:
             if client._read_buffer_size:  # noqa: SLF001 - bytes read with the headers
-                buf = bytearray(min(CHUNK, left))
+                buf = bytearray(min(CHUNK, self._splice_left))
                 view = memoryview(buf)
-                while client._read_buffer_size and left:  # noqa: SLF001
-                    n = await client.read_into(view[: min(left, len(buf), client._read_buffer_size)])  # noqa: SLF001
+                while client._read_buffer_size and self._splice_left and not self._body_stopped:  # noqa: SLF001
+                    n = min(self._splice_left, len(buf), client._read_buffer_size)  # noqa: SLF001
+                    await client.read_into(view[:n])
+                    self._splice_left -= n
                     await app.write(bytes(view[:n]))
-                    left -= n
             # the request's head (and tornado's "100 Continue") leave before the first spliced byte
             await app.write(b"")
             await client.write(b"")
             _stop_listening(client)  # tornado would read the body's bytes as the next request
-            splice = Splice(client.socket.fileno(), app.socket.fileno(), left, self._record_activity)
+            if self._body_stopped:
+                return
+            splice = Splice(
+                client.socket.fileno(), app.socket.fileno(), self._splice_left, self._record_activity
+            )
             self._splicing_body = splice
-            left, _ = await splice.run()
+            try:
+                await splice.run()
+            finally:
+                self._splice_left -= splice.taken
+                self._splicing_body = None
         except SourceClosed:
             self._client_went_away()  # the app sees the upload end without its last bytes
             app.close()
             return
         except (iostream.StreamClosedError, OSError):
             return  # the app stopped reading; its answer (if any) still comes
-        finally:
-            self._splicing_body = None
-            self._splice_left = left
-        exchange.request_done = not left
+        exchange.request_done = not self._splice_left
+
+    def _stop_body_splice(self) -> None:
+        """The app answered before the whole body went: stop sending it (the rest is drained)."""
+        self._body_stopped = True
+        if self._splicing_body is not None:
+            self._splicing_body.stop()
+
+    async def _drain_request_body(self) -> None:
+        """Read and drop what is left of a body the app did not wait for, so that the client can
+        read the answer and go on using its connection; past DRAIN_LIMIT bytes or DRAIN_SECONDS
+        the connection ends with the answer instead."""
+        connection = self.request.connection
+        if self._splice_left > DRAIN_LIMIT:
+            connection._disconnect_on_finish = True  # noqa: SLF001
+            return
+        buf = bytearray(min(CHUNK, self._splice_left))
+        view = memoryview(buf)
+
+        async def drain():
+            while self._splice_left:
+                self._splice_left -= await connection.stream.read_into(
+                    view[: min(self._splice_left, len(buf))], partial=True
+                )
+
+        try:
+            await asyncio.wait_for(drain(), DRAIN_SECONDS)
+        except (TimeoutError, iostream.StreamClosedError):
+            connection._disconnect_on_finish = True  # noqa: SLF001
 
     async def _relay_body(self, exchange: AppExchange) -> None:
         """Stream the body: each piece goes to the client before the next is read from the app."""

@@ -183,21 +183,44 @@ def test_an_upload_the_client_abandons_ends_at_the_app(server, app):
     wait_until(lambda: app_stats(app)["uploads_aborted"] == 1, timeout=20, what="app to see the upload end")
 
 
-def test_an_app_answering_before_the_body_ends_the_connection_after_its_answer(server, app):
+def test_an_app_answering_before_the_body_gets_its_answer_to_the_client(server, app):
+    """The rest of the body is read and dropped: the client finishes sending, reads the answer and
+    keeps its connection (as with a streamed body)."""
+    size = 8 * MiB
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        body = b"".join(bulk_app.pattern_chunks(size))
+        conn.request("PUT", f"/proxy/{app.port}/upload?refuse=1", body=body, headers=auth(server))
+        sock = conn.sock
+        r = conn.getresponse()
+        assert r.status == 413
+        r.read()
+        conn.request("GET", f"/proxy/{app.port}/small", headers=auth(server))
+        r = conn.getresponse()
+        assert (r.status, r.read()) == (200, b"y" * 100)
+        assert conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_an_app_answering_early_to_a_huge_upload_ends_the_connection(server, app):
+    """Past what is worth draining the connection ends with the answer; nothing hangs and the
+    server goes on serving. (Whether the client reads the answer before the reset of a close with
+    unread bytes is up to its timing: HTTP's lingering-close problem.)"""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(
             f"PUT /proxy/{app.port}/upload?refuse=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: token {server.token}\r\nContent-Length: {256 * MiB}\r\n\r\n".encode()
+            f"Authorization: token {server.token}\r\nContent-Length: {GiB}\r\n\r\n".encode()
         )
-        for piece in bulk_app.pattern_chunks(2 * MiB):
-            s.sendall(piece)
         answer = b""
-        with contextlib.suppress(ConnectionResetError):
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            for piece in bulk_app.pattern_chunks(2 * MiB):
+                s.sendall(piece)
             while chunk := s.recv(65536):
                 answer += chunk
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
-    assert b"Connection: close" in answer.split(b"\r\n\r\n", 1)[0]
-    # the server goes on serving
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    if answer:
+        assert b"Connection: close" in answer.split(b"\r\n\r\n", 1)[0]
     r = requests.get(proxied(server, app, "small"), headers=auth(server), timeout=10)
     assert (r.status_code, r.content) == (200, b"y" * 100)
 
