@@ -19,6 +19,8 @@ HTTP/1.1 to the app itself:
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime
 import re
 import socket
@@ -58,13 +60,56 @@ def _alive(stream: IOStream) -> bool:
     return False  # EOF (b"") or bytes nobody asked for
 
 
-class UpstreamPool:
-    """Idle keep-alive connections per app address, bounded in number and age."""
+class _Gate:
+    """At most `limit` holders at once; the others wait in order."""
 
-    def __init__(self, max_idle_per_app: int = 16, idle_seconds: float = 30.0):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.busy = 0
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def __aenter__(self):
+        while self.busy >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self.waiters:
+                    self.waiters.remove(waiter)
+        self.busy += 1
+
+    async def __aexit__(self, *exc):
+        self.busy -= 1
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+    @property
+    def unused(self) -> bool:
+        return self.busy == 0 and not self.waiters
+
+
+class UpstreamPool:
+    """Idle keep-alive connections per app address, bounded in number and age.
+
+    New connections to one app are opened at most `max_connecting_per_app` at a time: a burst of
+    requests (a page's assets, a load test) must not open hundreds at once, which overflows the
+    listen backlog of small servers (`python -m http.server` has 5) and leaves the rest to
+    SYN retries a second and more apart. A request waiting to connect takes a kept-alive
+    connection instead if one comes free meanwhile.
+    """
+
+    def __init__(
+        self, max_idle_per_app: int = 16, idle_seconds: float = 30.0, max_connecting_per_app: int = 4
+    ):
         self.max_idle_per_app = max_idle_per_app
         self.idle_seconds = idle_seconds
+        self.max_connecting_per_app = max_connecting_per_app
         self._idle: dict[tuple, list[_Idle]] = {}
+        self._gates: dict[tuple, _Gate] = {}
         self._tcp = TCPClient()
         self._last_sweep = time.monotonic()
 
@@ -76,10 +121,26 @@ class UpstreamPool:
         self, host: str, port, unix_socket: str | None = None, timeout: float = 30.0, reuse: bool = True
     ) -> tuple[IOStream, bool]:
         """A stream to the app and whether it is a reused one."""
-        if reuse:
-            stream = self._take(self.key(host, port, unix_socket))
-            if stream is not None:
-                return stream, True
+        key = self.key(host, port, unix_socket)
+        if reuse and (stream := self._take(key)) is not None:
+            return stream, True
+        # the wait for a turn counts against the connect timeout too
+        return await asyncio.wait_for(
+            self._connect_in_turn(key, host, port, unix_socket, timeout, reuse), timeout
+        )
+
+    async def _connect_in_turn(self, key, host, port, unix_socket, timeout, reuse) -> tuple[IOStream, bool]:
+        gate = self._gates.setdefault(key, _Gate(self.max_connecting_per_app))
+        try:
+            async with gate:
+                if reuse and (stream := self._take(key)) is not None:
+                    return stream, True  # released while this request waited
+                return await self._open(host, port, unix_socket, timeout), False
+        finally:
+            if gate.unused and self._gates.get(key) is gate:
+                del self._gates[key]
+
+    async def _open(self, host: str, port, unix_socket: str | None, timeout: float) -> IOStream:
         if unix_socket:
             stream = IOStream(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
             await gen.with_timeout(datetime.timedelta(seconds=timeout), stream.connect(unix_socket))
@@ -87,7 +148,7 @@ class UpstreamPool:
             stream = await self._tcp.connect(host, int(port), timeout=datetime.timedelta(seconds=timeout))
             stream.set_nodelay(True)
         stream.read_chunk_size = READ_CHUNK
-        return stream, False
+        return stream
 
     def release(self, key: tuple, stream: IOStream) -> None:
         """Keep a stream whose last exchange ended cleanly, or close it if the pool is full."""

@@ -7,6 +7,7 @@ RSS is sampled while gigabytes go through.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import http.client
@@ -19,9 +20,11 @@ import time
 import psutil
 import pytest
 import requests
+from tornado.httpclient import HTTPRequest
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from . import bulk_app
-from .servertools import free_port, start_jupyter_server, start_process, wait_until
+from .servertools import free_port, start_http_server, start_jupyter_server, start_process, wait_until
 
 SESSION = {
     "session_type": "notebook",
@@ -358,6 +361,44 @@ def test_connections_to_the_app_are_kept_and_reused(server, app):
         assert hashlib.sha256(r.content).hexdigest() == bulk_app.digest(3 * MiB)
     # /stats itself came in directly on one more connection
     assert app_stats(app)["connections"] <= 2
+
+
+def test_a_burst_of_requests_to_a_small_server_all_answer_quickly(server, tmp_path):
+    """`python -m http.server` listens with a backlog of 5 and closes every connection: hundreds
+    of connects at once left most to SYN retries seconds apart (load_proxy.py: timeouts)."""
+    small = start_http_server(tmp_path)
+    try:
+
+        async def burst():
+            client = SimpleAsyncHTTPClient(force_instance=True, max_clients=300)
+            try:
+                return await asyncio.gather(
+                    *(
+                        client.fetch(
+                            HTTPRequest(
+                                f"{server.url}proxy/{small.port}/hello.txt?i={i}",
+                                headers=auth(server),
+                                request_timeout=8,
+                            ),
+                            raise_error=False,
+                        )
+                        for i in range(300)
+                    ),
+                    return_exceptions=True,
+                )
+            finally:
+                client.close()
+
+        answers = asyncio.run(burst())
+    finally:
+        small.stop()
+    bad = [
+        a if isinstance(a, Exception) else a.code
+        for a in answers
+        if isinstance(a, Exception) or a.code != 200
+    ]
+    assert not bad, f"{len(bad)} of 300 failed: {bad[:3]}"
+    assert {a.body for a in answers} == {b"hello from the app\n"}
 
 
 def test_an_app_that_is_not_listening_is_a_bad_gateway(server):

@@ -1,0 +1,110 @@
+"""The port proxy's connections to apps (`serverext/upstream.py`): how many open at once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from jupyterhub_sessions.serverext.upstream import UpstreamPool
+
+
+class FakeStream:
+    def __init__(self, n: int):
+        self.n = n
+        self.closed_ = False
+
+    def closed(self):
+        return self.closed_
+
+    def close(self):
+        self.closed_ = True
+
+
+def counting_pool(limit: int, connect_seconds: float) -> tuple[UpstreamPool, dict]:
+    pool = UpstreamPool(max_connecting_per_app=limit)
+    seen = {"now": 0, "most": 0, "opened": 0}
+
+    async def fake_open(host, port, unix_socket, timeout):
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        await asyncio.sleep(connect_seconds)
+        seen["now"] -= 1
+        seen["opened"] += 1
+        return FakeStream(seen["opened"])
+
+    pool._open = fake_open  # the TCP side is tested through the proxy (test_streamproxy)
+    return pool, seen
+
+
+def test_a_burst_opens_a_few_connections_at_a_time():
+    pool, seen = counting_pool(limit=3, connect_seconds=0.02)
+
+    async def main():
+        return await asyncio.gather(*(pool.connect("127.0.0.1", 9, reuse=False) for _ in range(20)))
+
+    results = asyncio.run(main())
+    assert len(results) == 20 and all(not reused for _, reused in results)
+    assert seen["most"] == 3
+    assert seen["opened"] == 20
+    assert pool._gates == {}  # nothing kept per app once the burst is over
+
+
+def test_a_waiting_request_takes_a_connection_released_meanwhile(monkeypatch):
+    pool, seen = counting_pool(limit=1, connect_seconds=0.2)
+    monkeypatch.setattr("jupyterhub_sessions.serverext.upstream._alive", lambda stream: True)
+    done_with = FakeStream(99)  # another request's connection, kept alive
+
+    async def main():
+        first = asyncio.ensure_future(pool.connect("127.0.0.1", 9))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(pool.connect("127.0.0.1", 9))  # waits for its turn
+        await asyncio.sleep(0.01)
+        pool.release(pool.key("127.0.0.1", 9), done_with)
+        return await first, await second
+
+    (first, first_reused), (second, second_reused) = asyncio.run(main())
+    assert (first.n, first_reused) == (1, False)
+    assert second is done_with and second_reused
+    assert seen["opened"] == 1
+
+
+def test_waiting_for_a_turn_counts_against_the_connect_timeout():
+    pool, seen = counting_pool(limit=1, connect_seconds=5)
+
+    async def main():
+        return await asyncio.gather(
+            *(pool.connect("127.0.0.1", 9, timeout=0.3, reuse=False) for _ in range(3)),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, TimeoutError) for r in results), results
+
+
+def test_a_real_connection_is_opened_and_kept_for_reuse():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        pool = UpstreamPool()
+
+        async def main():
+            stream, reused = await pool.connect("127.0.0.1", port)
+            assert not reused
+            pool.release(pool.key("127.0.0.1", port), stream)
+            again, reused = await pool.connect("127.0.0.1", port)
+            pool.close()
+            return again is stream, reused
+
+        assert asyncio.run(main()) == (True, True)
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_the_gate_lets_everyone_through_in_the_end(limit):
+    pool, seen = counting_pool(limit=limit, connect_seconds=0)
+
+    async def main():
+        return await asyncio.gather(*(pool.connect("127.0.0.1", 9, reuse=False) for _ in range(50)))
+
+    assert len(asyncio.run(main())) == 50
+    assert seen["most"] <= limit
