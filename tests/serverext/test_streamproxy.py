@@ -62,6 +62,14 @@ def auth(server) -> dict:
     return {"Authorization": f"token {server.token}"}
 
 
+def put_head(server, app, path: str, length: int, extra: str = "") -> bytes:
+    """The head of a PUT through the proxy, for a test that sends (or does not send) the body itself."""
+    return (
+        f"PUT /proxy/{app.port}/{path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: token {server.token}\r\nContent-Length: {length}\r\n{extra}\r\n"
+    ).encode()
+
+
 def app_stats(app) -> dict:
     return requests.get(f"http://127.0.0.1:{app.port}/stats", timeout=10).json()
 
@@ -157,11 +165,7 @@ def test_an_upload_that_waits_for_100_continue_goes_through(server, app):
     """curl and others ask before sending a big body; the answer comes before any byte is spliced."""
     size = 4 * MiB
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-        s.sendall(
-            f"PUT /proxy/{app.port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: token {server.token}\r\nContent-Length: {size}\r\n"
-            "Expect: 100-continue\r\n\r\n".encode()
-        )
+        s.sendall(put_head(server, app, "upload", size, "Expect: 100-continue\r\n"))
         interim = s.recv(65536)
         assert interim.startswith(b"HTTP/1.1 100 "), interim[:200]
         for piece in bulk_app.pattern_chunks(size):
@@ -176,10 +180,7 @@ def test_an_upload_that_waits_for_100_continue_goes_through(server, app):
 
 def test_an_upload_the_client_abandons_ends_at_the_app(server, app):
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-        s.sendall(
-            f"PUT /proxy/{app.port}/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: token {server.token}\r\nContent-Length: {GiB}\r\n\r\n".encode()
-        )
+        s.sendall(put_head(server, app, "upload", GiB))
         for piece in bulk_app.pattern_chunks(4 * MiB):
             s.sendall(piece)
         time.sleep(0.3)
@@ -211,10 +212,7 @@ def test_an_app_answering_early_to_a_huge_upload_ends_the_connection(server, app
     server goes on serving. (Whether the client reads the answer before the reset of a close with
     unread bytes is up to its timing: HTTP's lingering-close problem.)"""
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-        s.sendall(
-            f"PUT /proxy/{app.port}/upload?refuse=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: token {server.token}\r\nContent-Length: {GiB}\r\n\r\n".encode()
-        )
+        s.sendall(put_head(server, app, "upload?refuse=1", GiB))
         answer = b""
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             for piece in bulk_app.pattern_chunks(2 * MiB):
