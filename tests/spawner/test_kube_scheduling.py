@@ -9,12 +9,14 @@ is intact. Timings are the fake cluster's, not a real cluster's.
 from __future__ import annotations
 
 import asyncio
+import datetime
 
 import pytest
 import yaml
 from tornado import web
 
 from jupyterhub_sessions.drives import pvc_name
+from jupyterhub_sessions.spawner import kube_status
 from jupyterhub_sessions.spawner.kube import SessionKubeSpawner
 from tests.conftest import PROFILES, REPO
 from tests.kube_fake.cluster import NodeSpec, small_cluster
@@ -244,7 +246,10 @@ async def test_a_lost_node_under_a_running_session(kube, kcfg, fhub):
     assert not a.active
     stuck = kube.get("pods", a.pod_name)
     assert stuck is not None and stuck["metadata"]["deletionTimestamp"]
-    await asyncio.sleep(1.2)
+    # past its grace period by more than stuck_after (the timestamp is to the second, as the API
+    # server writes it, so a fixed sleep was sometimes 0.1 s short)
+    while kube_status.overdue_seconds(stuck, datetime.datetime.now(datetime.timezone.utc)) <= 0.6:
+        await asyncio.sleep(0.05)
 
     # the drive is held: the user is told which pod, since when, and what an admin can do
     b = user.spawner("b")
