@@ -108,7 +108,7 @@ def sessions_service(
         "scopes": list(SESSIONS_SCOPES),
         "services": [name],
     }
-    return service, role
+    return with_start_timeout(service), role
 
 
 def with_start_timeout(service: dict) -> dict:
@@ -122,7 +122,7 @@ def configure_sessions_service(c, data_dir: str | Path | None = None, **kwargs) 
     """Register the sessions service, its role and the users' access scope on hub config `c`."""
     kwargs.setdefault("profiles_dir", os.environ.get("JUPYTERHUB_SESSIONS_PROFILES"))
     service, role = sessions_service(data_dir=data_dir, **kwargs)
-    if add_service(c, with_start_timeout(service), role):
+    if add_service(c, service, role):
         # JupyterHub 5.5 has no extra_user_scopes: merged into the user role there
         add_user_scopes(c, sessions_user_scopes(service["name"]))
 
@@ -169,7 +169,7 @@ def ssh_service(
         "scopes": [*available_scopes(SSH_SCOPES), f"access:services!service={sessions_service}"],
         "services": [name],
     }
-    return service, role
+    return with_start_timeout(service), role
 
 
 def _public_url(c) -> str:
@@ -186,7 +186,7 @@ def configure_ssh_service(c, data_dir: str | Path, **kwargs) -> None:
     """Register the ssh service and its role, and let users open its pages."""
     kwargs.setdefault("public_url", os.environ.get("JUPYTERHUB_SESSIONS_PUBLIC_URL") or _public_url(c))
     service, role = ssh_service(data_dir, **kwargs)
-    if add_service(c, with_start_timeout(service), role):
+    if add_service(c, service, role):
         add_user_role_scopes(c, [f"access:services!service={service['name']}"])
 
 

@@ -32,6 +32,15 @@ def pairs():
     return app, src, dst, client
 
 
+def splice_all(src: socket.socket, dst: socket.socket, n: int) -> tuple[int, int]:
+    """Run one Splice of `n` bytes to its end on a fresh event loop."""
+
+    async def main():
+        return await Splice(src.fileno(), dst.fileno(), n).run()
+
+    return asyncio.run(main())
+
+
 def send_all(sock: socket.socket, data: bytes, then_close: bool = False) -> threading.Thread:
     def run():
         with contextlib.suppress(OSError):  # a test that ends the transfer early closes the far end
@@ -70,10 +79,7 @@ def test_moves_exactly_the_bytes_asked_and_leaves_the_rest():
     got = []
     reader = read_n(client, len(body), got)
 
-    async def main():
-        return await Splice(src.fileno(), dst.fileno(), len(body)).run()
-
-    assert asyncio.run(main()) == (0, len(body))
+    assert splice_all(src, dst, len(body)) == (0, len(body))
     reader.join(10)
     assert got == [len(body), hashlib.sha256(body).hexdigest()]
     # what follows the body stays in the app's socket for the next exchange; both sockets stay open
@@ -88,11 +94,8 @@ def test_source_ending_early_is_an_error():
     send_all(app, pattern(MiB), then_close=True)
     read_n(client, 2 * MiB, [])
 
-    async def main():
-        return await Splice(src.fileno(), dst.fileno(), 2 * MiB).run()
-
     with pytest.raises(SourceClosed):
-        asyncio.run(main())
+        splice_all(src, dst, 2 * MiB)
 
 
 def test_destination_gone_is_an_oserror():
@@ -100,11 +103,8 @@ def test_destination_gone_is_an_oserror():
     send_all(app, pattern(8 * MiB))
     client.close()
 
-    async def main():
-        return await Splice(src.fileno(), dst.fileno(), 8 * MiB).run()
-
     with pytest.raises(OSError):
-        asyncio.run(main())
+        splice_all(src, dst, 8 * MiB)
 
 
 def test_stop_ends_a_waiting_transfer_at_once():

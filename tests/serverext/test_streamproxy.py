@@ -70,6 +70,14 @@ def put_head(server, app, path: str, length: int, extra: str = "") -> bytes:
     ).encode()
 
 
+def assert_next_request_on(conn: http.client.HTTPConnection, sock, server, app) -> None:
+    """A GET after an upload is answered on the same client connection (`sock`)."""
+    conn.request("GET", f"/proxy/{app.port}/small", headers=auth(server))
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"y" * 100)
+    assert conn.sock is sock, "the connection was not kept"
+
+
 def app_stats(app) -> dict:
     return requests.get(f"http://127.0.0.1:{app.port}/stats", timeout=10).json()
 
@@ -153,10 +161,7 @@ def test_big_uploads_and_the_requests_after_them_share_one_connection(server, ap
             r = conn.getresponse()
             assert r.status == 200
             assert json.loads(r.read()) == {"bytes": size, "sha256": bulk_app.digest(size)}
-        conn.request("GET", f"/proxy/{app.port}/small", headers=auth(server))
-        r = conn.getresponse()
-        assert (r.status, r.read()) == (200, b"y" * 100)
-        assert conn.sock is sock
+        assert_next_request_on(conn, sock, server, app)
     finally:
         conn.close()
 
@@ -199,10 +204,7 @@ def test_an_app_answering_before_the_body_gets_its_answer_to_the_client(server, 
         r = conn.getresponse()
         assert r.status == 413
         r.read()
-        conn.request("GET", f"/proxy/{app.port}/small", headers=auth(server))
-        r = conn.getresponse()
-        assert (r.status, r.read()) == (200, b"y" * 100)
-        assert conn.sock is sock
+        assert_next_request_on(conn, sock, server, app)
     finally:
         conn.close()
 
