@@ -41,15 +41,14 @@ import asyncio
 import collections
 import copy
 import logging
-import os
-import sys
+import select
 import time
 from urllib.parse import unquote_plus
 
 from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
 from tornado import httputil, iostream, web
 
-from .splicer import SourceClosed, Splice
+from .sockrelay import SocketRelay, SourceClosed
 from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
 from .wsrelay import Relay
 
@@ -79,7 +78,7 @@ TOKEN_SCHEMES = frozenset(("token", "bearer"))
 TOKEN_PARAMS = frozenset(("token",))
 
 SMALL_BODY = 64 * 1024  # bodies up to this size are collected and sent on a kept-alive connection
-SPLICE_BODY = 1024 * 1024  # bodies of a known length from this size on move in the kernel
+SPLICE_BODY = 1024 * 1024  # bodies of a known length from this size on move on a relay thread
 DRAIN_LIMIT = 64 * 1024 * 1024  # rest of a body the app did not wait for, read and dropped up to this
 DRAIN_SECONDS = 30.0
 PIPE_BYTES = 1024 * 1024  # request body in flight between the client and the app
@@ -87,7 +86,7 @@ UNLIMITED = 1 << 62  # request bodies through the proxy are not capped (the app 
 CHUNK = 256 * 1024  # largest piece of an answer handed on at once (one buffer per transfer)
 SMALL_ANSWER = 64 * 1024  # answers up to this size go out in one piece with their headers
 ACTIVITY_EVERY = 1.0  # seconds between activity records during a long transfer
-SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice")
+SPLICE = hasattr(select, "poll")  # the relay thread (sockrelay) waits in poll()
 
 _pool: UpstreamPool | None = None
 
@@ -244,8 +243,8 @@ class StreamingProxyMixin:
     _client_gone = False
     _answer_started = False
     _relaying = False
-    _splicing: Splice | None = None
-    _splicing_body: Splice | None = None
+    _splicing: SocketRelay | None = None
+    _splicing_body: SocketRelay | None = None
     _last_activity = 0.0
 
     # -- request side ------------------------------------------------------------------
@@ -312,7 +311,7 @@ class StreamingProxyMixin:
         )
 
     def _prepare_spliced_body(self) -> None:
-        """The body goes from the client's socket to the app's in the kernel (`_splice_request_body`).
+        """The body goes from the client's socket to the app's on a relay thread (`_splice_request_body`).
 
         tornado reads a body after `prepare` by the Content-Length of the headers
         object it parsed; that one is told 0, so tornado reads none and this
@@ -638,7 +637,7 @@ class StreamingProxyMixin:
 
     async def _splice_request_body(self, exchange: AppExchange) -> None:
         """The request body from the client's socket to the app's: what tornado read with the
-        headers first, the rest in the kernel (`splicer.Splice`)."""
+        headers first, the rest on a relay thread (`sockrelay.SocketRelay`)."""
         client, app = self.request.connection.stream, exchange.stream
         try:
             if client._read_buffer_size:  # noqa: SLF001 - bytes read with the headers
@@ -655,7 +654,7 @@ class StreamingProxyMixin:
             _stop_listening(client)  # tornado would read the body's bytes as the next request
             if self._body_stopped:
                 return
-            splice = Splice(
+            splice = SocketRelay(
                 client.socket.fileno(), app.socket.fileno(), self._splice_left, self._record_activity
             )
             self._splicing_body = splice
@@ -721,7 +720,7 @@ class StreamingProxyMixin:
                 return
 
     async def _splice_body(self, exchange: AppExchange, buf: bytearray) -> None:
-        """A body of known length, moved from the app's socket to the client's in the kernel.
+        """A body of known length, moved from the app's socket to the client's on a relay thread.
 
         What the app's stream had already read is sent first the ordinary way;
         both streams are left empty and reusable after.
@@ -745,14 +744,15 @@ class StreamingProxyMixin:
         exchange.answer_done = not left
 
     async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
-        """Move `left` bytes from `src`'s socket to `dst`'s in the kernel; returns how many did not.
+        """Move `left` bytes from `src`'s socket to `dst`'s; returns how many did not.
 
-        On a thread of its own (`splicer.Splice`): the bytes never enter Python
-        and no piece waits for the event loop. Stops early if the client went
-        away; raises StreamClosedError if `src` ends first, OSError if `dst` fails.
+        On a thread of its own (`sockrelay.SocketRelay`): no piece waits for the
+        event loop, which goes on serving other requests meanwhile. Stops early
+        if the client went away; raises StreamClosedError if `src` ends first,
+        OSError if `dst` fails.
         """
         _stop_listening(src)
-        splice = Splice(src.socket.fileno(), dst.socket.fileno(), left, self._record_activity)
+        splice = SocketRelay(src.socket.fileno(), dst.socket.fileno(), left, self._record_activity)
         self._splicing = splice
         try:
             not_moved, written = await splice.run()
@@ -797,7 +797,7 @@ class StreamingProxyMixin:
             self._upstream.close()
         for splice in (self._splicing, self._splicing_body):
             if splice is not None:
-                splice.stop()  # a body moving in the kernel stops now
+                splice.stop()  # a body moving on a relay thread stops now
 
 
 def can_splice(connection, app_stream) -> bool:

@@ -1,4 +1,4 @@
-"""The port proxy's kernel-side body mover (`serverext/splicer.py`), on socket pairs."""
+"""The port proxy's body mover on a thread of its own (`serverext/sockrelay.py`), on socket pairs."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import threading
 import pytest
 from tornado.iostream import IOStream
 
-from jupyterhub_sessions.serverext.splicer import SourceClosed, Splice
+from jupyterhub_sessions.serverext.sockrelay import SocketRelay, SourceClosed
 from jupyterhub_sessions.serverext.streamproxy import _stop_listening
-
-pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "splice"), reason="Linux splice only")
 
 MiB = 1024 * 1024
 
@@ -32,11 +30,11 @@ def pairs():
     return app, src, dst, client
 
 
-def splice_all(src: socket.socket, dst: socket.socket, n: int) -> tuple[int, int]:
-    """Run one Splice of `n` bytes to its end on a fresh event loop."""
+def relay_all(src: socket.socket, dst: socket.socket, n: int) -> tuple[int, int]:
+    """Run one SocketRelay of `n` bytes to its end on a fresh event loop."""
 
     async def main():
-        return await Splice(src.fileno(), dst.fileno(), n).run()
+        return await SocketRelay(src.fileno(), dst.fileno(), n).run()
 
     return asyncio.run(main())
 
@@ -79,7 +77,7 @@ def test_moves_exactly_the_bytes_asked_and_leaves_the_rest():
     got = []
     reader = read_n(client, len(body), got)
 
-    assert splice_all(src, dst, len(body)) == (0, len(body))
+    assert relay_all(src, dst, len(body)) == (0, len(body))
     reader.join(10)
     assert got == [len(body), hashlib.sha256(body).hexdigest()]
     # what follows the body stays in the app's socket for the next exchange; both sockets stay open
@@ -95,7 +93,7 @@ def test_source_ending_early_is_an_error():
     read_n(client, 2 * MiB, [])
 
     with pytest.raises(SourceClosed):
-        splice_all(src, dst, 2 * MiB)
+        relay_all(src, dst, 2 * MiB)
 
 
 def test_destination_gone_is_an_oserror():
@@ -104,20 +102,20 @@ def test_destination_gone_is_an_oserror():
     client.close()
 
     with pytest.raises(OSError):
-        splice_all(src, dst, 8 * MiB)
+        relay_all(src, dst, 8 * MiB)
 
 
 def test_stop_ends_a_waiting_transfer_at_once():
     app, src, dst, client = pairs()
-    send_all(app, pattern(MiB))  # the app then goes quiet: the splice waits for more
+    send_all(app, pattern(MiB))  # the app then goes quiet: the relay waits for more
     read_n(client, 4 * MiB, [])
 
     async def main():
-        splice = Splice(src.fileno(), dst.fileno(), 4 * MiB)
-        task = asyncio.ensure_future(splice.run())
+        relay = SocketRelay(src.fileno(), dst.fileno(), 4 * MiB)
+        task = asyncio.ensure_future(relay.run())
         await asyncio.sleep(0.3)
         assert not task.done()
-        splice.stop()
+        relay.stop()
         return await asyncio.wait_for(task, 5)
 
     not_moved, written = asyncio.run(main())
@@ -132,8 +130,8 @@ def test_activity_is_reported_on_the_event_loop():
 
     async def main():
         loop_thread = threading.get_ident()
-        splice = Splice(src.fileno(), dst.fileno(), 2 * MiB, lambda: seen.append(threading.get_ident()))
-        task = asyncio.ensure_future(splice.run())
+        relay = SocketRelay(src.fileno(), dst.fileno(), 2 * MiB, lambda: seen.append(threading.get_ident()))
+        task = asyncio.ensure_future(relay.run())
         read_n(client, 2 * MiB, [])
         await asyncio.sleep(1.3)  # > ACTIVITY_EVERY with bytes moving at both ends of it
         app.sendall(pattern(MiB))
@@ -144,9 +142,9 @@ def test_activity_is_reported_on_the_event_loop():
     assert seen and set(seen) == {loop_thread}
 
 
-def test_tornado_no_longer_reads_a_socket_being_spliced():
+def test_tornado_no_longer_reads_a_socket_being_relayed():
     """An idle tornado stream listens on its socket (to see it close) and reads whatever comes into
-    its own buffer: bytes a splice waits for. The proxy takes the socket out of the loop first."""
+    its own buffer: bytes a relay waits for. The proxy takes the socket out of the loop first."""
     app, src, dst, client = pairs()
 
     async def main():
