@@ -1,4 +1,4 @@
-"""The port proxy's connections to apps (`serverext/upstream.py`): how many open at once."""
+"""The port proxy's connections to apps (`serverext/upstream.py`): how many open at once, how long an answer may take."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 import socket
 
 import pytest
+from tornado.httputil import HTTPHeaders
 
-from jupyterhub_sessions.serverext.upstream import UpstreamPool
+from jupyterhub_sessions.serverext.upstream import AppExchange, UpstreamPool
 
 
 class FakeStream:
@@ -108,3 +109,44 @@ def test_the_gate_lets_everyone_through_in_the_end(limit):
 
     assert len(asyncio.run(main())) == 50
     assert seen["most"] <= limit
+
+
+async def exchange_with(answer_after: float | None, timeout: float, then_wait: float = 0.0):
+    """One GET to an app that answers after `answer_after` seconds (None: never); what the proxy saw."""
+
+    async def app(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        if answer_after is not None:
+            await asyncio.sleep(answer_after)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await asyncio.sleep(timeout + then_wait + 1)
+
+    server = await asyncio.start_server(app, "127.0.0.1", 0)
+    pool = UpstreamPool()
+    try:
+        stream, _ = await pool.connect("127.0.0.1", server.sockets[0].getsockname()[1])
+        exchange = AppExchange(stream)
+        exchange.send_head("GET", "/", HTTPHeaders({"Host": "app"}), b"", streamed=False)
+        try:
+            start, _ = await exchange.read_head(timeout)
+            body = await exchange.read_small_body()
+            outcome = (start.code, body)
+        except TimeoutError as e:
+            outcome = ("timeout", str(e))
+        await asyncio.sleep(then_wait)
+        return outcome, stream.closed()
+    finally:
+        pool.close()
+        server.close()
+
+
+def test_an_app_that_never_answers_times_out_and_its_connection_is_dropped():
+    (kind, message), closed = asyncio.run(exchange_with(None, timeout=0.3))
+    assert kind == "timeout" and "0.3 s" in message
+    assert closed  # never reused: its answer could still come and be taken for the next one's
+
+
+def test_an_answer_in_time_leaves_the_connection_open_after_the_timeout():
+    outcome, closed = asyncio.run(exchange_with(0.05, timeout=0.3, then_wait=0.5))
+    assert outcome == (200, b"ok")
+    assert not closed  # the timer went with the answer
