@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import select
 import threading
 import time
@@ -34,10 +35,18 @@ from collections.abc import Callable
 # bytes in flight per transfer: 1 MiB moved 10-20% less per second, 4 MiB no more
 BUFFER_BYTES = 2 * 1024 * 1024
 ACTIVITY_EVERY = 1.0  # seconds between activity reports during a long transfer
+LAST_CHUNK = b"0\r\n\r\n"
+MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
+MAX_TRAILERS = 64 * 1024
+CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,15}")
 
 
 class SourceClosed(Exception):
     """The source socket ended before `left` bytes came."""
+
+
+class BadChunking(Exception):
+    """The app's chunked body does not follow RFC 9112 (7.1)."""
 
 
 class SocketRelay:
@@ -58,6 +67,8 @@ class SocketRelay:
         self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: select.poll | None = None  # made on the thread
+        self._watched: dict[int, int] = {}
 
     def stop(self) -> None:
         """Wake the thread and end the transfer (call from the event loop's thread)."""
@@ -94,37 +105,53 @@ class SocketRelay:
     def _move(self) -> tuple[int, int]:
         buf = memoryview(bytearray(BUFFER_BYTES))
         left, start, end, written = self.left, 0, 0, 0
-        poller = select.poll()
-        poller.register(self._stop_r, select.POLLIN)
-        watched: dict[int, int] = {}
         last_report = time.monotonic()
         while left or end > start:
             moved = 0
             if left and end < BUFFER_BYTES:
-                with contextlib.suppress(BlockingIOError):
-                    n = os.readv(self._src, [buf[end : end + min(left, BUFFER_BYTES - end)]])
-                    if n == 0:
-                        raise SourceClosed()
-                    left, end, moved = left - n, end + n, n
-                    self.taken += n
+                n = self._read(buf[end : end + min(left, BUFFER_BYTES - end)])
+                left, end, moved = left - n, end + n, n
             if end > start:
-                with contextlib.suppress(BlockingIOError):
-                    n = os.write(self._dst, buf[start:end])
-                    start, written, moved = start + n, written + n, moved + n
-                    if start == end:
-                        start = end = 0
+                n = self._write(buf[start:end])
+                start, written, moved = start + n, written + n, moved + n
+                if start == end:
+                    start = end = 0
             if moved:
                 last_report = self._report(last_report)
-                continue
-            want = {}
-            if left and end < BUFFER_BYTES:
-                want[self._src] = select.POLLIN
-            if end > start:
-                want[self._dst] = select.POLLOUT
-            _watch(poller, watched, want)
-            if any(fd == self._stop_r for fd, _ in poller.poll()):
+            elif self._wait(left and end < BUFFER_BYTES, end > start):
                 break
         return left + end - start, written
+
+    def _read(self, into: memoryview) -> int:
+        """Bytes read from the source into `into`, 0 if none are waiting; SourceClosed at its end."""
+        try:
+            n = os.readv(self._src, [into])
+        except BlockingIOError:
+            return 0
+        if n == 0:
+            raise SourceClosed()
+        self.taken += n
+        return n
+
+    def _write(self, data: memoryview) -> int:
+        """Bytes of `data` the destination took, 0 if it is full."""
+        try:
+            return os.write(self._dst, data)
+        except BlockingIOError:
+            return 0
+
+    def _wait(self, reading: bool, writing: bool) -> bool:
+        """Wait until the source can be read or the destination written; True if stopped."""
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self._stop_r, select.POLLIN)
+        want = {}
+        if reading:
+            want[self._src] = select.POLLIN
+        if writing:
+            want[self._dst] = select.POLLOUT
+        _watch(self._poller, self._watched, want)
+        return any(fd == self._stop_r for fd, _ in self._poller.poll())
 
     def _report(self, last_report: float) -> float:
         """Activity to the event loop, at most every ACTIVITY_EVERY seconds."""
@@ -133,6 +160,134 @@ class SocketRelay:
             return last_report
         self._loop.call_soon_threadsafe(self.on_activity)
         return now
+
+
+class ChunkedRelay(SocketRelay):
+    """Move a chunked body (RFC 9112 7.1) from `src_fd` to `dst_fd` until it ends, on a thread.
+
+    The app's chunks go on as they are (size lines, extensions, data); its
+    last-chunk line and trailers are read and dropped and `0\\r\\n\\r\\n` is
+    written instead, as the event-loop path does (trailers could carry what
+    the proxy filters from headers). `first`: bytes of the body already read
+    with the answer's head. `await run()` returns (bytes read past the body's
+    end, bytes written); anything past the end means the app's connection must
+    not be reused. Raises BadChunking, SourceClosed or OSError as `SocketRelay`.
+    """
+
+    def __init__(self, src_fd: int, dst_fd: int, first: bytes = b"", on_activity=None):
+        super().__init__(src_fd, dst_fd, 0, on_activity)
+        self.first = first
+
+    def _move(self) -> tuple[int, int]:
+        size = max(BUFFER_BYTES, 2 * len(self.first))
+        data = bytearray(size)
+        buf = memoryview(data)
+        data[: len(self.first)] = self.first
+        framing = ChunkedFraming()
+        start, end, written = 0, len(self.first), 0
+        ready = framing.scan(data, end)
+        tail = memoryview(LAST_CHUNK)
+        last_report = time.monotonic()
+        while not framing.done or start < ready or tail:
+            moved = 0
+            if not framing.done and end < size:
+                moved = self._read(buf[end:])
+                end += moved
+                ready = framing.scan(data, end)
+            if start < ready:
+                n = self._write(buf[start:ready])
+                start += n
+            else:  # the body's end once it is all sent
+                n = self._write(tail) if framing.done and tail else 0
+                tail = tail[n:]
+            written, moved = written + n, moved + n
+            if start == ready and not framing.done and (start == end or end == size):
+                # all that may go has gone: what is left (part of a size line, trailers) moves to the front
+                data[: end - start] = data[start:end]
+                framing.shift(start)
+                start, ready, end = 0, 0, end - start
+            if moved:
+                last_report = self._report(last_report)
+            elif self._wait(not framing.done and end < size, start < ready or (framing.done and bool(tail))):
+                break
+        return (end - framing.pos if framing.done else 0), written
+
+
+class ChunkedFraming:
+    """Where a chunked body ends, found in the bytes as they pass through a buffer.
+
+    `scan(data, end)` looks at the bytes read since the last call (up to `end`)
+    and returns how far the buffer may be sent on: whole chunk-size lines and
+    chunk data. A size line is held back until it is whole (it may be the last
+    one); the last-chunk line and the trailers never go. `done` once the empty
+    line after the trailers is read; `pos` is then where the body ended.
+    `shift(n)`: the buffer's first n bytes were dropped.
+    """
+
+    def __init__(self):
+        self.pos = 0  # next byte to look at
+        self.ready = 0  # bytes before this may be sent on
+        self.line_start = 0  # the size or trailer line being read
+        self.state = "size"  # size | data | crlf | trailers
+        self.left = 0  # data bytes, or bytes of the CRLF after them, still to come
+        self.trailer_bytes = 0
+        self.done = False
+
+    def shift(self, n: int) -> None:
+        self.pos -= n
+        self.ready -= n
+        self.line_start -= n
+
+    def scan(self, data: bytearray, end: int) -> int:
+        while self.pos < end and not self.done:
+            if self.state == "data":
+                n = min(self.left, end - self.pos)
+                self.pos, self.left = self.pos + n, self.left - n
+                if not self.left:
+                    self.state, self.left = "crlf", 2
+                self.ready = self.pos
+            elif self.state == "crlf":
+                if data[self.pos] != b"\r\n"[2 - self.left]:
+                    raise BadChunking("chunk data not followed by CRLF")
+                self.pos, self.left = self.pos + 1, self.left - 1
+                if not self.left:
+                    self.state, self.line_start = "size", self.pos
+                self.ready = self.pos
+            elif (line := self._line(data, end)) is not None:
+                self._line_read(line)
+        return self.ready
+
+    def _line(self, data: bytearray, end: int) -> bytes | None:
+        """The CRLF-ended line from `line_start`, once it is whole (pos moves past it)."""
+        crlf = data.find(b"\r\n", max(self.line_start, self.pos - 1), end)
+        if crlf < 0:
+            self.pos = end
+            self._check_length(end - self.line_start)
+            return None
+        self.pos = crlf + 2
+        self._check_length(self.pos - self.line_start)
+        return bytes(data[self.line_start : crlf])
+
+    def _check_length(self, n: int) -> None:
+        if self.state == "size" and n > MAX_CHUNK_LINE:
+            raise BadChunking("chunk-size line too long")
+        if self.state == "trailers" and self.trailer_bytes + n > MAX_TRAILERS:
+            raise BadChunking("trailers too long")
+
+    def _line_read(self, line: bytes) -> None:
+        if self.state == "trailers":
+            self.trailer_bytes += len(line) + 2
+            self.done = not line
+            self.line_start = self.pos
+            return
+        digits = line.split(b";", 1)[0].strip(b" \t")
+        if not CHUNK_SIZE.fullmatch(digits):
+            raise BadChunking(f"bad chunk size {line[:40]!r}")
+        size = int(digits, 16)
+        if size:
+            self.state, self.left, self.ready = "data", size, self.pos
+        else:
+            self.state, self.line_start = "trailers", self.pos  # ready stays before the last-chunk line
 
 
 def _watch(poller: select.poll, watched: dict[int, int], want: dict[int, int]) -> None:

@@ -48,7 +48,7 @@ from urllib.parse import unquote_plus
 from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
 from tornado import httputil, iostream, web
 
-from .sockrelay import SocketRelay, SourceClosed
+from .sockrelay import BadChunking, ChunkedRelay, SocketRelay, SourceClosed
 from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
 from .wsrelay import Relay
 
@@ -709,6 +709,8 @@ class StreamingProxyMixin:
             await flushed
         if exchange.length and can_splice(connection, exchange.stream):
             return await self._splice_body(exchange, buf)
+        if exchange.chunked and self._can_relay_chunked(exchange):
+            return await self._relay_chunked(exchange)
         async for n in exchange.read_into(buf):
             self._activity()
             try:
@@ -742,6 +744,43 @@ class StreamingProxyMixin:
             self._client_went_away()
             return
         exchange.answer_done = not left
+
+    def _can_relay_chunked(self, exchange: AppExchange) -> bool:
+        """The client gets the app's chunks as they are: no transform (gzip) in between, chunked
+        output to an HTTP/1.1 client, and not an event stream (a thread each for its lifetime)."""
+        connection = self.request.connection
+        return (
+            can_splice(connection, exchange.stream, known_length=False)
+            and not self._transforms
+            and getattr(connection, "_chunking_output", None) is True
+            and not self._headers.get("Content-Type", "").startswith("text/event-stream")
+        )
+
+    async def _relay_chunked(self, exchange: AppExchange) -> None:
+        """A chunked answer from the app's socket to the client's on a relay thread (`ChunkedRelay`):
+        the app's chunks go on as they are, its trailers do not, the relay ends the body."""
+        app, connection = exchange.stream, self.request.connection
+        first = await app.read_bytes(app._read_buffer_size) if app._read_buffer_size else b""  # noqa: SLF001
+        _stop_listening(app)
+        relay = ChunkedRelay(
+            app.socket.fileno(), connection.stream.socket.fileno(), first, self._record_activity
+        )
+        self._splicing = relay
+        try:
+            extra, _ = await relay.run()
+        except SourceClosed:
+            raise iostream.StreamClosedError() from None
+        except BadChunking as e:
+            raise AppProtocolError(str(e)) from None
+        except (BrokenPipeError, ConnectionResetError):
+            self._client_went_away()
+            return
+        finally:
+            self._splicing = None
+        if self._client_gone:
+            return
+        connection._chunking_output = False  # noqa: SLF001 - the last chunk went: tornado must not add one
+        exchange.answer_done = not extra  # bytes past the body's end: that connection is not reused
 
     async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
         """Move `left` bytes from `src`'s socket to `dst`'s; returns how many did not.
@@ -800,14 +839,14 @@ class StreamingProxyMixin:
                 splice.stop()  # a body moving on a relay thread stops now
 
 
-def can_splice(connection, app_stream) -> bool:
-    """Plain sockets on both sides, Linux, and the tornado internals the splice path adjusts."""
+def can_splice(connection, app_stream, known_length: bool = True) -> bool:
+    """Plain sockets on both sides, `poll()`, and the tornado internals the relay path adjusts."""
     return (
         SPLICE
         and type(connection.stream) is iostream.IOStream
         and type(app_stream) is iostream.IOStream
         and hasattr(connection, "_expected_content_remaining")
-        and connection._expected_content_remaining is not None  # noqa: SLF001 - a Content-Length was sent
+        and (not known_length or connection._expected_content_remaining is not None)  # noqa: SLF001
         and hasattr(app_stream, "_read_buffer_size")
         and hasattr(app_stream, "_state")
     )

@@ -307,6 +307,11 @@ class AppExchange:
         self.keep_alive = start.version == "HTTP/1.1" and "close" not in tokens and self._framing != "close"
 
     @property
+    def chunked(self) -> bool:
+        """The body comes in chunks (Transfer-Encoding: chunked)."""
+        return self._framing == "chunked"
+
+    @property
     def length(self) -> int | None:
         """The body's size, when the app said it."""
         return {"none": 0, "length": self._length}.get(self._framing)

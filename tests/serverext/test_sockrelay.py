@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
 import socket
 import threading
 
 import pytest
 from tornado.iostream import IOStream
 
-from jupyterhub_sessions.serverext.sockrelay import SocketRelay, SourceClosed
+from jupyterhub_sessions.serverext.sockrelay import (
+    BadChunking,
+    ChunkedFraming,
+    ChunkedRelay,
+    SocketRelay,
+    SourceClosed,
+)
 from jupyterhub_sessions.serverext.streamproxy import _stop_listening
 
 MiB = 1024 * 1024
@@ -162,3 +169,86 @@ def test_tornado_no_longer_reads_a_socket_being_relayed():
     assert asyncio.run(main()) == 0
     src.setblocking(True)
     assert src.recv(100) == b"body bytes"
+
+
+# ---- chunked answers -------------------------------------------------------------------------
+
+
+def chunked(pieces: list[bytes], ext: bytes = b"", trailers: bytes = b"") -> bytes:
+    body = b"".join(b"%x%s\r\n%s\r\n" % (len(p), ext, p) for p in pieces)
+    return body + b"0" + ext + b"\r\n" + trailers + b"\r\n"
+
+
+def scan_in_pieces(wire: bytes, cuts: list[int]) -> tuple[bytes, int]:
+    """What ChunkedFraming lets through when `wire` arrives cut at `cuts`, and where it ended."""
+    data = bytearray(wire)
+    framing, out, sent = ChunkedFraming(), b"", 0
+    for end in [*cuts, len(wire)]:
+        ready = framing.scan(data, end)
+        out, sent = out + bytes(data[sent:ready]), ready
+        if framing.done:
+            break
+    assert framing.done
+    return out, framing.pos
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_chunk_framing_finds_the_end_wherever_the_reads_cut(seed):
+    rng = random.Random(seed)
+    pieces = [rng.randbytes(rng.randint(1, 3000)) for _ in range(rng.randint(1, 8))]
+    ext = rng.choice([b"", b";name=value", b' ; q="x;y"'])
+    trailers = rng.choice([b"", b"Digest: sha-256=abc\r\n", b"A: 1\r\nB: 2\r\n"])
+    wire = chunked(pieces, ext, trailers)
+    cuts = sorted(rng.sample(range(1, len(wire)), min(len(wire) - 1, rng.randint(0, 40))))
+    out, end = scan_in_pieces(wire + b"HTTP/1.1 200 OK", cuts)
+    assert out == wire[: wire.rindex(b"0" + ext + b"\r\n" + trailers + b"\r\n")]  # all but the last chunk
+    assert end == len(wire)  # the next answer's bytes are not the body's
+
+
+@pytest.mark.parametrize(
+    "wire, error",
+    [
+        (b"zz\r\nab\r\n0\r\n\r\n", "bad chunk size"),
+        (b"+2\r\nab\r\n0\r\n\r\n", "bad chunk size"),
+        (b"0x2\r\nab\r\n0\r\n\r\n", "bad chunk size"),
+        (b"2\r\nabX\r\n0\r\n\r\n", "not followed by CRLF"),
+        (b"1" * 2000, "too long"),
+        (b"0\r\n" + b"A: b\r\n" * 20000, "trailers too long"),
+    ],
+)
+def test_chunk_framing_refuses_what_is_not_chunked(wire, error):
+    with pytest.raises(BadChunking, match=error):
+        ChunkedFraming().scan(bytearray(wire), len(wire))
+
+
+def chunked_relay(src, dst, first=b""):
+    async def main():
+        return await ChunkedRelay(src.fileno(), dst.fileno(), first).run()
+
+    return asyncio.run(main())
+
+
+def test_a_chunked_body_goes_on_as_chunked_without_trailers_and_stops_at_its_end():
+    app, src, dst, client = pairs()
+    pieces = [pattern(3 * MiB + 5), b"x" * 17, pattern(MiB)]
+    wire = chunked(pieces, b";e=1", b"Set-Cookie: jupyterhub-session-id=evil\r\n")
+    send_all(app, wire[100:] + b"next answer")
+    got = []
+    expected = chunked(pieces, b";e=1")[: -len(b"0;e=1\r\n\r\n")] + b"0\r\n\r\n"
+    reader = read_n(client, len(expected), got)
+    extra, written = chunked_relay(src, dst, first=wire[:100])
+    reader.join(10)
+    assert got == [len(expected), hashlib.sha256(expected).hexdigest()]
+    assert written == len(expected)
+    assert extra == len(b"next answer")  # read past the end: that connection is not reused
+
+
+def test_a_chunked_body_cut_off_or_malformed_fails():
+    app, src, dst, client = pairs()
+    send_all(app, b"10\r\nonly part", then_close=True)
+    with pytest.raises(SourceClosed):
+        chunked_relay(src, dst)
+    app, src, dst, client = pairs()
+    send_all(app, b"4\r\nabcd\r\nnope\r\n")
+    with pytest.raises(BadChunking):
+        chunked_relay(src, dst)

@@ -247,6 +247,38 @@ def test_chunked_answers_and_uploads_stream_too(server, app):
     assert r.json() == {"bytes": size, "sha256": bulk_app.digest(size)}
 
 
+def read_answer_head(f) -> dict:
+    assert f.readline().startswith(b"HTTP/1.1 200")
+    headers = {}
+    while (line := f.readline()) != b"\r\n":
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def test_a_chunked_answer_keeps_the_apps_chunks_and_the_connection(server, app):
+    """A chunked answer goes on a relay thread that hands the app's chunks on as they are (the
+    event-loop path cuts them again, 256 KiB at most); the relay ends the body, and the client's
+    connection carries the next request."""
+    piece, size = 700_000, 3 * 700_000
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        f = sock.makefile("rb")
+        get = "GET /proxy/{}/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: token {}\r\n\r\n"
+        sock.sendall(
+            get.format(app.port, f"bytes/{size}?chunked=1&chunk={piece}", server.port, server.token).encode()
+        )
+        assert read_answer_head(f)["transfer-encoding"] == "chunked"
+        sizes, h = [], hashlib.sha256()
+        while n := int(f.readline().split(b";")[0], 16):
+            h.update(f.read(n))
+            sizes.append(n)
+            assert f.read(2) == b"\r\n"
+        assert f.readline() == b"\r\n"  # the end of the body, no trailers
+        assert (sizes, h.hexdigest()) == ([piece] * 3, bulk_app.digest(size))
+        sock.sendall(get.format(app.port, "small", server.port, server.token).encode())
+        assert f.read(int(read_answer_head(f)["content-length"])) == b"y" * 100
+
+
 def test_a_slow_reader_slows_the_app_instead_of_filling_memory(server, app):
     size = 512 * MiB
     with PeakRSS(server.proc.pid) as rss:
