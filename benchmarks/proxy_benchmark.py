@@ -18,6 +18,7 @@ For each path it measures, in rounds that take the paths in turn:
 
 - small GET: sequential 100-byte GETs over one keep-alive connection (p50, p95 ms);
 - 20 MB and 1 GB downloads (MB/s, median of the rounds; digests checked);
+- the same 1 GB sent chunked (no length, 1 MiB chunks, as dynamic apps answer);
 - 1 GB upload (MB/s; the app hashes nothing, it counts);
 - websocket round trips of a small message (p50, p95 ms);
 - the peak RSS growth of the proxying server during the 1 GB transfers;
@@ -133,12 +134,14 @@ def small_gets(path: Path_, n: int) -> list[float]:
     return out
 
 
-def download(path: Path_, size: int, check: bool) -> float:
-    """MB/s of one download of `size` pattern bytes; raises on a failure or a wrong byte."""
+def download(path: Path_, size: int, check: bool, chunked: bool = False) -> float:
+    """MB/s of one download of `size` pattern bytes (`chunked`: sent without a length, 1 MiB
+    chunks, as dynamic apps answer); raises on a failure or a wrong byte."""
     h = hashlib.sha256() if check else None
     got = 0
     t = time.perf_counter()
-    with requests.get(path.base + f"bytes/{size}", headers=path.headers, stream=True, timeout=120) as r:
+    url = path.base + f"bytes/{size}" + ("?chunked=1" if chunked else "")
+    with requests.get(url, headers=path.headers, stream=True, timeout=120) as r:
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}")
         for chunk in r.iter_content(1 << 20):
@@ -314,6 +317,7 @@ def run_round(paths, args, check: bool):
             c = cpu_seconds(p.pid)
             if attempt(r, "mbps_big", download, p, big, check) is not None and p.pid:
                 r.setdefault("down_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+            attempt(r, "mbps_chunked", download, p, big, check, True)
             c = cpu_seconds(p.pid)
             if attempt(r, "mbps_up", upload, p, big) is not None and p.pid:
                 r.setdefault("up_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
@@ -331,11 +335,11 @@ def report(paths, args) -> None:
     print()
     print(
         f"{args.rounds} rounds; per round {args.requests} GETs, {args.requests} websocket echoes, "
-        f"{args.repeats} x 20 MB, 1 x {args.big_mb} MB down and up"
+        f"{args.repeats} x 20 MB, 1 x {args.big_mb} MB down (with a length and chunked) and up"
     )
     head = (
         f"{'path':<22}{'GET p50':>9}{'GET p95':>9}{'WS p50':>9}{'WS p95':>9}"
-        f"{'20MB MB/s':>11}{'big MB/s':>10}{'up MB/s':>9}{'RSS+ MB':>9}"
+        f"{'20MB MB/s':>11}{'big MB/s':>10}{'chunked':>9}{'up MB/s':>9}{'RSS+ MB':>9}"
     )
     print(head)
     for p in paths:
@@ -345,6 +349,7 @@ def report(paths, args) -> None:
             f"{fmt(med(p, 'get_ms'), '9.2f')}{fmt(get and pct(get, 0.95), '9.2f')}"
             f"{fmt(med(p, 'ws_ms'), '9.3f')}{fmt(ws and pct(ws, 0.95), '9.3f')}"
             f"{fmt(med(p, 'mbps_20'), '11.0f')}{fmt(med(p, 'mbps_big'), '10.0f')}"
+            f"{fmt(med(p, 'mbps_chunked'), '9.0f')}"
             f"{fmt(med(p, 'mbps_up'), '9.0f')}"
             f"{fmt(max(p.results['rss_mb'] + p.checks['rss_mb']) if p.pid else None, '9.1f')}"
         )
@@ -376,6 +381,7 @@ def report(paths, args) -> None:
             for key, label in (
                 ("mbps_20", "20 MB"),
                 ("mbps_big", f"{args.big_mb} MB"),
+                ("mbps_chunked", "chunked"),
                 ("mbps_up", "upload"),
             ):
                 a, b = med(direct, key), med(p, key)
