@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mmap
 import os
 import re
 import select
@@ -38,11 +39,16 @@ ACTIVITY_EVERY = 1.0  # seconds between activity reports during a long transfer
 LAST_CHUNK = b"0\r\n\r\n"
 MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
 MAX_TRAILERS = 64 * 1024
-CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,15}")
+MAX_THREADS = 32  # relays at once per server; past that, bodies go through the event loop
+# RFC 9112 7.1: chunk-size, then chunk extensions (tokens or quoted strings; no CTLs, no bare CR or LF)
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_EXT = rb"(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
+CHUNK_LINE = re.compile(rb"([0-9a-fA-F]{1,15})" + _EXT)
 
 
 class SourceClosed(Exception):
-    """The source socket ended before `left` bytes came."""
+    """The source socket ended (or failed) before the body did."""
 
 
 class BadChunking(Exception):
@@ -53,10 +59,14 @@ class SocketRelay:
     """Move `left` bytes from `src_fd` to `dst_fd` (both sockets, left open) on a thread.
 
     `await run()` returns (bytes not moved, bytes written to `dst_fd`); raises
-    SourceClosed if the source ended early and OSError (BrokenPipeError,
-    ConnectionResetError, ...) if the destination failed. After `stop()` it
-    returns early with what was left.
+    SourceClosed if the source ended or failed early and OSError (BrokenPipeError,
+    ConnectionResetError, ...) only if the destination failed, so the caller knows
+    which side went. After `stop()` it returns early with what was left.
+    The buffer is anonymous memory, backed only as far as the bytes in flight
+    have reached (a stalled transfer holds a page, not 2 MiB).
     """
+
+    active = 0  # relay threads running in this process (MAX_THREADS)
 
     def __init__(self, src_fd: int, dst_fd: int, left: int, on_activity: Callable[[], None] | None = None):
         self.left = left
@@ -70,6 +80,11 @@ class SocketRelay:
         self._poller: select.poll | None = None  # made on the thread
         self._watched: dict[int, int] = {}
 
+    @classmethod
+    def available(cls) -> bool:
+        """A relay thread may start (fewer than MAX_THREADS run)."""
+        return cls.active < MAX_THREADS
+
     def stop(self) -> None:
         """Wake the thread and end the transfer (call from the event loop's thread)."""
         if not self._stopped:
@@ -81,6 +96,7 @@ class SocketRelay:
         self._loop = asyncio.get_running_loop()
         done = self._loop.create_future()
         thread = threading.Thread(target=self._thread, args=(done,), name="sockrelay", daemon=True)
+        SocketRelay.active += 1
         thread.start()
         try:
             return await asyncio.shield(done)
@@ -96,14 +112,40 @@ class SocketRelay:
         except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
             result, error = None, e
         finally:
-            for fd in (self._src, self._dst, self._stop_r, self._stop_w):
+            for fd in (self._src, self._dst):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-            self._loop.call_soon_threadsafe(_settle, done, result, error)
+        try:
+            self._loop.call_soon_threadsafe(self._settle, done, result, error)
+        except RuntimeError:  # the loop is gone: nobody waits, nobody calls stop()
+            SocketRelay.active -= 1
+            self._close_stop_pipe()
+
+    def _settle(self, done: asyncio.Future, result, error) -> None:
+        """On the loop's thread: the stop pipe closes here, so a late `stop()` (same thread)
+        finds it gone instead of writing to whatever reused its number."""
+        SocketRelay.active -= 1
+        self._stopped = True
+        self._close_stop_pipe()
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def _close_stop_pipe(self) -> None:
+        for fd in (self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @staticmethod
+    def _buffer(size: int) -> memoryview:
+        """Anonymous memory: pages are backed as they are first written, freed with the view."""
+        return memoryview(mmap.mmap(-1, size))
 
     def _move(self) -> tuple[int, int]:
-        buf = memoryview(bytearray(BUFFER_BYTES))
+        buf = self._buffer(BUFFER_BYTES)
         left, start, end, written = self.left, 0, 0, 0
         last_report = time.monotonic()
         while left or end > start:
@@ -128,6 +170,8 @@ class SocketRelay:
             n = os.readv(self._src, [into])
         except BlockingIOError:
             return 0
+        except OSError as e:  # reset: the source failed, whatever the error says
+            raise SourceClosed(str(e)) from e
         if n == 0:
             raise SourceClosed()
         self.taken += n
@@ -180,7 +224,7 @@ class ChunkedRelay(SocketRelay):
 
     def _move(self) -> tuple[int, int]:
         size = max(BUFFER_BYTES, 2 * len(self.first))
-        data = bytearray(size)
+        data = mmap.mmap(-1, size)  # as SocketRelay._buffer; also searched (`find`)
         buf = memoryview(data)
         data[: len(self.first)] = self.first
         framing = ChunkedFraming()
@@ -213,6 +257,17 @@ class ChunkedRelay(SocketRelay):
         return (end - framing.pos if framing.done else 0), written
 
 
+def whole_chunked_body(first: bytes) -> tuple[bytes, int] | None:
+    """If `first` holds a whole chunked body: what goes to the client (trailers dropped, the
+    last chunk written anew) and how many bytes came after its end; else None."""
+    data = bytearray(first)
+    framing = ChunkedFraming()
+    ready = framing.scan(data, len(data))
+    if not framing.done:
+        return None
+    return bytes(data[:ready]) + LAST_CHUNK, len(data) - framing.pos
+
+
 class ChunkedFraming:
     """Where a chunked body ends, found in the bytes as they pass through a buffer.
 
@@ -238,7 +293,7 @@ class ChunkedFraming:
         self.ready -= n
         self.line_start -= n
 
-    def scan(self, data: bytearray, end: int) -> int:
+    def scan(self, data, end: int) -> int:
         while self.pos < end and not self.done:
             if self.state == "data":
                 n = min(self.left, end - self.pos)
@@ -257,7 +312,7 @@ class ChunkedFraming:
                 self._line_read(line)
         return self.ready
 
-    def _line(self, data: bytearray, end: int) -> bytes | None:
+    def _line(self, data, end: int) -> bytes | None:
         """The CRLF-ended line from `line_start`, once it is whole (pos moves past it)."""
         crlf = data.find(b"\r\n", max(self.line_start, self.pos - 1), end)
         if crlf < 0:
@@ -280,10 +335,10 @@ class ChunkedFraming:
             self.done = not line
             self.line_start = self.pos
             return
-        digits = line.split(b";", 1)[0].strip(b" \t")
-        if not CHUNK_SIZE.fullmatch(digits):
-            raise BadChunking(f"bad chunk size {line[:40]!r}")
-        size = int(digits, 16)
+        m = CHUNK_LINE.fullmatch(line)
+        if m is None:  # what a laxer parser after us would read otherwise (bare LF in an extension)
+            raise BadChunking(f"bad chunk-size line {line[:40]!r}")
+        size = int(m.group(1), 16)
         if size:
             self.state, self.left, self.ready = "data", size, self.pos
         else:
@@ -301,12 +356,3 @@ def _watch(poller: select.poll, watched: dict[int, int], want: dict[int, int]) -
                 fd, events | select.POLLERR | select.POLLHUP
             )
             watched[fd] = events
-
-
-def _settle(done: asyncio.Future, result, error) -> None:
-    if done.done():
-        return
-    if error is not None:
-        done.set_exception(error)
-    else:
-        done.set_result(result)

@@ -48,7 +48,7 @@ from urllib.parse import unquote_plus
 from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler, RemoteProxyHandler
 from tornado import httputil, iostream, web
 
-from .sockrelay import BadChunking, ChunkedRelay, SocketRelay, SourceClosed
+from .sockrelay import BadChunking, ChunkedRelay, SocketRelay, SourceClosed, whole_chunked_body
 from .upstream import READ_CHUNK, AppExchange, AppProtocolError, UpstreamPool
 from .wsrelay import Relay
 
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and `Expect` (tornado already answered
 # "100 Continue" to the client; the body is on its way).
+# methods a request may be sent again with (RFC 9110 9.2.2), if its kept-alive connection failed
+IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))
 HOP_BY_HOP = frozenset(
     (
         "connection",
@@ -300,6 +302,7 @@ class StreamingProxyMixin:
         connection = self.request.connection
         return (
             SPLICE
+            and SocketRelay.available()
             and not self.rewrite_response
             and "Content-Length" in self.request.headers
             and "Transfer-Encoding" not in self.request.headers
@@ -569,7 +572,14 @@ class StreamingProxyMixin:
                 stream.close()
                 if self._client_gone:
                     return
-                if reused and not self._answer_started and attempt == 1 and not streamed:
+                if (
+                    reused
+                    and not self._answer_started
+                    and attempt == 1
+                    and not streamed
+                    and not isinstance(e, TimeoutError)  # the app has it: it may be doing it
+                    and self.request.method in IDEMPOTENT  # a POST is never sent twice
+                ):
                     continue  # an idle connection the app had closed: once more, on a new one
                 if self._answer_started:
                     self.log.warning("Answer from the app at port %s cut off: %s", port, e)
@@ -753,14 +763,24 @@ class StreamingProxyMixin:
             can_splice(connection, exchange.stream, known_length=False)
             and not self._transforms
             and getattr(connection, "_chunking_output", None) is True
-            and not self._headers.get("Content-Type", "").startswith("text/event-stream")
+            and not self._headers.get("Content-Type", "").lower().startswith("text/event-stream")
         )
 
     async def _relay_chunked(self, exchange: AppExchange) -> None:
         """A chunked answer from the app's socket to the client's on a relay thread (`ChunkedRelay`):
-        the app's chunks go on as they are, its trailers do not, the relay ends the body."""
+        the app's chunks go on as they are, its trailers do not, the relay ends the body. A body
+        that came whole with the head goes at once, without a thread."""
         app, connection = exchange.stream, self.request.connection
         first = await app.read_bytes(app._read_buffer_size) if app._read_buffer_size else b""  # noqa: SLF001
+        try:
+            whole = whole_chunked_body(first)
+        except BadChunking as e:
+            raise AppProtocolError(str(e)) from None
+        if whole is not None:
+            body, extra = whole
+            await self._end_chunked(connection, body)
+            exchange.answer_done = not extra  # bytes past the body's end: that connection is not reused
+            return
         _stop_listening(app)
         relay = ChunkedRelay(
             app.socket.fileno(), connection.stream.socket.fileno(), first, self._record_activity
@@ -772,15 +792,27 @@ class StreamingProxyMixin:
             raise iostream.StreamClosedError() from None
         except BadChunking as e:
             raise AppProtocolError(str(e)) from None
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # only the client's side: the relay reports the app's as SourceClosed
             self._client_went_away()
+            connection.close()  # part of a chunk went: nothing more may follow on it
             return
         finally:
             self._splicing = None
         if self._client_gone:
+            connection.close()
             return
-        connection._chunking_output = False  # noqa: SLF001 - the last chunk went: tornado must not add one
+        await self._end_chunked(connection)
         exchange.answer_done = not extra  # bytes past the body's end: that connection is not reused
+
+    async def _end_chunked(self, connection, body: bytes = b"") -> None:
+        """The body's chunks (ending in the last one) go as they are, written here or by the relay:
+        tornado must neither cut them again nor add a last chunk at finish()."""
+        connection._chunking_output = False  # noqa: SLF001
+        if body:
+            try:
+                await connection.write(body)
+            except iostream.StreamClosedError:
+                self._client_went_away()
 
     async def _splice(self, src: iostream.IOStream, dst: iostream.IOStream, left: int, sent=None) -> int:
         """Move `left` bytes from `src`'s socket to `dst`'s; returns how many did not.
@@ -809,6 +841,8 @@ class StreamingProxyMixin:
         self._headers = httputil.HTTPHeaders()  # tornado's and jupyter's defaults are not the app's
         self.set_status(start_line.code, start_line.reason)
         connection_tokens = {t.strip().lower() for v in headers.get_list("Connection") for t in v.split(",")}
+        if "Transfer-Encoding" in headers:  # RFC 9112 6.3: it wins, and a proxy drops the length
+            connection_tokens.add("content-length")
         hub_cookies = None
         for name, value in headers.get_all():
             lower = name.lower()
@@ -843,6 +877,7 @@ def can_splice(connection, app_stream, known_length: bool = True) -> bool:
     """Plain sockets on both sides, `poll()`, and the tornado internals the relay path adjusts."""
     return (
         SPLICE
+        and SocketRelay.available()
         and type(connection.stream) is iostream.IOStream
         and type(app_stream) is iostream.IOStream
         and hasattr(connection, "_expected_content_remaining")

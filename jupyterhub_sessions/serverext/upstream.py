@@ -31,6 +31,8 @@ from tornado import gen, httputil
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
+from .sockrelay import CHUNK_LINE
+
 READ_CHUNK = 256 * 1024  # one recv from the app's socket
 MAX_HEAD = 64 * 1024  # status line and headers of an answer
 MAX_INTERIM = 10  # "100 Continue" and friends before the real answer
@@ -273,6 +275,8 @@ class AppExchange:
 
         def expire():
             nonlocal expired
+            if read.done():  # the answer came in the same turn of the loop: it wins
+                return
             expired = True
             self.stream.close()
 
@@ -348,10 +352,10 @@ class AppExchange:
         stream = self.stream
         while True:
             line = await stream.read_until(b"\r\n", max_bytes=1024)
-            try:
-                left = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise AppProtocolError("bad chunk size") from None
+            m = CHUNK_LINE.fullmatch(line[:-2])
+            if m is None:  # int(x, 16) alone takes "-1", "0x5", "1_0"
+                raise AppProtocolError(f"bad chunk-size line {line[:40]!r}")
+            left = int(m.group(1), 16)
             if left == 0:
                 break
             async for n in self._read_length(view, left):

@@ -7,12 +7,15 @@ import contextlib
 import hashlib
 import random
 import socket
+import struct
 import threading
+import time
 
 import pytest
 from tornado.iostream import IOStream
 
 from jupyterhub_sessions.serverext.sockrelay import (
+    MAX_THREADS,
     BadChunking,
     ChunkedFraming,
     ChunkedRelay,
@@ -208,9 +211,14 @@ def test_chunk_framing_finds_the_end_wherever_the_reads_cut(seed):
 @pytest.mark.parametrize(
     "wire, error",
     [
-        (b"zz\r\nab\r\n0\r\n\r\n", "bad chunk size"),
-        (b"+2\r\nab\r\n0\r\n\r\n", "bad chunk size"),
-        (b"0x2\r\nab\r\n0\r\n\r\n", "bad chunk size"),
+        (b"zz\r\nab\r\n0\r\n\r\n", "bad chunk-size line"),
+        (b"+2\r\nab\r\n0\r\n\r\n", "bad chunk-size line"),
+        (b"0x2\r\nab\r\n0\r\n\r\n", "bad chunk-size line"),
+        (b"1_0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n", "bad chunk-size line"),
+        # what a laxer parser after the proxy would split differently: bare LF, CR or NUL in an extension
+        (b"1;x\nZ\n0\n\nHTTP/1.1 200 OK\r\n\r\n", "bad chunk-size line"),
+        (b"1;x\rZ\r\nZ\r\n0\r\n\r\n", "bad chunk-size line"),
+        (b"1;x=\x00\r\nZ\r\n0\r\n\r\n", "bad chunk-size line"),
         (b"2\r\nabX\r\n0\r\n\r\n", "not followed by CRLF"),
         (b"1" * 2000, "too long"),
         (b"0\r\n" + b"A: b\r\n" * 20000, "trailers too long"),
@@ -252,3 +260,72 @@ def test_a_chunked_body_cut_off_or_malformed_fails():
     send_all(app, b"4\r\nabcd\r\nnope\r\n")
     with pytest.raises(BadChunking):
         chunked_relay(src, dst)
+
+
+# ---- which side failed, and the stop pipe ------------------------------------------------------
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        near = socket.create_connection(server.getsockname())
+        far, _ = server.accept()
+    return near, far
+
+
+def test_a_source_that_resets_is_told_apart_from_a_destination_that_fails():
+    """A reset from the app must not pass for the client leaving (the proxy would end the
+    client's answer as if it were whole)."""
+    src, app = tcp_pair()
+    dst, client = socket.socketpair()
+    src.setblocking(False)
+    dst.setblocking(False)
+    app.sendall(b"x" * 1000)
+    app.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    app.close()  # a reset, not an orderly end
+    with pytest.raises(SourceClosed):
+        relay_all(src, dst, 10 * MiB)
+
+
+def test_stop_after_the_relay_ended_writes_to_no_other_socket():
+    """A late stop() (the client left as the transfer ended) must not write into whatever
+    socket reused the number of the relay's stop pipe."""
+    app, src, dst, client = pairs()
+    app.sendall(b"hello")
+
+    async def main():
+        relay = SocketRelay(src.fileno(), dst.fileno(), 5)
+        task = asyncio.ensure_future(relay.run())
+        await asyncio.sleep(0)
+        time.sleep(0.3)  # the loop is busy: the thread ends meanwhile
+        newcomers = [socket.socketpair() for _ in range(4)]  # e.g. clients accepted meanwhile
+        relay.stop()
+        await task
+        for a, b in newcomers:
+            for end in (a, b):
+                end.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    end.recv(10)
+        return relay
+
+    asyncio.run(main())
+
+
+def test_relays_are_counted_and_capped():
+    """Past MAX_THREADS relays at once the proxy uses the event loop; a relay that ends (even
+    failing) gives its place back, or relays would stop for good."""
+    before = SocketRelay.active
+    app, src, dst, client = pairs()
+    app.sendall(b"x" * 10)
+    app.close()
+    with pytest.raises(SourceClosed):
+        relay_all(src, dst, 100)
+    app, src, dst, client = pairs()
+    app.sendall(b"y" * 100)
+    assert relay_all(src, dst, 100) == (0, 100)
+    assert SocketRelay.active == before
+    SocketRelay.active = MAX_THREADS
+    try:
+        assert not SocketRelay.available()
+    finally:
+        SocketRelay.active = before
+    assert SocketRelay.available()

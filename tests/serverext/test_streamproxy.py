@@ -23,7 +23,7 @@ import requests
 from tornado.httpclient import HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from . import bulk_app
+from . import bulk_app, hostile_app
 from .servertools import free_port, start_http_server, start_jupyter_server, start_process, wait_until
 
 SESSION = {
@@ -260,21 +260,20 @@ def test_a_chunked_answer_keeps_the_apps_chunks_and_the_connection(server, app):
     """A chunked answer goes on a relay thread that hands the app's chunks on as they are (the
     event-loop path cuts them again, 256 KiB at most); the relay ends the body, and the client's
     connection carries the next request."""
-    piece, size = 700_000, 3 * 700_000
+    get = "GET /proxy/{}/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: token {}\r\n\r\n"
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         f = sock.makefile("rb")
-        get = "GET /proxy/{}/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: token {}\r\n\r\n"
-        sock.sendall(
-            get.format(app.port, f"bytes/{size}?chunked=1&chunk={piece}", server.port, server.token).encode()
-        )
-        assert read_answer_head(f)["transfer-encoding"] == "chunked"
-        sizes, h = [], hashlib.sha256()
-        while n := int(f.readline().split(b";")[0], 16):
-            h.update(f.read(n))
-            sizes.append(n)
-            assert f.read(2) == b"\r\n"
-        assert f.readline() == b"\r\n"  # the end of the body, no trailers
-        assert (sizes, h.hexdigest()) == ([piece] * 3, bulk_app.digest(size))
+        for piece, size in ((700_000, 3 * 700_000), (100, 100)):  # the small one may come whole
+            path = f"bytes/{size}?chunked=1&chunk={piece}"
+            sock.sendall(get.format(app.port, path, server.port, server.token).encode())
+            assert read_answer_head(f)["transfer-encoding"] == "chunked"
+            sizes, h = [], hashlib.sha256()
+            while n := int(f.readline().split(b";")[0], 16):
+                h.update(f.read(n))
+                sizes.append(n)
+                assert f.read(2) == b"\r\n"
+            assert f.readline() == b"\r\n"  # the end of the body, no trailers
+            assert (sizes, h.hexdigest()) == ([piece] * (size // piece), bulk_app.digest(size))
         sock.sendall(get.format(app.port, "small", server.port, server.token).encode())
         assert f.read(int(read_answer_head(f)["content-length"])) == b"y" * 100
 
@@ -529,3 +528,75 @@ def test_refused_requests_keep_a_reused_connection_usable(server, app):
     finally:
         conn.close()
     assert answers[2] == answers[4] == 200 and all(s in (302, 401, 403) for s in answers[:2] + answers[3:4])
+
+
+# ---- answers that break the rules -------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    port = free_port()
+    proc = start_process([sys.executable, hostile_app.__file__, str(port)], port, tmp_path, "hostile-app")
+    yield proc
+    proc.stop()
+
+
+def raw_get(server, app, path: str, method: str = "GET") -> bytes:
+    return (
+        f"{method} /proxy/{app.port}/{path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: token {server.token}\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def read_until_closed(sock, wait: float = 5.0) -> tuple[bytes, bool]:
+    """All the client gets, and whether the proxy closed the connection (False: still open)."""
+    sock.settimeout(wait)
+    out = b""
+    try:
+        while data := sock.recv(65536):
+            out += data
+    except TimeoutError:
+        return out, False
+    return out, True
+
+
+@pytest.mark.parametrize("path", ["rst", "rst-boundary"])
+def test_an_app_reset_mid_body_ends_the_clients_connection_without_a_last_chunk(server, hostile, path):
+    """The client must see the answer cut off, never a shorter body that looks whole."""
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(raw_get(server, hostile, path))
+        out, closed = read_until_closed(sock)
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert closed
+    assert not body.endswith(b"0\r\n\r\n"), body
+
+
+def test_a_chunk_extension_with_bare_line_feeds_never_reaches_the_client(server, hostile):
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(raw_get(server, hostile, "bare-lf"))
+        out, closed = read_until_closed(sock)
+    assert closed  # the answer is cut off: a bad answer from the app
+    assert b"X-Smuggled" not in out and b"\n0\n" not in out
+
+
+def test_a_chunked_answer_loses_the_apps_content_length(server, hostile):
+    r = requests.get(proxied(server, hostile, "te-and-length"), headers=auth(server), timeout=10)
+    assert (r.status_code, r.content) == (200, b"ok")
+    assert "Content-Length" not in r.headers  # RFC 9112 6.3: a proxy drops it
+
+
+def test_a_failed_request_on_a_kept_connection_is_sent_again_only_if_idempotent(server, hostile):
+    """The app takes a request and drops the connection: a GET is tried once more on a new
+    connection, a POST is not (the app may have acted on it)."""
+    with requests.Session() as s:
+        s.headers.update(auth(server))
+
+        def dropped():
+            return int(s.get(proxied(server, hostile, "dropped"), timeout=10).text)
+
+        assert dropped() == 0  # ... and the proxy now keeps a connection to the app
+        assert s.post(proxied(server, hostile, "drop"), timeout=10).status_code == 502
+        assert dropped() == 1
+        assert s.get(proxied(server, hostile, "drop"), timeout=10).status_code == 502
+        assert dropped() == 3

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 
 import pytest
 from tornado.httputil import HTTPHeaders
@@ -150,3 +152,32 @@ def test_an_answer_in_time_leaves_the_connection_open_after_the_timeout():
     outcome, closed = asyncio.run(exchange_with(0.05, timeout=0.3, then_wait=0.5))
     assert outcome == (200, b"ok")
     assert not closed  # the timer went with the answer
+
+
+def test_an_answer_that_came_in_time_wins_over_a_busy_loop():
+    """The head arrives before the deadline, but another handler holds the loop past it: the
+    read and the timer fall due in one turn, and the answer must win."""
+
+    def app(server):
+        conn, _ = server.accept()
+        conn.recv(65536)
+        time.sleep(0.1)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        time.sleep(2)
+        conn.close()
+
+    async def main(port):
+        pool = UpstreamPool()
+        try:
+            stream, _ = await pool.connect("127.0.0.1", port)
+            exchange = AppExchange(stream)
+            exchange.send_head("GET", "/", HTTPHeaders({"Host": "app"}), b"", streamed=False)
+            asyncio.get_running_loop().call_later(0.05, time.sleep, 0.5)  # another handler holds the loop
+            start, _ = await exchange.read_head(0.3)
+            return start.code, await exchange.read_small_body(), stream.closed()
+        finally:
+            pool.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        threading.Thread(target=app, args=(server,), daemon=True).start()
+        assert asyncio.run(main(server.getsockname()[1])) == (200, b"ok", False)
