@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -169,6 +170,27 @@ def keep_memory_private(log) -> None:
         log.warning("jupyterhub-sessions: could not make the server non-dumpable: %s", e)
 
 
+def drop_unwritten_debug_records(log: logging.Logger) -> None:
+    """Let the server's logger drop at once the records none of its handlers would write.
+
+    traitlets sets an application's logger to DEBUG and filters at its console
+    handler (INFO unless `--debug`), so each `log.debug(...)` on a request's
+    path (jupyter-server logs every access and every token check at debug)
+    still builds a LogRecord for the handler to throw away: 0.07 ms of CPU per
+    proxied request on the benchmark machine (benchmarks/README.md). The
+    logger's level goes up to the lowest level of the handlers its records
+    reach, so `--debug`, or a `logging_config` handler at DEBUG, still gets
+    everything.
+    """
+    levels = []
+    logger: logging.Logger | None = log
+    while logger is not None:
+        levels += [h.level for h in logger.handlers]
+        logger = logger.parent if logger.propagate else None
+    if levels and log.level < min(levels):
+        log.setLevel(min(levels))
+
+
 def _stream_port_proxy(serverapp) -> None:
     """Make jupyter-server-proxy's routes stream (it loads before us: extensions load by name)."""
     from .streamproxy import install
@@ -197,6 +219,8 @@ def load(serverapp):
         _disable_collaboration_frontend(web_app)
     web_app.add_handlers(".*$", make_handlers(web_app.settings["base_url"]))
     _stream_port_proxy(serverapp)
+    if info is not None:  # a session's server (bare ones keep their logging as it is)
+        drop_unwritten_debug_records(serverapp.log)
     if state.under_hub:
         keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)

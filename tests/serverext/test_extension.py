@@ -9,6 +9,7 @@ of the hub's OAuth token (owner).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from urllib.parse import urlparse
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 import pytest
 import websocket
 
+from jupyterhub_sessions.serverext.extension import drop_unwritten_debug_records
 from jupyterhub_sessions.session_info import SessionInfo
 
 from .servertools import start_http_server, start_jupyter_server, start_ws_echo, wait_until
@@ -344,3 +346,45 @@ def test_proxy_to_a_closed_port_is_an_error_not_a_page(lab_server):
         port = s.getsockname()[1]
     r = lab_server.get(f"proxy/{port}/")
     assert r.status_code >= 500
+
+
+# ---- logging ------------------------------------------------------------------------------
+
+
+def logger_with(*handler_levels: int, parent_levels: tuple[int, ...] = (), name: str = "t") -> logging.Logger:
+    parent = logging.Logger(f"{name}-parent")
+    for level in parent_levels:
+        parent.addHandler(logging.NullHandler(level))
+    log = logging.Logger(name, logging.DEBUG)
+    log.parent = parent
+    for level in handler_levels:
+        log.addHandler(logging.NullHandler(level))
+    return log
+
+
+@pytest.mark.parametrize(
+    "handlers, parent, expected",
+    [
+        ((logging.INFO,), (), logging.INFO),  # traitlets' console handler: debug records go at once
+        ((logging.WARNING, logging.INFO), (), logging.INFO),
+        ((logging.INFO, logging.DEBUG), (), logging.DEBUG),  # a debug file handler gets everything
+        ((logging.INFO,), (logging.DEBUG,), logging.DEBUG),  # so does one records propagate to
+        ((logging.INFO,), (logging.NOTSET,), logging.DEBUG),
+        ((), (), logging.DEBUG),  # no handler: nothing to go by
+    ],
+)
+def test_the_logger_drops_only_what_no_handler_writes(handlers, parent, expected):
+    log = logger_with(*handlers, parent_levels=parent)
+    drop_unwritten_debug_records(log)
+    assert log.level == expected
+
+
+def test_a_session_started_with_debug_still_logs_its_proxied_requests(tmp_path, http_app):
+    server = start_jupyter_server(tmp_path, {**LAB_INFO, "collaborative": False}, ["--debug"])
+    try:
+        assert server.get(f"proxy/{http_app.port}/hello.txt").status_code == 200
+        wait_until(
+            lambda: f"GET /proxy/{http_app.port}/hello.txt" in server.log_path.read_text(), 10, "debug log"
+        )
+    finally:
+        server.stop()
