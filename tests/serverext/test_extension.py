@@ -384,7 +384,9 @@ def test_a_session_started_with_debug_still_logs_its_proxied_requests(tmp_path, 
     try:
         assert server.get(f"proxy/{http_app.port}/hello.txt").status_code == 200
         wait_until(
-            lambda: f"GET /proxy/{http_app.port}/hello.txt" in server.log_path.read_text(), 10, "debug log"
+            lambda: f"GET /proxy/{http_app.port}/hello.txt" in server.log_path.read_text(),
+            timeout=10,
+            what="the debug access line",
         )
     finally:
         server.stop()
