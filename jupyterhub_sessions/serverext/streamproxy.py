@@ -782,22 +782,18 @@ class StreamingProxyMixin:
             exchange.answer_done = not extra  # bytes past the body's end: that connection is not reused
             return
         _stop_listening(app)
-        relay = ChunkedRelay(
-            app.socket.fileno(), connection.stream.socket.fileno(), first, self._record_activity
-        )
-        self._splicing = relay
         try:
-            extra, _ = await relay.run()
-        except SourceClosed:
-            raise iostream.StreamClosedError() from None
-        except BadChunking as e:
-            raise AppProtocolError(str(e)) from None
-        except OSError:  # only the client's side: the relay reports the app's as SourceClosed
+            extra, _ = await self._run_relay(
+                ChunkedRelay(
+                    app.socket.fileno(), connection.stream.socket.fileno(), first, self._record_activity
+                )
+            )
+        except iostream.StreamClosedError:
+            raise  # the app's side (an OSError too)
+        except OSError:
             self._client_went_away()
             connection.close()  # part of a chunk went: nothing more may follow on it
             return
-        finally:
-            self._splicing = None
         if self._client_gone:
             connection.close()
             return
@@ -823,17 +819,25 @@ class StreamingProxyMixin:
         OSError if `dst` fails.
         """
         _stop_listening(src)
-        splice = SocketRelay(src.socket.fileno(), dst.socket.fileno(), left, self._record_activity)
-        self._splicing = splice
-        try:
-            not_moved, written = await splice.run()
-        except SourceClosed:
-            raise iostream.StreamClosedError() from None
-        finally:
-            self._splicing = None
+        not_moved, written = await self._run_relay(
+            SocketRelay(src.socket.fileno(), dst.socket.fileno(), left, self._record_activity)
+        )
         if sent is not None:
             sent(written)
         return not_moved
+
+    async def _run_relay(self, relay: SocketRelay):
+        """`relay.run()` where `_client_went_away` can stop it. The app's side failing comes out as
+        StreamClosedError (AppProtocolError for bad chunking), the client's as another OSError."""
+        self._splicing = relay
+        try:
+            return await relay.run()
+        except SourceClosed:
+            raise iostream.StreamClosedError() from None
+        except BadChunking as e:
+            raise AppProtocolError(str(e)) from None
+        finally:
+            self._splicing = None
 
     def _start_answer(self, start_line, headers, host, port, path) -> None:
         """Status and headers of the app's answer, filtered, for the client."""

@@ -45,13 +45,18 @@ def server(tmp_path_factory):
     s.stop()
 
 
+def run_app(module, tmp_path, name: str):
+    """`module` (a test app: `python module.py PORT`) on a free port, stopped after the test."""
+    port = free_port()
+    proc = start_process([sys.executable, module.__file__, str(port)], port, tmp_path, name)
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def app(tmp_path):
     """A fresh app per test: its counters start at zero."""
-    port = free_port()
-    proc = start_process([sys.executable, bulk_app.__file__, str(port)], port, tmp_path, "bulk-app")
-    yield proc
-    proc.stop()
+    yield from run_app(bulk_app, tmp_path, "bulk-app")
 
 
 def proxied(server, app, path: str) -> str:
@@ -535,10 +540,7 @@ def test_refused_requests_keep_a_reused_connection_usable(server, app):
 
 @pytest.fixture
 def hostile(tmp_path):
-    port = free_port()
-    proc = start_process([sys.executable, hostile_app.__file__, str(port)], port, tmp_path, "hostile-app")
-    yield proc
-    proc.stop()
+    yield from run_app(hostile_app, tmp_path, "hostile-app")
 
 
 def raw_get(server, app, path: str, method: str = "GET") -> bytes:
