@@ -187,7 +187,7 @@ def drop_unwritten_debug_records(log: logging.Logger) -> None:
     while logger is not None:
         levels += [h.level for h in logger.handlers]
         logger = logger.parent if logger.propagate else None
-    if levels and log.level < min(levels):
+    if levels and log.getEffectiveLevel() < min(levels):  # never lets through more than before
         log.setLevel(min(levels))
 
 

@@ -96,8 +96,14 @@ class SocketRelay:
         self._loop = asyncio.get_running_loop()
         done = self._loop.create_future()
         thread = threading.Thread(target=self._thread, args=(done,), name="sockrelay", daemon=True)
-        SocketRelay.active += 1
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: nothing of this relay stays open
+            for fd in (self._src, self._dst):
+                os.close(fd)
+            self._close_stop_pipe()
+            raise
+        SocketRelay.active += 1  # before _settle can run: that is on this (busy) thread
         try:
             return await asyncio.shield(done)
         except asyncio.CancelledError:

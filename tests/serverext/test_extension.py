@@ -351,11 +351,13 @@ def test_proxy_to_a_closed_port_is_an_error_not_a_page(lab_server):
 # ---- logging ------------------------------------------------------------------------------
 
 
-def logger_with(*handler_levels: int, parent_levels: tuple[int, ...] = (), name: str = "t") -> logging.Logger:
-    parent = logging.Logger(f"{name}-parent")
-    for level in parent_levels:
-        parent.addHandler(logging.NullHandler(level))
-    log = logging.Logger(name, logging.DEBUG)
+def logger_with(
+    *handler_levels: int, parent_levels: tuple[int, ...] = (), level: int = logging.DEBUG, name: str = "t"
+) -> logging.Logger:
+    parent = logging.Logger(f"{name}-parent", logging.WARNING)
+    for handler_level in parent_levels:
+        parent.addHandler(logging.NullHandler(handler_level))
+    log = logging.Logger(name, level)
     log.parent = parent
     for level in handler_levels:
         log.addHandler(logging.NullHandler(level))
@@ -377,6 +379,13 @@ def test_the_logger_drops_only_what_no_handler_writes(handlers, parent, expected
     log = logger_with(*handlers, parent_levels=parent)
     drop_unwritten_debug_records(log)
     assert log.level == expected
+
+
+def test_a_logger_that_inherits_a_higher_level_is_left_alone():
+    """NOTSET takes the parent's WARNING: raising it to the handler's INFO would let more through."""
+    log = logger_with(logging.INFO, level=logging.NOTSET)
+    drop_unwritten_debug_records(log)
+    assert (log.level, log.getEffectiveLevel()) == (logging.NOTSET, logging.WARNING)
 
 
 def test_a_session_started_with_debug_still_logs_its_proxied_requests(tmp_path, http_app):
