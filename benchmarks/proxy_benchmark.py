@@ -23,7 +23,14 @@ For each path it measures, in rounds that take the paths in turn:
 - websocket round trips of a small message (p50, p95 ms);
 - the peak RSS growth of the proxying server during the 1 GB transfers;
 - the proxying server's CPU time per small GET, per websocket round trip and
-  per GB moved (figures the machine's load hardly moves, unlike latencies).
+  per GB moved (figures the machine's load hardly moves, unlike latencies);
+- the CPU budget of the 1 GB transfers: CPU seconds per GB of the client (this
+  process), the app and every proxy on the path, and the most MB/s those
+  figures allow on this machine's CPUs. Every process on a path handles each
+  byte; each moves bytes on one thread, so a GB takes at least the largest
+  of them, and at least their sum over the CPU count. An extra hop on a
+  machine with few CPUs is bounded by that, not by how it is written: its
+  ratio to direct is compared with the bound's.
 
 Failures are reported as such (stock jupyter-server-proxy buffers whole bodies:
 tornado's client stops at 100 MB, jupyter-server at 512 MB request bodies).
@@ -78,6 +85,7 @@ class Path_:
     base: str  # http URL of the app's root on this path
     headers: dict
     pid: int | None = None  # the proxying jupyter server
+    hops: list[int] = field(default_factory=list)  # every proxy process on the path (CPU budget)
     results: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)  # the unmeasured first round, with digests
 
@@ -298,6 +306,45 @@ def cpu_seconds(pid: int | None) -> float:
     return t.user + t.system
 
 
+class Budget:
+    """CPU seconds per GB of the client, the app and the path's proxies while the block runs."""
+
+    def __init__(self, path: Path_, app_pid: int, gb: float):
+        self.path, self.app_pid, self.gb = path, app_pid, gb
+
+    def __enter__(self):
+        self.start = self._now()
+        return self
+
+    def _now(self):
+        hops = [cpu_seconds(pid) for pid in self.path.hops]
+        return time.process_time(), cpu_seconds(self.app_pid), *hops
+
+    def record(self, results: dict, key: str):
+        now = self._now()
+        results.setdefault(key, []).append(
+            tuple((b - a) / self.gb for a, b in zip(self.start, now, strict=True))
+        )
+
+    def __exit__(self, *exc):
+        return False
+
+
+def bound_mbps(per_gb: tuple[float, ...]) -> float:
+    """The most MB/s CPU seconds per GB (client, app, each proxy) allow: each process moves
+    bytes on one thread, so a GB takes at least the busiest's time and their sum over the CPUs."""
+    seconds = max(max(per_gb), sum(per_gb) / (os.cpu_count() or 1))
+    return 1000 / seconds
+
+
+def budget(p: Path_, key: str) -> tuple[float, ...] | None:
+    """Median CPU seconds per GB of each process on the path over the rounds."""
+    rows = p.results.get(key)
+    if not rows:
+        return None
+    return tuple(statistics.median(row[i] for row in rows) for i in range(len(rows[0])))
+
+
 def run_round(paths, args, check: bool):
     """One round over all paths; `check`: warm-up round, bytes verified, figures not kept."""
     big = args.big_mb * 1024 * 1024
@@ -315,12 +362,18 @@ def run_round(paths, args, check: bool):
         with PeakRSS(p.pid) as rss:
             gb = big / 1e9
             c = cpu_seconds(p.pid)
-            if attempt(r, "mbps_big", download, p, big, check) is not None and p.pid:
-                r.setdefault("down_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+            with Budget(p, args.app_pid, gb) as budget:
+                if attempt(r, "mbps_big", download, p, big, check) is not None:
+                    budget.record(r, "down_budget")
+                    if p.pid:
+                        r.setdefault("down_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
             attempt(r, "mbps_chunked", download, p, big, check, True)
             c = cpu_seconds(p.pid)
-            if attempt(r, "mbps_up", upload, p, big) is not None and p.pid:
-                r.setdefault("up_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
+            with Budget(p, args.app_pid, gb) as budget:
+                if attempt(r, "mbps_up", upload, p, big) is not None:
+                    budget.record(r, "up_budget")
+                    if p.pid:
+                        r.setdefault("up_cpu", []).append((cpu_seconds(p.pid) - c) / gb)
         r.setdefault("rss_mb", []).append(rss.growth / 1e6)
 
 
@@ -359,6 +412,14 @@ def report(paths, args) -> None:
                 f"{fmt(med(p, 'ws_cpu_ms'), '.3f')} ms per websocket round trip, "
                 f"{fmt(med(p, 'down_cpu'), '.2f')} s per GB down, {fmt(med(p, 'up_cpu'), '.2f')} s per GB up"
             )
+        for key, label in (("down_budget", "down"), ("up_budget", "up")):
+            cpu = budget(p, key)
+            if cpu:
+                hops = "".join(f", proxy {x:.2f}" for x in cpu[2:])
+                print(
+                    f"    CPU s per GB {label}: client {cpu[0]:.2f}, app {cpu[1]:.2f}{hops}"
+                    f" -> at most {bound_mbps(cpu):.0f} MB/s on {os.cpu_count()} CPUs"
+                )
         for kind, res in (("", p.results), ("(byte check) ", p.checks)):
             for k, v in res.items():
                 if k.endswith(":errors"):
@@ -387,6 +448,13 @@ def report(paths, args) -> None:
                 a, b = med(direct, key), med(p, key)
                 parts.append(f"{label} x{b / a:.2f}" if a and b else f"{label} fail")
             print(f"{prefix + name:<14} vs {prefix + 'direct':<11}: " + ", ".join(parts))
+            bounds = []
+            for key, label, rate in (("down_budget", "down", "mbps_big"), ("up_budget", "upload", "mbps_up")):
+                cpu, base = budget(p, key), med(direct, rate)
+                if cpu and base:
+                    bounds.append(f"{label} x{bound_mbps(cpu) / base:.2f}")
+            if bounds:
+                print(f"{'':<14}    the CPU budget's bound: " + ", ".join(bounds))
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)"
@@ -413,6 +481,7 @@ def main():
         stock = start_jupyter_server(tmp / "stock", SESSION, STOCK_ARGS)
         ours = start_jupyter_server(tmp / "ours", SESSION)
         procs = [app, stock, ours]
+        args.app_pid = app.proc.pid
         try:
             servers = {"stock jsp": stock, "ours": ours}
             paths = [Path_("direct", f"http://127.0.0.1:{app_port}/", {})]
@@ -420,10 +489,11 @@ def main():
             if nginx is not None:
                 procs.append(nginx[0])
                 worker = psutil.Process(nginx[0].proc.pid).children()[0].pid  # its one worker does the work
-                paths.append(Path_("nginx", nginx[1], {}, worker))
+                paths.append(Path_("nginx", nginx[1], {}, worker, [worker]))
             for name, server in servers.items():
                 auth = {"Authorization": f"token {server.token}"}
-                paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, server.proc.pid))
+                pid = server.proc.pid
+                paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, pid, [pid]))
             if not args.no_chp:
                 routes = {
                     "/app": f"http://127.0.0.1:{app_port}",
@@ -432,11 +502,17 @@ def main():
                 }
                 chp, chp_url = start_chp(tmp, routes)
                 procs.append(chp)
-                paths.append(Path_("chp direct", f"{chp_url}/app/", {}))
+                paths.append(Path_("chp direct", f"{chp_url}/app/", {}, None, [chp.proc.pid]))
                 named = {p.name: p for p in paths}
                 for p, prefix in ((named["stock jsp"], "/user/stock"), (named["ours"], "/user/ours")):
                     paths.append(
-                        Path_("chp " + p.name, f"{chp_url}{prefix}/proxy/{app_port}/", p.headers, p.pid)
+                        Path_(
+                            "chp " + p.name,
+                            f"{chp_url}{prefix}/proxy/{app_port}/",
+                            p.headers,
+                            p.pid,
+                            [chp.proc.pid, p.pid],
+                        )
                     )
             run_round(paths, args, check=True)
             print(f"byte-check round done, load {os.getloadavg()[0]:.2f}", flush=True)

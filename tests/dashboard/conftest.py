@@ -112,6 +112,8 @@ def dash(tmp_path_factory):
                 _s.pop("environment", None)
                 _s["url"] = "http://127.0.0.1:{port}"
                 _s["api_token"] = {token!r}
+                if "timeout" in _s:  # the hub's start would wait that long: the service starts after it
+                    _s["timeout"] = 1
         # the failing toolkit is installed outside the sandbox's default view
         c.LocalSessionSpawner.sandbox_readable_paths = [{str(failing)!r}]
         """

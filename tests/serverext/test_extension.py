@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import sys
 from urllib.parse import urlparse
 
@@ -198,6 +199,34 @@ def test_collaborative_session_serves_shared_documents(lab_server):
     assert r.status_code in (200, 201), r.text
     assert r.json()["sessionId"]
     assert _page_config(lab_server)["disableRTC"] is False
+
+
+def test_a_collaborative_session_with_an_open_document_exits_when_stopped(tmp_path):
+    """The spawner's SIGINT ends it: no waiting for SIGTERM and SIGKILL (a minute on the local
+    spawner) because the document's room left anyio worker threads behind (exitwatch.py)."""
+    server = start_jupyter_server(tmp_path, LAB_INFO)
+    try:
+        (server.root / "notes.ipynb").write_text(
+            json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+        )
+        r = server.request(
+            "PUT", "api/collaboration/session/notes.ipynb", json={"format": "json", "type": "notebook"}
+        )
+        assert r.status_code in (200, 201), r.text
+        room = f"json:notebook:{r.json()['fileId']}?sessionId={r.json()['sessionId']}"
+        ws = websocket.create_connection(
+            server.url.replace("http", "ws") + "api/collaboration/room/" + room,
+            header=[f"Authorization: token {server.token}"],
+            timeout=10,
+        )
+        ws.recv_data()  # the room is up and has loaded the document
+        ws.close()
+        wait_until(lambda: "loaded from file notes.ipynb" in server.log_tail(200), what="the room loaded")
+        server.proc.send_signal(signal.SIGINT)
+        server.proc.wait(20)  # LocalProcessSpawner waits 30 s before it sends SIGTERM
+        assert "ended 1 idle anyio worker thread(s)" in server.log_tail(20)
+    finally:
+        server.stop()
 
 
 def test_non_collaborative_session_has_no_collaboration_at_all(app_server):

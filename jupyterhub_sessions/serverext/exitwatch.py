@@ -1,0 +1,83 @@
+"""A session server that has stopped also exits, whatever threads a library left behind.
+
+jupyter-collaboration's rooms load and store documents on anyio's worker
+threads (`anyio.to_thread.run_sync`, through pycrdt's stores). Those threads are
+not daemons, and anyio stops one only when the task that first used it ends;
+on a server whose event loop tornado simply stops, that task never ends. Python
+joins every non-daemon thread before it exits, so a collaborative session in
+which a document had been opened stopped serving at SIGINT, then sat in that
+join until the spawner's SIGKILL: a minute on JupyterHub's local spawner (30 s
+after SIGINT, 30 s after SIGTERM), during which the hub shows the session as
+stopping and its drive cannot be used by another session
+(jupyterlab/jupyter-collaboration#161 and #503 upstream).
+
+`watch_exit` starts a daemon thread that waits for the main thread to end: the
+server has then run its own shutdown (kernels, terminals, extensions) and the
+interpreter is joining what is left. It sends anyio's idle workers the stop
+anyio would have sent (`WorkerThread.stop()`: a shutdown command on the
+worker's queue; a worker still running a call finishes it first), so the
+interpreter goes on exiting as normal: atexit handlers run and the exit status
+is the server's. A thread of any other kind that is still alive `grace` seconds
+later is named in the log and the process ends (`os._exit`), as the spawner's
+SIGKILL would have ended it, only sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+GRACE = 5.0  # seconds the other threads get once the server has stopped
+
+
+def _is_anyio_worker(thread: threading.Thread) -> bool:
+    kind = type(thread)
+    return (
+        kind.__name__ == "WorkerThread" and kind.__module__.startswith("anyio.") and hasattr(thread, "stop")
+    )
+
+
+def _blocking(main: threading.Thread) -> list[threading.Thread]:
+    """The threads the interpreter's exit waits for (alive, not daemons, not the main thread)."""
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+
+
+def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: str) -> None:
+    main.join()
+    stopped = 0
+    for thread in _blocking(main):
+        if _is_anyio_worker(thread):
+            try:
+                thread.stop()
+                stopped += 1
+            except Exception as e:  # anyio's bookkeeping is gone with its loop; the queue is what counts
+                log.debug("jupyterhub-sessions: stopping %s of %s: %s", thread.name, who, e)
+    if stopped:
+        log.info("jupyterhub-sessions: %s stopped; ended %d idle anyio worker thread(s)", who, stopped)
+    deadline = time.monotonic() + grace
+    for thread in _blocking(main):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            left = ", ".join(sorted(t.name for t in _blocking(main)))
+            log.warning(
+                "jupyterhub-sessions: %s stopped but threads kept it from exiting after %g s: %s; "
+                "ending the process",
+                who,
+                grace,
+                left,
+            )
+            for handler in logging.getLogger().handlers + log.handlers:
+                handler.flush()
+            os._exit(0)
+
+
+def watch_exit(log: logging.Logger, who: str, grace: float = GRACE) -> threading.Thread:
+    """Make this process exit once its main thread has ended (see the module's docstring)."""
+    main = threading.main_thread()
+    watcher = threading.Thread(
+        target=_after_main, args=(main, log, grace, who), name="jupyterhub-sessions exit watch", daemon=True
+    )
+    watcher.start()
+    return watcher

@@ -1,0 +1,87 @@
+"""A stopped server's process exits although a library left non-daemon threads behind.
+
+The scripts run in their own interpreter (exit is what is tested). The first
+does what a tornado server with collaboration rooms does: work goes to anyio's
+worker threads from a task that never ends, then the loop is stopped and the
+main function returns. Without the watch that process never exits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ANYIO_SERVER = textwrap.dedent(
+    """
+    import asyncio, atexit, logging, sys
+    import anyio
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    if sys.argv[1] == "watch":
+        from jupyterhub_sessions.serverext.exitwatch import watch_exit
+        watch_exit(logging.getLogger("server"), "session=alice/lab")
+    atexit.register(lambda: print("atexit ran", flush=True))
+
+    async def room():  # a collaboration room: stays open while the server runs
+        await anyio.to_thread.run_sync(sum, [1, 2])
+        await asyncio.Event().wait()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    task = loop.create_task(room())
+    loop.call_later(0.5, loop.stop)  # the server stops its loop and returns
+    loop.run_forever()
+    print("server stopped", flush=True)
+    sys.exit(3)
+    """
+)
+
+STUCK_THREAD = textwrap.dedent(
+    """
+    import logging, sys, threading
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    from jupyterhub_sessions.serverext.exitwatch import watch_exit
+    watch_exit(logging.getLogger("server"), "session=alice/lab", grace=0.5)
+    threading.Thread(target=threading.Event().wait, name="someone's poller").start()
+    print("server stopped", flush=True)
+    """
+)
+
+
+def run(script: str, *args: str):
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_idle_anyio_workers_no_longer_keep_a_stopped_server_alive():
+    proc = run(ANYIO_SERVER, "watch")
+    out, _ = proc.communicate(timeout=30)
+    # a normal exit: the server's exit status, atexit handlers run, the log says what was ended
+    assert proc.returncode == 3, out
+    assert "server stopped" in out and "atexit ran" in out
+    assert "session=alice/lab stopped; ended 1 idle anyio worker thread(s)" in out
+
+
+def test_without_the_watch_the_same_server_never_exits():
+    """What the watch is for (and what makes the test above able to fail)."""
+    proc = run(ANYIO_SERVER, "bare")
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(5)
+    finally:
+        proc.kill()
+        out, _ = proc.communicate(timeout=10)
+    assert "server stopped" in out and "atexit ran" not in out
+
+
+def test_an_unknown_thread_is_named_and_the_process_ends():
+    proc = run(STUCK_THREAD)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert (
+        "session=alice/lab stopped but threads kept it from exiting after 0.5 s: someone's poller; "
+        "ending the process"
+    ) in out
