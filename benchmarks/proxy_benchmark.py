@@ -86,6 +86,8 @@ class Path_:
     headers: dict
     pid: int | None = None  # the proxying jupyter server
     hops: list[int] = field(default_factory=list)  # every proxy process on the path (CPU budget)
+    small: str = "small"  # what the small GETs ask for
+    only_gets: bool = False  # a reference for the small GETs alone
     results: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)  # the unmeasured first round, with digests
 
@@ -130,7 +132,7 @@ class PeakRSS:
 def small_gets(path: Path_, n: int) -> list[float]:
     s = requests.Session()
     s.headers.update(path.headers)
-    url = path.base + "small"
+    url = path.base + path.small
     for _ in range(20):
         s.get(url).raise_for_status()
     out = []
@@ -354,6 +356,8 @@ def run_round(paths, args, check: bool):
         c = cpu_seconds(p.pid)
         if attempt(r, "get_ms", small_gets, p, args.requests) is not None and p.pid:
             r.setdefault("get_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
+        if p.only_gets:
+            continue
         c = cpu_seconds(p.pid)
         if attempt(r, "ws_ms", ws_round_trips, p, args.requests) is not None and p.pid:
             r.setdefault("ws_cpu_ms", []).append((cpu_seconds(p.pid) - c) * 1000 / (args.requests + 20))
@@ -397,6 +401,10 @@ def report(paths, args) -> None:
     print(head)
     for p in paths:
         get, ws = p.results.get("get_ms"), p.results.get("ws_ms")
+        if p.only_gets:
+            print(f"{p.name:<22}{fmt(med(p, 'get_ms'), '9.2f')}{fmt(get and pct(get, 0.95), '9.2f')}")
+            print(f"    server CPU: {fmt(med(p, 'get_cpu_ms'), '.3f')} ms per GET")
+            continue
         print(
             f"{p.name:<22}"
             f"{fmt(med(p, 'get_ms'), '9.2f')}{fmt(get and pct(get, 0.95), '9.2f')}"
@@ -455,6 +463,14 @@ def report(paths, args) -> None:
                     bounds.append(f"{label} x{bound_mbps(cpu) / base:.2f}")
             if bounds:
                 print(f"{'':<14}    the CPU budget's bound: " + ", ".join(bounds))
+    floor, ours = by.get("ours /api/status"), by.get("ours")
+    if floor and ours and med(floor, "get_ms") and med(ours, "get_ms"):
+        print(
+            f"ours vs its server's own /api/status (no proxying): GET p50 "
+            f"+{med(ours, 'get_ms') - med(floor, 'get_ms'):.3f} ms, server CPU "
+            f"+{med(ours, 'get_cpu_ms') - med(floor, 'get_cpu_ms'):.3f} ms per GET; /api/status vs direct: "
+            f"GET p50 +{med(floor, 'get_ms') - med(by['direct'], 'get_ms'):.3f} ms"
+        )
     load = os.getloadavg()
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)"
@@ -494,6 +510,11 @@ def main():
                 auth = {"Authorization": f"token {server.token}"}
                 pid = server.proc.pid
                 paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, pid, [pid]))
+            # what jupyter-server itself costs per authenticated request, proxying or not
+            ours_pid = ours.proc.pid
+            floor = Path_("ours /api/status", ours.url, paths[-1].headers, ours_pid, small="api/status")
+            floor.only_gets = True
+            paths.append(floor)
             if not args.no_chp:
                 routes = {
                     "/app": f"http://127.0.0.1:{app_port}",
