@@ -29,8 +29,10 @@ For each path it measures, in rounds that take the paths in turn:
   figures allow on this machine's CPUs. Every process on a path handles each
   byte; each moves bytes on one thread, so a GB takes at least the largest
   of them, and at least their sum over the CPU count. An extra hop on a
-  machine with few CPUs is bounded by that, not by how it is written: its
-  ratio to direct is compared with the bound's.
+  machine with few CPUs is held to that, however it is written: its ratio to
+  direct is given next to the budget's. It is an estimate, not a strict bound
+  (the kernel's loopback work is charged to whichever process runs it): a
+  path measured a few per cent above its budget has been seen.
 
 Failures are reported as such (stock jupyter-server-proxy buffers whole bodies:
 tornado's client stops at 100 MB, jupyter-server at 512 MB request bodies).
@@ -462,7 +464,7 @@ def report(paths, args) -> None:
                 if cpu and base:
                     bounds.append(f"{label} x{bound_mbps(cpu) / base:.2f}")
             if bounds:
-                print(f"{'':<14}    the CPU budget's bound: " + ", ".join(bounds))
+                print(f"{'':<14}    what the CPU budget allows: " + ", ".join(bounds))
     floor, ours = by.get("ours /api/status"), by.get("ours")
     if floor and ours and med(floor, "get_ms") and med(ours, "get_ms"):
         print(
