@@ -19,13 +19,15 @@ worker's queue; a worker still running a call finishes it first), so the
 interpreter goes on exiting as normal: atexit handlers run and the exit status
 is the server's. A thread of any other kind that is still alive `grace` seconds
 later is named in the log and the process ends (`os._exit`), as the spawner's
-SIGKILL would have ended it, only sooner.
+SIGKILL would have ended it, only sooner: with status 1 if the main thread
+ended on an uncaught exception (seen through `sys.excepthook`), else 0.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -44,7 +46,7 @@ def _blocking(main: threading.Thread) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
-def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: str) -> None:
+def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: str, failed: list) -> None:
     main.join()
     stopped = 0
     for thread in _blocking(main):
@@ -70,14 +72,25 @@ def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: 
             )
             for handler in logging.getLogger().handlers + log.handlers:
                 handler.flush()
-            os._exit(0)
+            os._exit(1 if failed else 0)
 
 
 def watch_exit(log: logging.Logger, who: str, grace: float = GRACE) -> threading.Thread:
     """Make this process exit once its main thread has ended (see the module's docstring)."""
     main = threading.main_thread()
+    failed: list = []  # an uncaught exception ended the main thread: the forced exit says so
+    previous = sys.excepthook
+
+    def note_failure(kind, value, tb):
+        failed.append(kind)
+        previous(kind, value, tb)
+
+    sys.excepthook = note_failure
     watcher = threading.Thread(
-        target=_after_main, args=(main, log, grace, who), name="jupyterhub-sessions exit watch", daemon=True
+        target=_after_main,
+        args=(main, log, grace, who, failed),
+        name="jupyterhub-sessions exit watch",
+        daemon=True,
     )
     watcher.start()
     return watcher

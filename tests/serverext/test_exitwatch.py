@@ -46,6 +46,8 @@ STUCK_THREAD = textwrap.dedent(
     watch_exit(logging.getLogger("server"), "session=alice/lab", grace=0.5)
     threading.Thread(target=threading.Event().wait, name="someone's poller").start()
     print("server stopped", flush=True)
+    if sys.argv[1] == "crash":
+        raise RuntimeError("the server failed")
     """
 )
 
@@ -77,10 +79,12 @@ def test_without_the_watch_the_same_server_never_exits():
     assert "server stopped" in out and "atexit ran" not in out
 
 
-def test_an_unknown_thread_is_named_and_the_process_ends():
-    proc = run(STUCK_THREAD)
+@pytest.mark.parametrize(("ending", "status"), [("clean", 0), ("crash", 1)])
+def test_an_unknown_thread_is_named_and_the_process_ends(ending, status):
+    proc = run(STUCK_THREAD, ending)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+    assert proc.returncode == status, out
+    assert ("RuntimeError: the server failed" in out) == (ending == "crash")
     assert (
         "session=alice/lab stopped but threads kept it from exiting after 0.5 s: someone's poller; "
         "ending the process"
