@@ -1,4 +1,15 @@
-"""A session server that has stopped also exits, whatever threads a library left behind.
+"""A session server told to stop stops cleanly, and then exits, whatever threads a library left behind.
+
+JupyterHub's local spawner stops a server with SIGINT (then SIGTERM, then
+SIGKILL). jupyter-server handles SIGINT only on a terminal (it asks "Shut down
+this Jupyter server?"); a session has none, so SIGINT was Python's
+KeyboardInterrupt, raised in whatever code ran: out of the event loop it
+ended the server without its cleanup (kernels and terminals not shut down,
+extensions not stopped), and inside a task it could be swallowed (a
+collaboration room's task group logs it and goes on), leaving the server
+running until SIGTERM 30 s later. `stop_on_sigint` makes SIGINT do what
+SIGTERM does: `ServerApp.stop()`, its cleanup, then the loop stops. A second
+SIGINT interrupts as before.
 
 jupyter-collaboration's rooms load and store documents on anyio's worker
 threads (`anyio.to_thread.run_sync`, through pycrdt's stores). Those threads are
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -73,6 +85,22 @@ def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: 
             for handler in logging.getLogger().handlers + log.handlers:
                 handler.flush()
             os._exit(1 if failed else 0)
+
+
+def stop_on_sigint(serverapp, who: str) -> bool:
+    """Let SIGINT stop the server cleanly, if nothing else handles it (see the module's docstring)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False  # a terminal's confirmation prompt, or JupyterHub's own handler
+
+    def on_sigint(sig, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
+        serverapp.log.critical("jupyterhub-sessions: %s received SIGINT, stopping", who)
+        serverapp.stop(from_signal=True)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return True
 
 
 def watch_exit(log: logging.Logger, who: str, grace: float = GRACE) -> threading.Thread:

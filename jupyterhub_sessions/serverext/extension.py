@@ -10,7 +10,7 @@ from traitlets import Enum, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..session_info import AUTH_CACHE_SECONDS, SessionInfo
-from .exitwatch import watch_exit
+from .exitwatch import stop_on_sigint, watch_exit
 from .handlers import make_handlers
 from .hubclient import HubClient
 from .revoke import AccessWatch, refuse_own_token, track_websockets
@@ -222,7 +222,9 @@ def load(serverapp):
     _stream_port_proxy(serverapp)
     if info is not None:  # a session's server (bare ones keep their logging as it is)
         drop_unwritten_debug_records(serverapp.log)
-        watch_exit(serverapp.log, f"session={state.owner or '-'}/{state.server_name or '(default)'}")
+        who = f"session={state.owner or '-'}/{state.server_name or '(default)'}"
+        stop_on_sigint(serverapp, who)
+        watch_exit(serverapp.log, who)
     if state.under_hub:
         keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)

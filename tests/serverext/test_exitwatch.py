@@ -1,4 +1,5 @@
-"""A stopped server's process exits although a library left non-daemon threads behind.
+"""SIGINT stops a session server cleanly, and its process exits although a library left
+non-daemon threads behind.
 
 The scripts run in their own interpreter (exit is what is tested). The first
 does what a tornado server with collaboration rooms does: work goes to anyio's
@@ -89,3 +90,46 @@ def test_an_unknown_thread_is_named_and_the_process_ends(ending, status):
         "session=alice/lab stopped but threads kept it from exiting after 0.5 s: someone's poller; "
         "ending the process"
     ) in out
+
+
+SIGINT_SERVER = textwrap.dedent(
+    """
+    import logging, os, signal, sys, time
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    from jupyterhub_sessions.serverext.exitwatch import stop_on_sigint
+
+    class Server:  # what stop_on_sigint uses of jupyter-server's ServerApp
+        log = logging.getLogger("server")
+        def stop(self, from_signal=False):
+            print(f"cleanup and stop (from_signal={from_signal})", flush=True)
+
+    if sys.argv[1] == "terminal":  # jupyter-server on a terminal asks before it stops
+        signal.signal(signal.SIGINT, lambda *a: print("Shut down this Jupyter server?", flush=True))
+    print("installed:", stop_on_sigint(Server(), "session=alice/lab"), flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)  # a KeyboardInterrupt here would end the script with a traceback
+    print("still running", flush=True)
+    if sys.argv[1] == "session":
+        os.kill(os.getpid(), signal.SIGINT)  # a second one interrupts, as before
+        time.sleep(5)
+    """
+)
+
+
+def test_sigint_stops_a_session_server_through_its_cleanup():
+    proc = run(SIGINT_SERVER, "session")
+    out, _ = proc.communicate(timeout=30)
+    assert out.splitlines()[:4] == [
+        "installed: True",
+        "jupyterhub-sessions: session=alice/lab received SIGINT, stopping",
+        "cleanup and stop (from_signal=True)",
+        "still running",
+    ], out
+    assert "KeyboardInterrupt" in out and proc.returncode != 0  # the second SIGINT
+
+
+def test_a_handler_already_there_is_left_alone():
+    proc = run(SIGINT_SERVER, "terminal")
+    out, _ = proc.communicate(timeout=30)
+    assert out.splitlines() == ["installed: False", "Shut down this Jupyter server?", "still running"], out
+    assert proc.returncode == 0

@@ -201,9 +201,10 @@ def test_collaborative_session_serves_shared_documents(lab_server):
     assert _page_config(lab_server)["disableRTC"] is False
 
 
-def test_a_collaborative_session_with_an_open_document_exits_when_stopped(tmp_path):
-    """The spawner's SIGINT ends it: no waiting for SIGTERM and SIGKILL (a minute on the local
-    spawner) because the document's room left anyio worker threads behind (exitwatch.py)."""
+def test_a_collaborative_session_with_an_open_document_stops_and_exits_at_sigint(tmp_path):
+    """The spawner's SIGINT stops the server through its cleanup and the process exits: no
+    waiting for SIGTERM and SIGKILL (a minute on the local spawner) because the document's
+    room, still open in a browser, left anyio worker threads behind (exitwatch.py)."""
     server = start_jupyter_server(tmp_path, LAB_INFO)
     try:
         (server.root / "notes.ipynb").write_text(
@@ -219,12 +220,18 @@ def test_a_collaborative_session_with_an_open_document_exits_when_stopped(tmp_pa
             header=[f"Authorization: token {server.token}"],
             timeout=10,
         )
-        ws.recv_data()  # the room is up and has loaded the document
-        ws.close()
-        wait_until(lambda: "loaded from file notes.ipynb" in server.log_tail(200), what="the room loaded")
-        server.proc.send_signal(signal.SIGINT)
-        server.proc.wait(20)  # LocalProcessSpawner waits 30 s before it sends SIGTERM
-        assert "ended 1 idle anyio worker thread(s)" in server.log_tail(20)
+        try:
+            ws.recv_data()  # the room is up (and stays open, as in a user's browser)
+            wait_until(lambda: "loaded from file notes.ipynb" in server.log_tail(200), what="the room loaded")
+            server.proc.send_signal(signal.SIGINT)
+            server.proc.wait(20)  # LocalProcessSpawner waits 30 s before it sends SIGTERM
+        finally:
+            ws.close()
+        log = server.log_tail(40)
+        assert "received SIGINT, stopping" in log
+        assert re.search(r"Shutting down \d+ extensions", log)  # jupyter-server's cleanup ran
+        assert re.search(r"stopped; ended \d+ idle anyio worker thread\(s\)", log)
+        assert server.proc.returncode == 0
     finally:
         server.stop()
 
