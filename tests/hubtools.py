@@ -211,6 +211,8 @@ class Hub:
             self.argv or [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.data_dir,
             env=self.env,
+            # an open stdin, as a hub run from a terminal has (sessions must not inherit it)
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -241,6 +243,8 @@ class Hub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
         if sessions_too:
             kill_processes_of(self.data_dir)
 

@@ -8,8 +8,9 @@ ended the server without its cleanup (kernels and terminals not shut down,
 extensions not stopped), and inside a task it could be swallowed (a
 collaboration room's task group logs it and goes on), leaving the server
 running until SIGTERM 30 s later. `stop_on_sigint` makes SIGINT do what
-SIGTERM does: `ServerApp.stop()`, its cleanup, then the loop stops. A second
-SIGINT interrupts as before.
+SIGTERM does: `ServerApp.stop()`, its cleanup, then the loop stops (unless a
+stop is already under way). A second SIGINT interrupts as before. (The local
+spawner gives sessions no terminal: stdin is /dev/null.)
 
 jupyter-collaboration's rooms load and store documents on anyio's worker
 threads (`anyio.to_thread.run_sync`, through pycrdt's stores). Those threads are
@@ -24,14 +25,16 @@ stopping and its drive cannot be used by another session
 
 `watch_exit` starts a daemon thread that waits for the main thread to end: the
 server has then run its own shutdown (kernels, terminals, extensions) and the
-interpreter is joining what is left. It sends anyio's idle workers the stop
-anyio would have sent (`WorkerThread.stop()`: a shutdown command on the
-worker's queue; a worker still running a call finishes it first), so the
-interpreter goes on exiting as normal: atexit handlers run and the exit status
-is the server's. A thread of any other kind that is still alive `grace` seconds
-later is named in the log and the process ends (`os._exit`), as the spawner's
-SIGKILL would have ended it, only sooner: with status 1 if the main thread
-ended on an uncaught exception (seen through `sys.excepthook`), else 0.
+interpreter is joining what is left. It sends anyio's workers the stop anyio
+would have sent (`WorkerThread.stop()`: a shutdown command on the worker's
+queue; one still running a call, a document being saved, finishes it first),
+so the interpreter goes on exiting as normal: atexit handlers run and the exit
+status is the server's. A thread still alive `grace` seconds later (20 s: room
+for a last save, well within the 60 s the spawner gives before SIGKILL) is
+named in the log and the process ends (`os._exit`), as the spawner's SIGKILL
+would have ended it, only sooner: with status 0 if a stop had been asked for,
+else 1. Threads of `concurrent.futures` pools are joined by Python before the
+main thread counts as ended, so one stuck in a call still holds the exit.
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import time
+from collections.abc import Callable
 
-GRACE = 5.0  # seconds the other threads get once the server has stopped
+GRACE = 20.0  # seconds the threads left get once the server has stopped
 
 
 def _is_anyio_worker(thread: threading.Thread) -> bool:
@@ -58,7 +61,9 @@ def _blocking(main: threading.Thread) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
-def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: str, failed: list) -> None:
+def _after_main(
+    main: threading.Thread, log: logging.Logger, grace: float, who: str, stop_asked: Callable[[], bool]
+) -> None:
     main.join()
     stopped = 0
     for thread in _blocking(main):
@@ -69,7 +74,7 @@ def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: 
             except Exception as e:  # anyio's bookkeeping is gone with its loop; the queue is what counts
                 log.debug("jupyterhub-sessions: stopping %s of %s: %s", thread.name, who, e)
     if stopped:
-        log.info("jupyterhub-sessions: %s stopped; ended %d idle anyio worker thread(s)", who, stopped)
+        log.info("jupyterhub-sessions: %s stopped; ended %d anyio worker thread(s)", who, stopped)
     deadline = time.monotonic() + grace
     for thread in _blocking(main):
         thread.join(max(0.0, deadline - time.monotonic()))
@@ -84,7 +89,7 @@ def _after_main(main: threading.Thread, log: logging.Logger, grace: float, who: 
             )
             for handler in logging.getLogger().handlers + log.handlers:
                 handler.flush()
-            os._exit(1 if failed else 0)
+            os._exit(0 if stop_asked() else 1)
 
 
 def stop_on_sigint(serverapp, who: str) -> bool:
@@ -96,6 +101,8 @@ def stop_on_sigint(serverapp, who: str) -> bool:
 
     def on_sigint(sig, frame):
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
+        if getattr(serverapp, "_stopping", False):
+            return  # SIGTERM or /api/shutdown came first: its cleanup is running
         serverapp.log.critical("jupyterhub-sessions: %s received SIGINT, stopping", who)
         serverapp.stop(from_signal=True)
 
@@ -103,20 +110,18 @@ def stop_on_sigint(serverapp, who: str) -> bool:
     return True
 
 
-def watch_exit(log: logging.Logger, who: str, grace: float = GRACE) -> threading.Thread:
-    """Make this process exit once its main thread has ended (see the module's docstring)."""
+def watch_exit(
+    log: logging.Logger, who: str, stop_asked: Callable[[], bool], grace: float = GRACE
+) -> threading.Thread:
+    """Make this process exit once its main thread has ended (see the module's docstring).
+
+    `stop_asked` tells whether the server was told to stop (`ServerApp._stopping`): the
+    status of a forced exit, 0 for a stop, 1 for a server that ended on its own (a crash).
+    """
     main = threading.main_thread()
-    failed: list = []  # an uncaught exception ended the main thread: the forced exit says so
-    previous = sys.excepthook
-
-    def note_failure(kind, value, tb):
-        failed.append(kind)
-        previous(kind, value, tb)
-
-    sys.excepthook = note_failure
     watcher = threading.Thread(
         target=_after_main,
-        args=(main, log, grace, who, failed),
+        args=(main, log, grace, who, stop_asked),
         name="jupyterhub-sessions exit watch",
         daemon=True,
     )

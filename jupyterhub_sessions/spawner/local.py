@@ -33,6 +33,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from html import escape
@@ -393,7 +394,13 @@ class LocalSessionSpawner(SessionSpawnerMixin, SimpleLocalProcessSpawner):
             raise failed from None
         configured = self.popen_kwargs
         try:
-            self.popen_kwargs = {**configured, "stdout": log_file, "stderr": log_file}
+            # no terminal: SIGINT stops the server (serverext/exitwatch.py), no "Shut down?" prompt
+            self.popen_kwargs = {
+                **configured,
+                "stdin": subprocess.DEVNULL,
+                "stdout": log_file,
+                "stderr": log_file,
+            }
             ip_port = await self.start_process()
         finally:
             self.popen_kwargs = configured

@@ -191,8 +191,18 @@ def test_session_lifecycle_through_the_hub(hub):
     r = hub.start_session(user, "bad", {"drive": "../../etc"}, wait=False)
     assert r.status_code == 400 and "drive" in r.json()["message"]
 
+    # a session has no terminal, so the spawner's SIGINT is a stop, not a "Shut down?" prompt
+    (proc,) = [
+        p
+        for p, env in hub.session_processes()
+        if env.get("JUPYTERHUB_USER") == user and env.get("JUPYTERHUB_SERVER_NAME") == "work"
+    ]
+    assert os.readlink(f"/proc/{proc.pid}/fd/0") == "/dev/null"
+
     # stopping keeps the drive and its files; the drive is free again
     hub.stop_session(user, "work")
+    (log,) = (hub.data_dir / "session-logs").glob(f"{user_slug(user)}*/work.log")
+    assert "received SIGINT, stopping" in log.read_text()  # through jupyter-server's cleanup
     assert (drive_dir / "hello.txt").read_text() == "hi"
     r = hub.start_session(user, "other", {"drive": "thesis", "session_type": "notebook"})
     assert r.status_code in (201, 202), r.text
