@@ -514,9 +514,16 @@ def main():
                 paths.append(Path_(name, f"{server.url}proxy/{app_port}/", auth, pid, [pid]))
             # what jupyter-server itself costs per authenticated request, proxying or not
             ours_pid = ours.proc.pid
-            floor = Path_("ours /api/status", ours.url, paths[-1].headers, ours_pid, small="api/status")
-            floor.only_gets = True
-            paths.append(floor)
+            paths.append(
+                Path_(
+                    "ours /api/status",
+                    ours.url,
+                    paths[-1].headers,
+                    ours_pid,
+                    small="api/status",
+                    only_gets=True,
+                )
+            )
             if not args.no_chp:
                 routes = {
                     "/app": f"http://127.0.0.1:{app_port}",

@@ -44,9 +44,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 
 GRACE = 20.0  # seconds the threads left get once the server has stopped
+
+
+def _stopping(serverapp) -> bool:
+    """Whether the server was told to stop (SIGINT, SIGTERM, /api/shutdown): jupyter-server's flag."""
+    return bool(getattr(serverapp, "_stopping", False))
 
 
 def _is_anyio_worker(thread: threading.Thread) -> bool:
@@ -61,10 +65,9 @@ def _blocking(main: threading.Thread) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
 
 
-def _after_main(
-    main: threading.Thread, log: logging.Logger, grace: float, who: str, stop_asked: Callable[[], bool]
-) -> None:
+def _after_main(main: threading.Thread, serverapp, who: str, grace: float) -> None:
     main.join()
+    log = serverapp.log
     stopped = 0
     for thread in _blocking(main):
         if _is_anyio_worker(thread):
@@ -89,7 +92,7 @@ def _after_main(
             )
             for handler in logging.getLogger().handlers + log.handlers:
                 handler.flush()
-            os._exit(0 if stop_asked() else 1)
+            os._exit(0 if _stopping(serverapp) else 1)
 
 
 def stop_on_sigint(serverapp, who: str) -> bool:
@@ -101,7 +104,7 @@ def stop_on_sigint(serverapp, who: str) -> bool:
 
     def on_sigint(sig, frame):
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one interrupts
-        if getattr(serverapp, "_stopping", False):
+        if _stopping(serverapp):
             return  # SIGTERM or /api/shutdown came first: its cleanup is running
         serverapp.log.critical("jupyterhub-sessions: %s received SIGINT, stopping", who)
         serverapp.stop(from_signal=True)
@@ -110,18 +113,12 @@ def stop_on_sigint(serverapp, who: str) -> bool:
     return True
 
 
-def watch_exit(
-    log: logging.Logger, who: str, stop_asked: Callable[[], bool], grace: float = GRACE
-) -> threading.Thread:
-    """Make this process exit once its main thread has ended (see the module's docstring).
-
-    `stop_asked` tells whether the server was told to stop (`ServerApp._stopping`): the
-    status of a forced exit, 0 for a stop, 1 for a server that ended on its own (a crash).
-    """
+def watch_exit(serverapp, who: str, grace: float = GRACE) -> threading.Thread:
+    """Make this process exit once its main thread has ended (see the module's docstring)."""
     main = threading.main_thread()
     watcher = threading.Thread(
         target=_after_main,
-        args=(main, log, grace, who, stop_asked),
+        args=(main, serverapp, who, grace),
         name="jupyterhub-sessions exit watch",
         daemon=True,
     )

@@ -224,7 +224,7 @@ def load(serverapp):
         drop_unwritten_debug_records(serverapp.log)
         who = f"session={state.owner or '-'}/{state.server_name or '(default)'}"
         stop_on_sigint(serverapp, who)
-        watch_exit(serverapp.log, who, lambda: bool(getattr(serverapp, "_stopping", False)))
+        watch_exit(serverapp, who)
     if state.under_hub:
         keep_memory_private(serverapp.log)
         refuse_own_token(serverapp, state.hub.token)

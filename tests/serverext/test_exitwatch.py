@@ -22,7 +22,8 @@ ANYIO_SERVER = textwrap.dedent(
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     if sys.argv[1] == "watch":
         from jupyterhub_sessions.serverext.exitwatch import watch_exit
-        watch_exit(logging.getLogger("server"), "session=alice/lab", lambda: True)
+        server = type("Server", (), {"log": logging.getLogger("server"), "_stopping": True})
+        watch_exit(server, "session=alice/lab")
     atexit.register(lambda: print("atexit ran", flush=True))
 
     async def room():  # a collaboration room: stays open while the server runs
@@ -45,7 +46,8 @@ STUCK_THREAD = textwrap.dedent(
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     from jupyterhub_sessions.serverext.exitwatch import watch_exit
     asked = sys.argv[1] == "stopped"  # told to stop, or ended on its own (a crash)
-    watch_exit(logging.getLogger("server"), "session=alice/lab", lambda: asked, grace=0.5)
+    server = type("Server", (), {"log": logging.getLogger("server"), "_stopping": asked})
+    watch_exit(server, "session=alice/lab", grace=0.5)
     threading.Thread(target=threading.Event().wait, name="someone's poller").start()
     print("server stopped", flush=True)
     """
